@@ -1,0 +1,41 @@
+"""What `experiments/run.py` does: validate, run the algorithm and its comparisons, plot."""
+from __future__ import annotations
+
+import os
+
+from wombet_jax import config as config_lib
+from wombet_jax import plotting, results, runner
+
+
+def compare_algos(config) -> list[str]:
+  names = [a.strip() for a in str(config.get("compare", "") or "").split(",") if a.strip()]
+  for a in names:
+    if a not in config_lib.ALGOS:
+      raise ValueError(f"config.compare contains {a!r}; allowed names: {list(config_lib.ALGOS)}")
+  return [a for a in names if a != config.algo]
+
+
+def main(config, workdir: str, resume: bool = False, multihost: bool = False,
+         verbose: bool = True) -> dict:
+  if multihost:
+    import jax
+    jax.distributed.initialize()
+  others = compare_algos(config)
+  configs = {config.algo: config}
+  for a in others:
+    c = config.copy_and_resolve_references()
+    c.algo = a
+    configs[a] = c
+  for c in configs.values():  # fail on any bad value before compiling anything
+    config_lib.validate(c)
+  summaries, runs = {}, {}
+  for algo, c in configs.items():
+    wd = workdir if algo == config.algo else os.path.join(workdir, "compare", algo)
+    summaries[algo] = runner.run(c, wd, resume=resume, verbose=verbose)
+    runs[algo] = results.read_jsonl(os.path.join(wd, "metrics.jsonl"))
+  if others:
+    plotting.learning_curves(runs, os.path.join(workdir, "comparison.png"),
+                             title=f"{config.env}: {', '.join(runs)} ({config.num_seeds} seeds)")
+    results.atomic_write_json(os.path.join(workdir, "comparison.json"),
+                              {a: s for a, s in summaries.items()})
+  return summaries

@@ -1,0 +1,161 @@
+"""Source-task data: PETS in the real source env and MPC rollouts inside the world model.
+
+DESIGN.md steps 1-4. Everything here is written for one seed and is pure; the loop vmaps it.
+  * `collect_source_episode`: one episode in the real source env, uniform-random actions or
+    MPC under the current model (plain PETS, lambda_plan = 0: in the real env the model's
+    errors cost real return, and PETS is the standard we reproduce).
+  * `generate`: M trajectories of H_gen steps inside the model (eq. 1), CEM with the
+    uncertainty penalty lambda_plan at every step, the first action applied to a freshly
+    sampled elite (per step, DESIGN.md step 2); records (s, a, s', r_S, u).
+  * `filter_and_relabel`: the dual-criterion mask (eq. 6) and the target-reward relabelling.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import chex
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from wombet_jax import filtering
+from wombet_jax.envs import TaskPair, Transition
+from wombet_jax.planner import Dynamics, Planner, make_planner
+from wombet_jax.world_model import WorldModel
+
+
+@flax.struct.dataclass
+class Rollouts:
+  """Model-generated trajectories, leading axes (M, H_gen)."""
+  obs: jax.Array          # (M, H, obs_dim)
+  action: jax.Array       # (M, H, act_dim)
+  next_obs: jax.Array     # (M, H, obs_dim)
+  source_reward: jax.Array  # (M, H)
+  uncertainty: jax.Array  # (M, H)  u(s_t, a_t)
+  terminal: jax.Array     # (M, H)  1.0 at the step where the trajectory terminates
+  valid: jax.Array        # (M, H)  1.0 up to and including the terminating step
+
+
+def model_dynamics(wm: WorldModel) -> Dynamics:
+  """Adapts the world model to the planner's dynamics protocol (members index the elites)."""
+  return Dynamics(step=wm.sample_next, uncertainty=wm.uncertainty, num_members=wm.num_elites)
+
+
+def make_model_planner(config, pair: TaskPair, wm: WorldModel, reward_fn) -> Planner:
+  return make_planner(config.planner, pair.act_dim, model_dynamics(wm), reward_fn,
+                      termination_fn=pair.source.termination_fn,
+                      propagation=config.world_model.propagation)
+
+
+def collect_source_episode(pair: TaskPair, planner: Planner, episode_length: int,
+                           key: jax.Array, model_state: Any, use_planner: bool
+                           ) -> tuple[Transition, jax.Array]:
+  """One episode of `episode_length` real source-env steps (auto-resetting after a fall).
+
+  Returns the transitions (leading axis episode_length) and the return of the first episode
+  (the standard PETS learning-curve figure).
+  """
+  k_reset, k_run = jax.random.split(key)
+  env = pair.source.reset(k_reset)
+
+  def body(carry, k):
+    env, plan_state, alive, ret = carry
+    k_act, k_plan = jax.random.split(k)
+    if use_planner:
+      action, plan_state, _ = planner.plan(plan_state, k_plan, env.obs, model_state,
+                                           jnp.float32(0.0))
+    else:
+      action = jax.random.uniform(k_act, (pair.act_dim,), minval=-1.0, maxval=1.0)
+    env, tr = pair.source.step(env, action)
+    ret = ret + alive * tr.reward
+    alive = alive * (1.0 - tr.done)
+    return (env, plan_state, alive, ret), tr
+
+  init = (env, planner.init(), jnp.float32(1.0), jnp.float32(0.0))
+  (_, _, _, ret), trs = jax.lax.scan(body, init, jax.random.split(k_run, episode_length))
+  return trs, ret
+
+
+def generate(pair: TaskPair, wm: WorldModel, planner: Planner, num_trajectories: int,
+             horizon: int, key: jax.Array, model_state: Any, lambda_plan: jax.Array) -> Rollouts:
+  """M trajectories of MPC inside the model from source start states (DESIGN.md step 2)."""
+  k_reset, k_run = jax.random.split(key)
+  obs0 = jax.vmap(lambda k: pair.source.reset(k).obs)(jax.random.split(k_reset, num_trajectories))
+  plan0 = jax.vmap(lambda _: planner.init())(jnp.arange(num_trajectories))
+  plan_v = jax.vmap(planner.plan, in_axes=(0, 0, 0, None, None))
+
+  def body(carry, k):
+    obs, plan_state, alive = carry
+    k_plan, k_member, k_step = jax.random.split(k, 3)
+    action, plan_state, _ = plan_v(plan_state, jax.random.split(k_plan, num_trajectories), obs,
+                                   model_state, lambda_plan)
+    members = jax.random.randint(k_member, (num_trajectories,), 0, wm.num_elites)
+    next_obs = jax.vmap(wm.sample_next, in_axes=(None, 0, 0, 0, 0))(
+        model_state, jax.random.split(k_step, num_trajectories), obs, action, members)
+    u = wm.uncertainty(model_state, obs, action)
+    r = pair.source.reward_fn(obs, action, next_obs)
+    term = pair.source.termination_fn(obs, action, next_obs).astype(jnp.float32)
+    out = (obs, action, next_obs, r, u, term * alive, alive)
+    return (next_obs, plan_state, alive * (1.0 - term)), out
+
+  init = (obs0, plan0, jnp.ones((num_trajectories,), jnp.float32))
+  _, outs = jax.lax.scan(body, init, jax.random.split(k_run, horizon))
+  # scan stacks time first; the contract is (M, H, ...).
+  outs = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), outs)
+  ro = Rollouts(*outs)
+  chex.assert_shape(ro.uncertainty, (num_trajectories, horizon))
+  return ro
+
+
+class Filtered(NamedTuple):
+  transitions: Transition  # (M*H, ...) relabelled with r_T; rows with keep=False are dropped
+  keep: jax.Array          # (M*H,) bool: trajectory accepted and step valid
+  accept: jax.Array        # (M,) bool trajectory mask, eq. (6)
+  traj_return: jax.Array   # (M,) R_S(tau)
+  traj_unc: jax.Array      # (M,) U(tau)
+
+
+def filter_and_relabel(pair: TaskPair, filter_config, ro: Rollouts) -> Filtered:
+  """Dual-criterion filter (eq. 6) as a mask, then relabelling with r_T (DESIGN.md 3-4).
+
+  Steps after a trajectory terminated are invalid: they add no return, and their uncertainty
+  is masked out of U(tau) (max: replaced by 0, which never raises the max; mean: averaged over
+  valid steps only).
+  """
+  returns = jnp.sum(ro.source_reward * ro.valid, axis=1)
+  if filter_config.aggregate == "max":
+    traj_unc = filtering.trajectory_uncertainty(ro.uncertainty * ro.valid, "max")
+  else:
+    traj_unc = jnp.sum(ro.uncertainty * ro.valid, 1) / jnp.maximum(jnp.sum(ro.valid, 1), 1.0)
+  accept = filtering.filter_mask(returns, traj_unc, filter_config.variant,
+                                 filter_config.threshold_mode, filter_config.eps_u,
+                                 filter_config.eps_r)
+  r_target = filtering.relabel(ro.obs, ro.action, ro.next_obs, pair.target.reward_fn)
+  m, h = ro.valid.shape
+  flat = lambda x: x.reshape((m * h,) + x.shape[2:])
+  transitions = Transition(obs=flat(ro.obs), action=flat(ro.action), reward=flat(r_target),
+                           next_obs=flat(ro.next_obs), terminal=flat(ro.terminal),
+                           done=flat(jnp.maximum(ro.terminal, (jnp.arange(h) == h - 1)
+                                                 .astype(jnp.float32)[None, :])))
+  keep = flat((accept[:, None] & (ro.valid > 0)))
+  return Filtered(transitions, keep, accept, returns, traj_unc)
+
+
+def rollout_policy(pair: TaskPair, act_fn: Callable, episode_length: int, key: jax.Array,
+                   num_episodes: int, target: bool = True) -> jax.Array:
+  """Mean undiscounted return of `act_fn(obs)` over batched episodes (first episode only)."""
+  task = pair.target if target else pair.source
+
+  def one(k):
+    env = task.reset(k)
+
+    def body(carry, _):
+      env, alive, ret = carry
+      env, tr = task.step(env, act_fn(env.obs))
+      return (env, alive * (1.0 - tr.done), ret + alive * tr.reward), None
+
+    (_, _, ret), _ = jax.lax.scan(body, (env, jnp.float32(1.0), jnp.float32(0.0)), None,
+                                  length=episode_length)
+    return ret
+
+  return jnp.mean(jax.vmap(one)(jax.random.split(key, num_episodes)))

@@ -1,0 +1,212 @@
+"""The WOMBET loop as pure, seed-vmapped pieces (paper sec. 4, DESIGN.md steps 1-7).
+
+`make_pipeline(config)` closes over every static choice (sizes, task pair, algorithm) and
+returns jitted functions of a batched `RunState` (leading axis: seeds). The online phase is a
+`lax.scan` over env steps whose body vmaps one seed's step over the seed axis and, once
+learning starts, runs G updates per step (`update_many`, itself a scan). Python only runs
+between these pieces (`runner.py`): logging, evaluation, checkpoints.
+
+Why the time scan sits outside the seed vmap: the "has learning started" predicate depends
+only on the global step, which is the same for every seed. Kept unbatched, `lax.cond` really
+skips the updates during warm-up; inside a vmap it would run both branches.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from wombet_jax import algos, generation, replay, sampling
+from wombet_jax import world_model as wm_lib
+from wombet_jax.envs import TaskPair, Transition, make_pair
+
+
+@flax.struct.dataclass
+class RunState:
+  """Everything one seed carries between pieces; all of it is checkpointed."""
+  key: jax.Array
+  eval_key: jax.Array       # fixed; evaluation keys are fold_in(eval_key, target_steps)
+  model: Any                # world_model.ModelState
+  real: Any                 # world_model.Data: real transitions (D_src + D_on) for the model
+  offline: Any              # replay.Buffer: D_off, relabelled with r_T
+  online: Any               # replay.Buffer: D_on
+  agent: Any
+  beta: Any                 # sampling.BetaState
+  env: Any                  # envs.EnvState of the target env
+  episode_return: jax.Array  # running return of the current training episode
+  train_return: jax.Array   # return of the last finished training episode (nan before)
+  td_error: jax.Array       # last mean |TD error| on online data
+  accept_rate: jax.Array    # fraction of generated trajectories the filter kept
+  n_offline: jax.Array      # transitions in D_off
+  source_steps: jax.Array   # int32
+  target_steps: jax.Array   # int32
+
+
+class Pipeline(NamedTuple):
+  config: Any
+  spec: algos.AlgoSpec
+  pair: TaskPair
+  episode_length: int
+  wm: Any
+  agent: Any
+  init: Any             # keys (S, 2) -> RunState
+  source_episode: Any   # (states, use_planner) -> (states, returns (S,))
+  fit_model: Any        # states -> (states, info)
+  regenerate: Any       # states -> (states, info)
+  pretrain: Any         # states -> (states, info)
+  chunk: Any            # (states, t0) -> (states, info)
+  evaluate: Any         # states -> returns (S,)
+  trace_counts: dict
+
+
+def _zero_transition(obs_dim: int, act_dim: int) -> Transition:
+  z = jnp.zeros((), jnp.float32)
+  return Transition(obs=jnp.zeros((obs_dim,)), action=jnp.zeros((act_dim,)), reward=z,
+                    next_obs=jnp.zeros((obs_dim,)), terminal=z, done=z)
+
+
+def make_pipeline(config) -> Pipeline:
+  """Builds the jitted pieces for `config` (validated beforehand by `config.validate`)."""
+  spec = algos.get(config.algo)
+  config = config.copy_and_resolve_references()
+  spec.adjust_config(config)
+  pair = make_pair(config.env, config.episode_length or None)
+  ep_len = pair.episode_length
+  wm = wm_lib.make_world_model(pair.obs_dim, pair.act_dim, config.world_model)
+  penalty_fn = wm.uncertainty if spec.uses_model_penalty else None
+  agent = spec.make_agent(pair.obs_dim, pair.act_dim, config, penalty_fn)
+  planner = generation.make_model_planner(config, pair, wm, pair.source.reward_fn)
+  lo, batch = config.loop, config.agent.batch_size
+  example = _zero_transition(pair.obs_dim, pair.act_dim)
+  keeps_model_data = spec.uses_offline and spec.refresh_each_iteration
+  counts = {k: 0 for k in ("source_episode", "fit_model", "regenerate", "pretrain", "chunk",
+                           "evaluate")}
+
+  def traced(name):
+    counts[name] += 1  # runs at trace time only: counts compilations, not calls
+
+  def init_one(key):
+    ks = jax.random.split(key, 6)
+    nan = jnp.float32(jnp.nan)
+    return RunState(
+        key=ks[0], eval_key=ks[1], model=wm.init(ks[2]),
+        real=wm_lib.make_data(config.world_model.capacity, pair.obs_dim, pair.act_dim),
+        offline=replay.init_buffer(example, lo.offline_capacity),
+        online=replay.init_buffer(example, lo.online_capacity),
+        agent=agent.init(ks[3]), beta=sampling.init_beta(config.sampling),
+        env=pair.target.reset(ks[4]), episode_return=jnp.float32(0.0), train_return=nan,
+        td_error=nan, accept_rate=nan, n_offline=jnp.int32(0),
+        source_steps=jnp.int32(0), target_steps=jnp.int32(0))
+
+  def source_episode_one(s: RunState, use_planner: bool):
+    key, k = jax.random.split(s.key)
+    trs, ret = generation.collect_source_episode(pair, planner, ep_len, k, s.model, use_planner)
+    real = wm_lib.add_to_data(s.real, trs.obs, trs.action, trs.next_obs)
+    return s.replace(key=key, real=real, source_steps=s.source_steps + ep_len), ret
+
+  def fit_model_one(s: RunState):
+    key, k = jax.random.split(s.key)
+    model, info = wm.train(s.model, k, s.real)
+    return s.replace(key=key, model=model), info
+
+  def regenerate_one(s: RunState):
+    key, k = jax.random.split(s.key)
+    ro = generation.generate(pair, wm, planner, config.generation.num_trajectories,
+                             config.generation.horizon, k, s.model,
+                             jnp.float32(config.planner.lambda_plan))
+    f = generation.filter_and_relabel(pair, config.filter, ro)
+    offline = replay.add_batch(replay.init_buffer(example, lo.offline_capacity),
+                               f.transitions, mask=f.keep)
+    info = {"accept_rate": jnp.mean(f.accept.astype(jnp.float32)), "n_offline": offline.size,
+            "num_accepted": jnp.sum(f.accept), "return_min": jnp.min(f.traj_return),
+            "return_max": jnp.max(f.traj_return), "unc_min": jnp.min(f.traj_unc),
+            "unc_max": jnp.max(f.traj_unc), "mean_uncertainty": jnp.mean(ro.uncertainty)}
+    s = s.replace(key=key, offline=offline, accept_rate=info["accept_rate"],
+                  n_offline=offline.size)
+    return s, info
+
+  aux_of = (lambda s: s.model) if spec.uses_model_penalty else (lambda s: None)
+
+  def pretrain_one(s: RunState):
+    def body(carry, k):
+      ag, _ = carry
+      k_s, k_u = jax.random.split(k)
+      ag, info = agent.update(ag, k_u, replay.sample(s.offline, k_s, batch), aux_of(s))
+      return (ag, info), None
+
+    key, k = jax.random.split(s.key)
+    ag0 = s.agent
+    _, info0 = jax.eval_shape(agent.update, ag0, k, replay.sample(s.offline, k, batch), aux_of(s))
+    info0 = jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), info0)
+    (ag, info), _ = jax.lax.scan(body, (ag0, info0), jax.random.split(k, lo.offline_steps))
+    return s.replace(key=key, agent=ag), info
+
+  explore_randomly = not spec.uses_offline
+
+  def act_and_step(s: RunState, random_phase):
+    key, k_act, k_rand = jax.random.split(s.key, 3)
+    a_pol = agent.act(s.agent, k_act, s.env.obs)
+    a_rand = jax.random.uniform(k_rand, (pair.act_dim,), minval=-1.0, maxval=1.0)
+    action = jnp.where(random_phase, a_rand, a_pol)
+    env, tr = pair.target.step(s.env, action)
+    ep_ret = s.episode_return + tr.reward
+    s = s.replace(
+        key=key, env=env, online=replay.add(s.online, tr),
+        episode_return=jnp.where(tr.done > 0, 0.0, ep_ret),
+        train_return=jnp.where(tr.done > 0, ep_ret, s.train_return),
+        target_steps=s.target_steps + 1)
+    if keeps_model_data:
+      s = s.replace(real=wm_lib.add_to_data(s.real, tr.obs[None], tr.action[None],
+                                            tr.next_obs[None]))
+    return s
+
+  def learn(s: RunState):
+    key, k = jax.random.split(s.key)
+    offline = s.offline if spec.uses_offline else None
+    ag, beta, info = agent.update_many(s.agent, s.beta, k, offline, s.online, aux_of(s))
+    return s.replace(key=key, agent=ag, beta=beta, td_error=info["td_error"])
+
+  learn_start = max(batch, lo.start_steps if explore_randomly else batch)
+
+  def chunk(states: RunState, t0: jax.Array):
+    traced("chunk")
+
+    def body(states, t):
+      random_phase = (t < lo.start_steps) if explore_randomly else jnp.bool_(False)
+      states = jax.vmap(act_and_step, in_axes=(0, None))(states, random_phase)
+      states = jax.lax.cond(t + 1 >= learn_start, jax.vmap(learn), lambda x: x, states)
+      return states, None
+
+    states, _ = jax.lax.scan(body, states, t0 + jnp.arange(lo.eval_every))
+    return states, {"beta": states.beta.beta, "td_error": states.td_error,
+                    "train_return": states.train_return}
+
+  def evaluate(states: RunState):
+    traced("evaluate")
+
+    def one(s):
+      k = jax.random.fold_in(s.eval_key, s.target_steps)
+      return generation.rollout_policy(pair, lambda o: agent.act_deterministic(s.agent, o),
+                                       ep_len, k, lo.eval_episodes)
+
+    return jax.vmap(one)(states)
+
+  def vm(name, fn, **kw):
+    def wrapped(states, *args):
+      traced(name)
+      return jax.vmap(fn, **kw)(states, *args)
+    return wrapped
+
+  source_jit = {
+      flag: jax.jit(vm("source_episode", lambda s, f=flag: source_episode_one(s, f)))
+      for flag in (False, True)}
+  return Pipeline(
+      config=config, spec=spec, pair=pair, episode_length=ep_len, wm=wm, agent=agent,
+      init=jax.jit(jax.vmap(init_one)),
+      source_episode=lambda states, use_planner: source_jit[bool(use_planner)](states),
+      fit_model=jax.jit(vm("fit_model", fit_model_one)),
+      regenerate=jax.jit(vm("regenerate", regenerate_one)),
+      pretrain=jax.jit(vm("pretrain", pretrain_one)),
+      chunk=jax.jit(chunk), evaluate=jax.jit(evaluate), trace_counts=counts)

@@ -1,0 +1,95 @@
+"""The run-output contract of DESIGN.md ("What a run writes"), written atomically.
+
+Every file is written to a temporary sibling and renamed into place, so a run killed at any
+moment leaves either the previous complete file or the new complete file, never a torn one.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+METRIC_KEYS = ("algo", "env", "seed", "phase", "iteration", "source_env_steps",
+               "target_env_steps", "return", "normalized_return")
+WOMBET_KEYS = ("beta", "td_error", "accept_rate", "n_offline")
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".")
+  try:
+    with os.fdopen(fd, "wb") as f:
+      f.write(data)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+def _jsonable(x: Any) -> Any:
+  if isinstance(x, Mapping):
+    return {str(k): _jsonable(v) for k, v in x.items()}
+  if isinstance(x, (list, tuple)):
+    return [_jsonable(v) for v in x]
+  if isinstance(x, (np.ndarray, np.generic)) or hasattr(x, "__array__"):
+    arr = np.asarray(x)
+    return _jsonable(arr.tolist()) if arr.ndim else _jsonable(arr.item())
+  if isinstance(x, float) and not math.isfinite(x):
+    return None  # JSON has no NaN/inf; null is what readers (pandas, jq) handle
+  return x
+
+
+def atomic_write_json(path: str, obj: Any) -> None:
+  atomic_write_bytes(path, (json.dumps(_jsonable(obj), indent=2, sort_keys=True) + "\n").encode())
+
+
+def write_jsonl(path: str, rows: Iterable[Mapping[str, Any]]) -> None:
+  """Rewrites the whole file atomically (metrics files are small: one row per eval and seed)."""
+  text = "".join(json.dumps(_jsonable(r), sort_keys=True) + "\n" for r in rows)
+  atomic_write_bytes(path, text.encode())
+
+
+def read_jsonl(path: str) -> list[dict]:
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def check_row(row: Mapping[str, Any]) -> None:
+  missing = [k for k in METRIC_KEYS if k not in row]
+  if row.get("algo") == "wombet":
+    missing += [k for k in WOMBET_KEYS if k not in row]
+  if missing:
+    raise ValueError(f"metrics row lacks keys {missing} required by the results contract")
+
+
+def summarize(rows: Sequence[Mapping[str, Any]], key: str = "normalized_return") -> dict:
+  """Final mean/std/per-seed values: the last evaluation of each seed."""
+  last: dict[int, Mapping[str, Any]] = {}
+  for r in rows:
+    if r.get("phase") not in ("eval", "final"):
+      continue
+    s = int(r["seed"])
+    if s not in last or r["target_env_steps"] >= last[s]["target_env_steps"]:
+      last[s] = r
+  seeds = sorted(last)
+  out = {"seeds": seeds, "num_seeds": len(seeds)}
+  for k in ("return", key):
+    vals = [last[s][k] for s in seeds]
+    vals_f = np.array([np.nan if v is None else v for v in vals], dtype=np.float64)
+    out[k] = {
+        "mean": float(np.nanmean(vals_f)) if len(vals_f) and np.isfinite(vals_f).any() else None,
+        "std": float(np.nanstd(vals_f)) if len(vals_f) and np.isfinite(vals_f).any() else None,
+        "per_seed": vals,
+    }
+  if seeds:
+    out["target_env_steps"] = int(last[seeds[0]]["target_env_steps"])
+    out["source_env_steps"] = int(last[seeds[0]]["source_env_steps"])
+  return out

@@ -1,0 +1,244 @@
+"""Drives a run: the jitted pieces of `loop.py` in order, with evaluation, metrics, progress
+output, checkpoints and resumption between them. No learning happens here.
+
+A run is a fixed list of tasks derived from the config (source episodes, model fits, data
+regeneration, online chunks). The checkpoint records the index of the next task, so a
+resumed run replays exactly the remaining tasks with exactly the saved state and keys, and
+ends with the same numbers as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from wombet_jax import checkpointing, loop, reference, results
+from wombet_jax.config import validate
+
+
+def build_tasks(pipe: loop.Pipeline) -> list[tuple]:
+  c, spec = pipe.config, pipe.spec
+  tasks: list[tuple] = []
+  if spec.uses_offline:
+    n_rand = c.pets.random_episodes
+    for e in range(n_rand + c.pets.mpc_episodes):
+      tasks += [("source", e, e >= n_rand), ("fit", 0)]
+    tasks.append(("regenerate", 0))
+    if spec.offline_pretrain:
+      tasks.append(("pretrain", 0))
+  tasks.append(("eval", 0))
+  if spec.online:
+    for k in range(c.loop.num_iterations):
+      if k > 0 and spec.uses_offline and spec.refresh_each_iteration:
+        tasks += [("fit", k), ("regenerate", k)]
+      tasks += [("chunk", k)] * (c.loop.steps_per_iteration // c.loop.eval_every)
+  return tasks
+
+
+def _shard_seeds(states, num_seeds: int):
+  """Shards the leading seed axis over all devices when it divides evenly."""
+  devices = jax.devices()
+  if len(devices) < 2 or num_seeds % len(devices):
+    return states
+  mesh = Mesh(np.array(devices), ("seeds",))
+  sharding = NamedSharding(mesh, PartitionSpec("seeds"))
+  return jax.device_put(states, sharding)
+
+
+def _fmt_time(seconds: float) -> str:
+  if not math.isfinite(seconds):
+    return "?"
+  m, s = divmod(int(seconds), 60)
+  h, m = divmod(m, 60)
+  return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+class Runner:
+  """Owns one workdir. `run()` executes (or resumes) the task list and writes the contract."""
+
+  def __init__(self, config, workdir: str, resume: bool = False, verbose: bool = True,
+               stop_after_task: int | None = None):
+    validate(config)
+    self.raw_config = config
+    self.workdir = workdir
+    self.resume = resume
+    self.verbose = verbose
+    self.stop_after_task = stop_after_task  # tests: simulate a crash right after a task
+    self.ckpt_dir = os.path.join(workdir, "checkpoints")
+    if not resume and os.path.exists(os.path.join(workdir, "metrics.jsonl")):
+      raise ValueError(f"workdir {workdir!r} already holds a run (metrics.jsonl); pass --resume "
+                       "to continue it or choose another --workdir (nothing was overwritten)")
+    self.pipe = loop.make_pipeline(config)
+    self.tasks = build_tasks(self.pipe)
+    c = self.pipe.config
+    self.seeds = [c.seed + i for i in range(c.num_seeds)]
+    self.ref = reference.lookup(c.env)
+
+  # --- bookkeeping -------------------------------------------------------------------------
+  def log(self, msg: str) -> None:
+    if self.verbose:
+      print(f"[{self.pipe.spec.name} {self.pipe.config.env}] {msg}", flush=True)
+
+  def _rows(self, phase: str, iteration: int, states, returns: np.ndarray) -> list[dict]:
+    c = self.pipe.config
+    host = jax.device_get({"src": states.source_steps, "tgt": states.target_steps,
+                           "beta": states.beta.beta, "td": states.td_error,
+                           "acc": states.accept_rate, "noff": states.n_offline,
+                           "train": states.train_return})
+    rows = []
+    for i, seed in enumerate(self.seeds):
+      ret = float(returns[i])
+      rows.append({
+          "algo": c.algo, "env": c.env, "seed": seed, "phase": phase, "iteration": iteration,
+          "source_env_steps": int(host["src"][i]), "target_env_steps": int(host["tgt"][i]),
+          "return": ret,
+          "normalized_return": (reference.normalize(ret, self.ref) if phase != "source"
+                                else None),
+          "beta": float(host["beta"][i]), "td_error": float(host["td"][i]),
+          "accept_rate": float(host["acc"][i]), "n_offline": int(host["noff"][i]),
+          "train_return": float(host["train"][i])})
+    return rows
+
+  def _write_outputs(self, rows: list[dict], final: bool, timing: dict) -> dict:
+    results.write_jsonl(os.path.join(self.workdir, "metrics.jsonl"), rows)
+    summary = results.summarize(rows)
+    summary.update(algo=self.pipe.config.algo, env=self.pipe.config.env, complete=final,
+                   reference=self.ref, timing=timing)
+    results.atomic_write_json(os.path.join(self.workdir, "summary.json"), summary)
+    return summary
+
+  # --- the run -----------------------------------------------------------------------------
+  def run(self) -> dict:
+    pipe, c = self.pipe, self.pipe.config
+    os.makedirs(self.workdir, exist_ok=True)
+    results.atomic_write_json(os.path.join(self.workdir, "config.json"), c.to_dict())
+    keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(self.seeds, jnp.uint32))
+    states = _shard_seeds(pipe.init(keys), c.num_seeds)
+    rows: list[dict] = []
+    start, elapsed0 = 0, 0.0
+    step = checkpointing.latest_step(self.ckpt_dir) if self.resume else None
+    if step is not None:
+      states, meta = checkpointing.restore(self.ckpt_dir, step, states)
+      rows, start, elapsed0 = meta["rows"], int(meta["next_task"]), float(meta["elapsed"])
+      self.log(f"resumed from checkpoint {step}: task {start}/{len(self.tasks)}")
+    elif self.resume:
+      self.log("--resume given but no checkpoint found: starting from scratch")
+
+    t_start = time.time() - elapsed0
+    chunk_times: list[float] = []
+    total_chunks = sum(t[0] == "chunk" for t in self.tasks)
+    done_chunks = sum(t[0] == "chunk" for t in self.tasks[:start])
+    for idx in range(start, len(self.tasks)):
+      task = self.tasks[idx]
+      kind, k = task[0], task[1]
+      t0 = time.time()
+      if kind == "source":
+        states, ret = pipe.source_episode(states, task[2])
+        ret = np.asarray(jax.device_get(ret))
+        rows += self._rows("source", 0, states, ret)
+        self.log(f"source episode {k + 1} ({'MPC' if task[2] else 'random'}): source return "
+                 f"{ret.mean():.2f} ± {ret.std():.2f}")
+      elif kind == "fit":
+        states, info = pipe.fit_model(states)
+        self._check_finite(info, f"world-model fit (iteration {k})")
+        self.log(f"iteration {k}: model fit, holdout loss "
+                 f"{np.mean(jax.device_get(info['holdout_loss'])):.4f}")
+      elif kind == "regenerate":
+        states, info = pipe.regenerate(states)
+        self._check_accepted(info, k)
+        self.log(f"iteration {k}: generated {c.generation.num_trajectories} trajectories, "
+                 f"accept rate {np.mean(jax.device_get(info['accept_rate'])):.2f}, "
+                 f"|D_off| = {int(np.mean(jax.device_get(info['n_offline'])))}")
+      elif kind == "pretrain":
+        states, _ = pipe.pretrain(states)
+        self.log(f"offline pretraining: {c.loop.offline_steps} updates")
+      elif kind == "eval":
+        ret = np.asarray(jax.device_get(pipe.evaluate(states)))
+        rows += self._rows("eval", k, states, ret)
+        self.log(f"initial evaluation: return {ret.mean():.2f} ± {ret.std():.2f}")
+      elif kind == "chunk":
+        t_glob = int(jax.device_get(states.target_steps[0]))
+        states, info = pipe.chunk(states, jnp.int32(t_glob))
+        ret = np.asarray(jax.device_get(pipe.evaluate(states)))
+        rows += self._rows("eval", k, states, ret)
+        self._check_finite_returns(ret, t_glob + c.loop.eval_every)
+        dt = time.time() - t0
+        chunk_times.append(dt)
+        done_chunks += 1
+        steady = np.mean(chunk_times[1:]) if len(chunk_times) > 1 else dt
+        norm = [r["normalized_return"] for r in rows[-len(self.seeds):]]
+        norm_s = (f" (normalised {np.mean(norm):.1f})" if all(n is not None for n in norm)
+                  else "")
+        self.log(f"iter {k + 1}/{c.loop.num_iterations} | target steps "
+                 f"{t_glob + c.loop.eval_every}/{total_chunks * c.loop.eval_every} | return "
+                 f"{ret.mean():.2f} ± {ret.std():.2f}{norm_s} | beta "
+                 f"{np.mean(jax.device_get(info['beta'])):.2f} | "
+                 f"{c.loop.eval_every * c.num_seeds / dt:.0f} steps/s | "
+                 f"ETA {_fmt_time(steady * (total_chunks - done_chunks))}")
+      elapsed = time.time() - t_start
+      timing = {"elapsed_seconds": elapsed}
+      if self._should_checkpoint(idx, states):
+        checkpointing.save(self.ckpt_dir, idx + 1, states,
+                           {"next_task": idx + 1, "rows": rows, "elapsed": elapsed})
+        self._write_outputs(rows, final=False, timing=timing)
+      if self.stop_after_task is not None and idx >= self.stop_after_task:
+        return {"stopped_after_task": idx}
+    summary = self._write_outputs(rows, final=True, timing={"elapsed_seconds":
+                                                            time.time() - t_start})
+    self._plot(rows)
+    return summary
+
+  def _should_checkpoint(self, idx: int, states) -> bool:
+    kind = self.tasks[idx][0]
+    last = idx == len(self.tasks) - 1
+    nxt = self.tasks[idx + 1][0] if not last else None
+    if kind == "chunk":
+      t = int(jax.device_get(states.target_steps[0]))
+      return last or t % self.pipe.config.loop.checkpoint_every == 0
+    # The end of the source phase / data generation is expensive to redo.
+    return kind in ("regenerate", "pretrain") and nxt not in ("pretrain",)
+
+  def _check_finite(self, info: dict, where: str) -> None:
+    host = jax.device_get(info)
+    bad = [k for k, v in host.items() if np.issubdtype(np.asarray(v).dtype, np.floating)
+           and not np.all(np.isfinite(v))]
+    if "finite" in host and not np.all(host["finite"]):
+      bad.append("finite")
+    if bad:
+      raise FloatingPointError(f"non-finite values in {where}: {bad}; the last checkpoint in "
+                               f"{self.ckpt_dir} is intact")
+
+  def _check_finite_returns(self, ret: np.ndarray, step: int) -> None:
+    if not np.all(np.isfinite(ret)):
+      raise FloatingPointError(f"evaluation return is not finite at target step {step} for "
+                               f"seeds {[s for s, r in zip(self.seeds, ret) if not np.isfinite(r)]}")
+
+  def _check_accepted(self, info: dict, k: int) -> None:
+    host, f = jax.device_get(info), self.pipe.config.filter
+    for i, seed in enumerate(self.seeds):
+      if int(host["num_accepted"][i]) == 0:
+        raise ValueError(
+            f"iteration {k}, seed {seed}: the dual filter kept no trajectory, refusing to train "
+            f"on an empty D_off. Filter: variant={f.variant!r}, "
+            f"threshold_mode={f.threshold_mode!r}, eps_u={f.eps_u}, eps_r={f.eps_r}; this "
+            f"batch's R_S(tau) range [{host['return_min'][i]:.4g}, {host['return_max'][i]:.4g}]"
+            f", U(tau) range [{host['unc_min'][i]:.4g}, {host['unc_max'][i]:.4g}]. Loosen "
+            "config.filter.eps_u / eps_r or use threshold_mode='quantile'.")
+
+  def _plot(self, rows: list[dict]) -> None:
+    from wombet_jax import plotting
+    path = os.path.join(self.workdir, "learning_curve.png")
+    plotting.learning_curves({self.pipe.config.algo: rows}, path,
+                             title=f"{self.pipe.config.env}")
+
+
+def run(config, workdir: str, resume: bool = False, verbose: bool = True) -> dict:
+  return Runner(config, workdir, resume=resume, verbose=verbose).run()
