@@ -1,0 +1,6 @@
+"""halfcheetah source/target pair at the paper-scale budget (an accelerator is advised)."""
+from experiments.configs import paper
+
+
+def get_config():
+  return paper.get_paper_config("halfcheetah")
