@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 
+from absl import logging as absl_logging
+
 from wombet_jax import config as config_lib
 from wombet_jax import plotting, results, runner
 
@@ -17,6 +19,8 @@ def compare_algos(config) -> list[str]:
 
 def main(config, workdir: str, resume: bool = False, multihost: bool = False,
          verbose: bool = True) -> dict:
+  # orbax logs every checkpoint step at INFO through absl; progress lines are ours.
+  absl_logging.set_verbosity(absl_logging.WARNING)
   if multihost:
     import jax
     jax.distributed.initialize()

@@ -76,7 +76,8 @@ def make_pipeline(config) -> Pipeline:
   ep_len = pair.episode_length
   wm = wm_lib.make_world_model(pair.obs_dim, pair.act_dim, config.world_model)
   penalty_fn = wm.uncertainty if spec.uses_model_penalty else None
-  agent = spec.make_agent(pair.obs_dim, pair.act_dim, config, penalty_fn)
+  agent = spec.make_agent(algos.AgentContext(pair.obs_dim, pair.act_dim, config, pair, wm,
+                                             penalty_fn))
   planner = generation.make_model_planner(config, pair, wm, pair.source.reward_fn)
   lo, batch = config.loop, config.agent.batch_size
   example = _zero_transition(pair.obs_dim, pair.act_dim)
@@ -130,18 +131,13 @@ def make_pipeline(config) -> Pipeline:
   aux_of = (lambda s: s.model) if spec.uses_model_penalty else (lambda s: None)
 
   def pretrain_one(s: RunState):
-    def body(carry, k):
-      ag, _ = carry
+    def body(ag, k):
       k_s, k_u = jax.random.split(k)
-      ag, info = agent.update(ag, k_u, replay.sample(s.offline, k_s, batch), aux_of(s))
-      return (ag, info), None
+      return agent.update(ag, k_u, replay.sample(s.offline, k_s, batch), aux_of(s))
 
     key, k = jax.random.split(s.key)
-    ag0 = s.agent
-    _, info0 = jax.eval_shape(agent.update, ag0, k, replay.sample(s.offline, k, batch), aux_of(s))
-    info0 = jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), info0)
-    (ag, info), _ = jax.lax.scan(body, (ag0, info0), jax.random.split(k, lo.offline_steps))
-    return s.replace(key=key, agent=ag), info
+    ag, infos = jax.lax.scan(body, s.agent, jax.random.split(k, lo.offline_steps))
+    return s.replace(key=key, agent=ag), jax.tree_util.tree_map(lambda x: x[-1], infos)
 
   explore_randomly = not spec.uses_offline
 

@@ -65,18 +65,20 @@ class Runner:
   """Owns one workdir. `run()` executes (or resumes) the task list and writes the contract."""
 
   def __init__(self, config, workdir: str, resume: bool = False, verbose: bool = True,
-               stop_after_task: int | None = None):
+               pipeline: loop.Pipeline | None = None,
+               shard_seeds: bool = True):
     validate(config)
     self.raw_config = config
     self.workdir = workdir
     self.resume = resume
     self.verbose = verbose
-    self.stop_after_task = stop_after_task  # tests: simulate a crash right after a task
+    self.shard_seeds = shard_seeds
     self.ckpt_dir = os.path.join(workdir, "checkpoints")
     if not resume and os.path.exists(os.path.join(workdir, "metrics.jsonl")):
       raise ValueError(f"workdir {workdir!r} already holds a run (metrics.jsonl); pass --resume "
                        "to continue it or choose another --workdir (nothing was overwritten)")
-    self.pipe = loop.make_pipeline(config)
+    # A pipeline may be shared between runs of one config (tests: compile once).
+    self.pipe = pipeline if pipeline is not None else loop.make_pipeline(config)
     self.tasks = build_tasks(self.pipe)
     c = self.pipe.config
     self.seeds = [c.seed + i for i in range(c.num_seeds)]
@@ -121,7 +123,9 @@ class Runner:
     os.makedirs(self.workdir, exist_ok=True)
     results.atomic_write_json(os.path.join(self.workdir, "config.json"), c.to_dict())
     keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(self.seeds, jnp.uint32))
-    states = _shard_seeds(pipe.init(keys), c.num_seeds)
+    states = pipe.init(keys)
+    if self.shard_seeds:
+      states = _shard_seeds(states, c.num_seeds)
     rows: list[dict] = []
     start, elapsed0 = 0, 0.0
     step = checkpointing.latest_step(self.ckpt_dir) if self.resume else None
@@ -189,8 +193,7 @@ class Runner:
         checkpointing.save(self.ckpt_dir, idx + 1, states,
                            {"next_task": idx + 1, "rows": rows, "elapsed": elapsed})
         self._write_outputs(rows, final=False, timing=timing)
-      if self.stop_after_task is not None and idx >= self.stop_after_task:
-        return {"stopped_after_task": idx}
+        self.log(f"checkpoint saved: task {idx + 1}/{len(self.tasks)}")
     summary = self._write_outputs(rows, final=True, timing={"elapsed_seconds":
                                                             time.time() - t_start})
     self._plot(rows)
@@ -240,5 +243,6 @@ class Runner:
                              title=f"{self.pipe.config.env}")
 
 
-def run(config, workdir: str, resume: bool = False, verbose: bool = True) -> dict:
-  return Runner(config, workdir, resume=resume, verbose=verbose).run()
+def run(config, workdir: str, resume: bool = False, verbose: bool = True,
+        pipeline: loop.Pipeline | None = None) -> dict:
+  return Runner(config, workdir, resume=resume, verbose=verbose, pipeline=pipeline).run()

@@ -1,0 +1,134 @@
+"""The whole loop on the smoke config: contract, trace counts, SIGKILL + resume, sharding."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from experiments.configs import smoke
+from wombet_jax import loop, results, runner
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def config():
+  return smoke.get_config()
+
+
+@pytest.fixture(scope="module")
+def pipe(config):
+  return loop.make_pipeline(config)
+
+
+@pytest.fixture(scope="module")
+def full_run(config, pipe, tmp_path_factory):
+  wd = str(tmp_path_factory.mktemp("full"))
+  summary = runner.run(config, wd, verbose=False, pipeline=pipe)
+  return wd, summary
+
+
+def test_run_writes_the_contract(full_run, config):
+  wd, summary = full_run
+  for name in ("config.json", "metrics.jsonl", "summary.json", "learning_curve.png"):
+    assert os.path.getsize(os.path.join(wd, name)) > 0, name
+  rows = results.read_jsonl(os.path.join(wd, "metrics.jsonl"))
+  evals = [r for r in rows if r["phase"] == "eval"]
+  for r in rows:
+    results.check_row(r)
+  chunks = config.loop.num_iterations * config.loop.steps_per_iteration // config.loop.eval_every
+  assert len(evals) == config.num_seeds * (chunks + 1)  # + the evaluation before any step
+  assert sorted({r["target_env_steps"] for r in evals}) == [
+      i * config.loop.eval_every for i in range(chunks + 1)]
+  src = [r for r in rows if r["phase"] == "source"]
+  assert len(src) == config.num_seeds * (config.pets.random_episodes + config.pets.mpc_episodes)
+  assert all(0 < r["accept_rate"] <= 1 and r["n_offline"] > 0 for r in evals)
+  assert all(config.sampling.beta_min <= r["beta"] <= config.sampling.beta_max for r in evals)
+  saved = json.load(open(os.path.join(wd, "summary.json")))
+  assert saved["complete"] and saved["num_seeds"] == config.num_seeds
+  assert saved["return"]["per_seed"] == [
+      r["return"] for r in evals if r["target_env_steps"] == chunks * config.loop.eval_every]
+  assert json.load(open(os.path.join(wd, "config.json")))["env"] == "pointmass"
+
+
+def test_each_piece_is_traced_once_per_run(full_run, pipe):
+  # Two iterations with two chunks each, two model refits, two regenerations: one trace each.
+  assert pipe.trace_counts["chunk"] == 1
+  assert pipe.trace_counts["evaluate"] == 1
+  assert pipe.trace_counts["fit_model"] == 1
+  assert pipe.trace_counts["regenerate"] == 1
+
+
+def test_existing_run_is_not_overwritten(full_run, config, pipe):
+  wd, _ = full_run
+  before = open(os.path.join(wd, "metrics.jsonl")).read()
+  with pytest.raises(ValueError, match="--resume"):
+    runner.Runner(config, wd, pipeline=pipe)
+  assert open(os.path.join(wd, "metrics.jsonl")).read() == before
+
+
+def test_sigkilled_run_resumes_to_identical_metrics(full_run, config, pipe, tmp_path):
+  wd_full, _ = full_run
+  wd = str(tmp_path / "killed")
+  cmd = [sys.executable, os.path.join(ROOT, "experiments", "run.py"),
+         "--config=" + os.path.join(ROOT, "experiments", "configs", "smoke.py"),
+         "--workdir=" + wd]
+  proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          cwd=ROOT)
+  seen = 0
+  for line in proc.stdout:
+    if "checkpoint saved" in line:
+      seen += 1
+      if seen == 2:
+        proc.send_signal(signal.SIGKILL)
+        break
+  proc.wait(timeout=60)
+  assert proc.returncode == -signal.SIGKILL, "run ended before its second checkpoint was taken"
+  assert not json.load(open(os.path.join(wd, "summary.json")))["complete"]
+
+  runner.run(config, wd, resume=True, verbose=False, pipeline=pipe)
+  resumed = results.read_jsonl(os.path.join(wd, "metrics.jsonl"))
+  full = results.read_jsonl(os.path.join(wd_full, "metrics.jsonl"))
+  assert resumed == full
+
+
+SHARDING_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import jax
+    from experiments.configs import smoke
+    from wombet_jax import loop, results, runner
+    assert len(jax.devices()) == 4, jax.devices()
+    c = smoke.get_config()
+    c.num_seeds = 8
+    c.pets.mpc_episodes = 0
+    c.loop.num_iterations, c.loop.steps_per_iteration = 1, 100
+    out = {}
+    for shard in (True, False):
+      wd = sys.argv[1] + ("/sharded" if shard else "/single")
+      r = runner.Runner(c, wd, verbose=False, shard_seeds=shard)
+      r.run()
+      out[str(shard)] = results.read_jsonl(wd + "/metrics.jsonl")
+    print(json.dumps(out))
+""")
+
+
+def test_four_devices_match_one_device(tmp_path):
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+             PYTHONPATH=ROOT)
+  out = subprocess.run([sys.executable, "-c", SHARDING_SCRIPT, str(tmp_path)], env=env,
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  runs = json.loads(out.stdout.strip().splitlines()[-1])
+  sharded, single = runs["True"], runs["False"]
+  assert len(sharded) == len(single) > 0
+  for a, b in zip(sharded, single):
+    assert a.keys() == b.keys()
+    for k in a:
+      if isinstance(a[k], float):
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-4, atol=1e-4, err_msg=k)
+      else:
+        assert a[k] == b[k], k

@@ -1,0 +1,99 @@
+"""Small helpers shared by the scripts in experiments/benchmarks/: timing jitted functions,
+markdown tables, and atomic JSON output."""
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from typing import Any, Callable, Iterable, Sequence
+
+import jax
+
+
+def time_fn(fn: Callable, *args, warmup: int = 1, repeats: int = 5, **kwargs) -> dict:
+  """Wall time of fn(*args, **kwargs) including `jax.block_until_ready` on its output.
+
+  The first `warmup` calls (compilation, caches) are not timed. Returns seconds: median, min,
+  mean, std over `repeats` timed calls, plus `first_s`, the time of the first warm-up call
+  (compile + run when fn is a fresh `jax.jit`).
+  """
+  if repeats < 1 or warmup < 0:
+    raise ValueError(f"need repeats >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
+  first_s = float("nan")
+  for i in range(warmup):
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args, **kwargs))
+    if i == 0:
+      first_s = time.perf_counter() - start
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args, **kwargs))
+    times.append(time.perf_counter() - start)
+  return {"median_s": statistics.median(times), "min_s": min(times),
+          "mean_s": statistics.fmean(times),
+          "std_s": statistics.stdev(times) if len(times) > 1 else 0.0,
+          "first_s": first_s, "repeats": repeats}
+
+
+def _cell(value: Any) -> str:
+  if isinstance(value, float):
+    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+  if isinstance(value, int) and not isinstance(value, bool):
+    return f"{value:,}"
+  return str(value)
+
+
+def markdown_table(rows: Sequence[dict], columns: Iterable[str] | None = None) -> str:
+  """A GitHub markdown table of `rows` (dicts); columns default to the first row's keys."""
+  if not rows:
+    raise ValueError("markdown_table needs at least one row")
+  columns = list(columns) if columns is not None else list(rows[0])
+  lines = ["| " + " | ".join(columns) + " |", "| " + " | ".join("---" for _ in columns) + " |"]
+  for row in rows:
+    lines.append("| " + " | ".join(_cell(row.get(c, "")) for c in columns) + " |")
+  return "\n".join(lines)
+
+
+def write_json(path: str, obj: Any) -> None:
+  """Writes `obj` as JSON to `path` atomically (temp file in the same folder, then rename),
+  so a reader never sees a half-written file."""
+  folder = os.path.dirname(os.path.abspath(path))
+  os.makedirs(folder, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".json")
+  try:
+    with os.fdopen(fd, "w") as f:
+      json.dump(obj, f, indent=2, sort_keys=True, default=float)
+      f.write("\n")
+    os.replace(tmp, path)
+  except BaseException:
+    os.unlink(tmp)
+    raise
+
+
+def device_description() -> str:
+  """The default JAX device, e.g. 'cpu (2 cores)' or 'gpu: NVIDIA H100 80GB HBM3'."""
+  device = jax.devices()[0]
+  if device.platform == "cpu":
+    return f"cpu ({os.cpu_count()} cores)"
+  return f"{device.platform}: {getattr(device, 'device_kind', '')}"
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+  """Argument parser with the flags every benchmark has: --quick and --json PATH."""
+  parser = argparse.ArgumentParser(description=description)
+  parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
+  parser.add_argument("--json", metavar="PATH", default=None,
+                      help="also write the figures as JSON to PATH")
+  return parser
+
+
+def report(title: str, rows: Sequence[dict], json_path: str | None,
+           columns: Iterable[str] | None = None, **extra) -> None:
+  """Prints `title` and the table of `rows`; with `json_path` writes the same figures (and
+  `extra` fields, plus the device) as JSON."""
+  print(f"## {title}\n\n{markdown_table(rows, columns)}\n")
+  if json_path:
+    write_json(json_path, {"title": title, "device": device_description(), "rows": list(rows),
+                           **extra})

@@ -1,0 +1,188 @@
+"""The world model's public face: `make_world_model` and the functions planner, filter and
+critic call (predict, sample_next, uncertainty), plus trajectory-sampling helpers (TS-inf/TS-1).
+
+Predictions are always made by the elites (the best K of E members by holdout loss).
+"""
+import functools
+from typing import Any, Callable, NamedTuple
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from wombet_jax.world_model.data import Data, validate_data
+from wombet_jax.world_model.networks import (Normalizer, apply_shared, identity_normalizer,
+                                             init_params, take_members, weight_decay_mask)
+from wombet_jax.world_model.training import check_finite, make_train
+
+UNCERTAINTY_KINDS = ("max_std", "disagreement")
+PROPAGATIONS = ("ts_inf", "ts1")
+
+
+@flax.struct.dataclass
+class ModelState:
+  """Everything a trained model is; a pytree (vmappable over seeds, saved by orbax)."""
+  params: Any             # stacked, leading axis E (incl. max_logvar / min_logvar (E, obs_dim))
+  opt_state: Any          # optax state of the params
+  norm: Normalizer        # statistics of the data of the last fit
+  elites: jax.Array       # int32 (num_elites,) member indices, best holdout loss first
+  holdout_loss: jax.Array  # float32 (E,) best holdout MSE per member at the last fit
+
+
+class WorldModel(NamedTuple):
+  """Pure, jittable functions of a probabilistic ensemble; see `make_world_model`.
+
+  init(key) -> state. train(state, key, data) -> (state, metrics): a full fit from the current
+  parameters with holdout early stopping; recomputes the normaliser and reselects the elites;
+  metrics hold holdout_loss, epochs, steps, finite (see training.make_train). predict(state,
+  obs, act) -> per-elite (mean, var) of s', each (K, ..., obs_dim). sample_next(state, key, obs,
+  act, member) -> s' (..., obs_dim) from elite `member` in [0, K). uncertainty(state, obs, act)
+  -> u (...,), of the kind fixed by config.uncertainty.
+  """
+  init: Callable[[jax.Array], ModelState]
+  train: Callable[[ModelState, jax.Array, Data], tuple[ModelState, dict]]
+  predict: Callable[[ModelState, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
+  sample_next: Callable[[ModelState, jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
+  uncertainty: Callable[[ModelState, jax.Array, jax.Array], jax.Array]
+  num_elites: int
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError naming the first bad field of the world_model config section."""
+  def need(field, ok, allowed):
+    value = config[field]
+    if not ok(value):
+      raise ValueError(f"config.world_model.{field} = {value!r} is invalid; allowed: {allowed}")
+
+  def is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+  for field in ("ensemble_size", "hidden_size", "num_layers", "batch_size", "max_epochs",
+                "patience", "capacity"):
+    need(field, lambda v: is_int(v) and v >= 1, "an int >= 1")
+  need("num_elites", lambda v: is_int(v) and 1 <= v <= config.ensemble_size,
+       f"an int in [1, ensemble_size={config.ensemble_size}]")
+  need("learning_rate", lambda v: v > 0, "a float > 0")
+  for field in ("weight_decay", "improvement_threshold", "logvar_bound_coef"):
+    need(field, lambda v: v >= 0, "a float >= 0")
+  need("holdout_fraction", lambda v: 0 < v < 1, "a float in (0, 1)")
+  need("uncertainty", lambda v: v in UNCERTAINTY_KINDS, " | ".join(UNCERTAINTY_KINDS))
+  need("propagation", lambda v: v in PROPAGATIONS, " | ".join(PROPAGATIONS))
+
+
+def _check_last_dim(name: str, x: jax.Array, dim: int) -> None:
+  if x.ndim < 1 or x.shape[-1] != dim:
+    raise ValueError(f"{name} must have shape (..., {dim}), got {x.shape}")
+
+
+def make_world_model(obs_dim: int, act_dim: int,
+                     config: ml_collections.ConfigDict) -> WorldModel:
+  """A PETS probabilistic ensemble predicting s' = s + delta, delta ~ N(mu, sigma^2).
+
+  `config` is the `world_model` section of the experiment config. Sizes, the uncertainty kind
+  and all hyper-parameters are static; the returned functions are pure and jittable, and
+  vmappable over a leading seed axis of their state/key/data arguments.
+  """
+  validate_config(config)
+  num_members, num_elites = config.ensemble_size, config.num_elites
+  in_dim = obs_dim + act_dim
+  # Coupled L2 weight decay before Adam, as torch.optim.Adam(weight_decay) in PETS/mbrl-lib.
+  optimizer = optax.chain(optax.add_decayed_weights(config.weight_decay, weight_decay_mask),
+                          optax.adam(config.learning_rate))
+
+  def init(key: jax.Array) -> ModelState:
+    params = init_params(key, num_members, in_dim, obs_dim, config.hidden_size, config.num_layers)
+    return ModelState(params=params, opt_state=optimizer.init(params),
+                      norm=identity_normalizer(in_dim, obs_dim),
+                      elites=jnp.arange(num_elites, dtype=jnp.int32),
+                      holdout_loss=jnp.full((num_members,), jnp.inf, jnp.float32))
+
+  def predict(state: ModelState, obs: jax.Array, act: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Per-elite mean and variance of s', each (K, ..., obs_dim), in raw state units."""
+    _check_last_dim("obs", obs, obs_dim)
+    _check_last_dim("act", act, act_dim)
+    if obs.shape[:-1] != act.shape[:-1]:
+      raise ValueError(f"obs {obs.shape} and act {act.shape} must share their batch shape")
+    batch = obs.shape[:-1]
+    obs_flat = obs.reshape((-1, obs_dim)).astype(jnp.float32)
+    x = jnp.concatenate([obs_flat, act.reshape((-1, act_dim)).astype(jnp.float32)], axis=-1)
+    norm = state.norm
+    mean, logvar = apply_shared(take_members(state.params, state.elites),
+                                (x - norm.in_mean) / norm.in_std)  # (K, N, obs_dim)
+    mean_next = obs_flat + mean * norm.out_std + norm.out_mean
+    var_next = jnp.exp(logvar) * jnp.square(norm.out_std)
+    shape = (num_elites,) + batch + (obs_dim,)
+    return mean_next.reshape(shape), var_next.reshape(shape)
+
+  def sample_next(state: ModelState, key: jax.Array, obs: jax.Array, act: jax.Array,
+                  member: jax.Array) -> jax.Array:
+    """s' ~ N(mu_m, sigma_m^2) of elite `member` (int, broadcastable to obs.shape[:-1]).
+
+    All elites are evaluated and the chosen one selected: dense batched matmuls beat a
+    per-particle gather of weight matrices by far on accelerators.
+    """
+    mean, var = predict(state, obs, act)
+    member = jnp.broadcast_to(jnp.asarray(member, jnp.int32), obs.shape[:-1])
+    pick = member[None, ..., None]
+    mu = jnp.take_along_axis(mean, pick, axis=0)[0]
+    sigma = jnp.sqrt(jnp.take_along_axis(var, pick, axis=0)[0])
+    return mu + sigma * jax.random.normal(key, mu.shape, mu.dtype)
+
+  def uncertainty(state: ModelState, obs: jax.Array, act: jax.Array) -> jax.Array:
+    """u(s, a) (...,): max_i ||sigma_i||_2 over elites (MOPO) or the ensemble disagreement.
+
+    Disagreement is ||std_i(mu_i)||_2, the per-dimension std of the elites' means, normed.
+    """
+    mean, var = predict(state, obs, act)
+    if config.uncertainty == "max_std":
+      return jnp.max(jnp.linalg.norm(jnp.sqrt(var), axis=-1), axis=0)
+    return jnp.linalg.norm(jnp.std(mean, axis=0), axis=-1)
+
+  return WorldModel(init=init, train=make_train(num_members, num_elites, config, optimizer),
+                    predict=predict, sample_next=sample_next, uncertainty=uncertainty,
+                    num_elites=num_elites)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_train(train: Callable, batched: bool) -> Callable:
+  # One jitted (for a seed axis: vmapped) train per model, so repeated fits never retrace.
+  return jax.jit(jax.vmap(train) if batched else train)
+
+
+def fit(wm: WorldModel, state: ModelState, key: jax.Array,
+        data: Data) -> tuple[ModelState, dict]:
+  """Host-side fit: validates `data`, runs the jitted `wm.train`, raises on NaN/inf.
+
+  Data may carry a leading seed axis if state and key do (then train is vmapped); the jitted
+  program is cached per `wm.train`, so repeated fits do not retrace. With no
+  valid holdout row yet (size < 1/holdout_fraction) there is no early stopping: the fit runs
+  max_epochs and keeps the last parameters.
+  """
+  validate_data(data, data.obs.shape[-1], data.action.shape[-1])
+  state, metrics = _compiled_train(wm.train, data.obs.ndim > 2)(state, key, data)
+  check_finite(metrics, where="world_model.fit")
+  return state, metrics
+
+
+def choose_members(key: jax.Array, num_particles: int, num_elites: int) -> jax.Array:
+  """A uniformly random elite index per particle, int32 (P,)."""
+  return jax.random.randint(key, (num_particles,), 0, num_elites, dtype=jnp.int32)
+
+
+def propagate(wm: WorldModel, state: ModelState, key: jax.Array, obs: jax.Array, act: jax.Array,
+              members: jax.Array, propagation: str = "ts_inf") -> tuple[jax.Array, jax.Array]:
+  """One step of trajectory sampling (PETS): obs, act (P, dim), members (P,) -> (s', members).
+
+  "ts_inf": each particle keeps its member for the whole trajectory (draw `members` once with
+  `choose_members` before the rollout and carry what this returns). "ts1": a fresh member per
+  particle at every step; the incoming `members` only fixes the shape.
+  """
+  if propagation not in PROPAGATIONS:
+    raise ValueError(f"propagation = {propagation!r} is invalid; allowed: "
+                     + " | ".join(PROPAGATIONS))
+  member_key, noise_key = jax.random.split(key)
+  if propagation == "ts1":
+    members = jax.random.randint(member_key, members.shape, 0, wm.num_elites, dtype=jnp.int32)
+  return wm.sample_next(state, noise_key, obs, act, members), members
