@@ -21,20 +21,33 @@ from wombet_jax.config import ALGOS
 @dataclasses.dataclass(frozen=True)
 class AlgoSpec:
   name: str
-  # Builds the agent: (obs_dim, act_dim, config, penalty_fn) -> agent. `config` is the whole
-  # run config, already adjusted by `adjust_config`.
-  make_agent: Callable[[int, int, Any, Any], Any]
+  # Builds the agent: make_agent(AgentContext) -> agent.
+  make_agent: Callable[["AgentContext"], Any]
   uses_offline: bool = False        # needs D_off (PETS source phase, model, generation)
   refresh_each_iteration: bool = False  # refit the model and regenerate D_off every iteration
   offline_pretrain: bool = False    # config.loop.offline_steps updates on D_off before online
   online: bool = True               # fine-tunes in the target env (False: zero-shot eval only)
-  uses_model_penalty: bool = False  # critic target subtracts lambda_Q u(s', a')
+  uses_model_penalty: bool = False  # pass the world-model state as `aux` (WOMBET's critic
+                                    # penalty; MOPO/COMBO model rollouts)
   adjust_config: Callable[[Any], None] = lambda c: None  # e.g. RLPD's fixed 50/50 ratio
 
 
-def _make_sac(obs_dim, act_dim, config, penalty_fn):
+@dataclasses.dataclass(frozen=True)
+class AgentContext:
+  """What an agent may close over; all static. `aux` passed at call time is the world-model
+  state (traced) when the spec sets uses_model_penalty, else None."""
+  obs_dim: int
+  act_dim: int
+  config: Any                 # the whole run config, after adjust_config
+  pair: Any                   # envs.TaskPair (reward/termination functions of both tasks)
+  wm: Any                     # world_model.WorldModel (pure functions)
+  penalty_fn: Any             # (model_state, obs, act) -> u, or None
+
+
+def _make_sac(ctx: AgentContext):
   from wombet_jax.agents.sac import make_sac
-  return make_sac(obs_dim, act_dim, config.agent, config.sampling, penalty_fn=penalty_fn)
+  return make_sac(ctx.obs_dim, ctx.act_dim, ctx.config.agent, ctx.config.sampling,
+                  penalty_fn=ctx.penalty_fn)
 
 
 def _rlpd_config(c):
