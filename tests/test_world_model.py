@@ -263,3 +263,19 @@ def test_bad_config_and_inputs_raise():
     wm.predict(state, jnp.zeros((4, 2)), jnp.zeros((4, ACT_DIM)))
   with pytest.raises(ValueError, match="Data.size"):
     W.fit(wm, state, jax.random.key(0), W.make_data(10, OBS_DIM, ACT_DIM))
+
+
+def test_scalar_member_fast_path_equals_selecting_from_all_elites(fitted, heldout):
+  # The planner groups particles by member and passes a scalar member under vmap; that path
+  # gathers one elite's weights instead of evaluating all of them and must agree exactly.
+  wm, state, _, _ = fitted
+  x, u = heldout[0][:32], heldout[1][:32]
+  key = jax.random.key(11)
+  for m in range(wm.num_elites):
+    fast = jax.jit(wm.sample_next)(state, key, x, u, jnp.int32(m))
+    full = jax.jit(wm.sample_next)(state, key, x, u, jnp.full((32,), m, jnp.int32))
+    np.testing.assert_allclose(fast, full, rtol=1e-5, atol=1e-5)
+  grouped = jax.vmap(wm.sample_next, in_axes=(None, None, 0, 0, 0))(
+      state, key, x.reshape(2, 16, -1), u.reshape(2, 16, -1), jnp.array([0, 1], jnp.int32))
+  ref = jax.jit(wm.sample_next)(state, key, x[16:], u[16:], jnp.int32(1))
+  np.testing.assert_allclose(grouped[1], ref, rtol=1e-5, atol=1e-5)

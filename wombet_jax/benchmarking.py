@@ -1,14 +1,14 @@
 """Small helpers shared by the scripts in experiments/benchmarks/: timing jitted functions,
 markdown tables, and atomic JSON output."""
 import argparse
-import json
 import os
 import statistics
-import tempfile
 import time
 from typing import Any, Callable, Iterable, Sequence
 
 import jax
+
+from wombet_jax import results
 
 
 def time_fn(fn: Callable, *args, warmup: int = 1, repeats: int = 5, **kwargs) -> dict:
@@ -57,19 +57,8 @@ def markdown_table(rows: Sequence[dict], columns: Iterable[str] | None = None) -
 
 
 def write_json(path: str, obj: Any) -> None:
-  """Writes `obj` as JSON to `path` atomically (temp file in the same folder, then rename),
-  so a reader never sees a half-written file."""
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp_", suffix=".json")
-  try:
-    with os.fdopen(fd, "w") as f:
-      json.dump(obj, f, indent=2, sort_keys=True, default=float)
-      f.write("\n")
-    os.replace(tmp, path)
-  except BaseException:
-    os.unlink(tmp)
-    raise
+  """Writes `obj` as JSON to `path` atomically, so a reader never sees a half-written file."""
+  results.atomic_write_json(path, obj)
 
 
 def device_description() -> str:

@@ -1,0 +1,5 @@
+"""Source/target task pairs: a tiny pure-JAX point mass and six brax (MJX) pairs."""
+from wombet_jax.envs.base import EnvState, Task, TaskPair, Transition
+from wombet_jax.envs.registry import make_pair, names
+
+__all__ = ["EnvState", "Task", "TaskPair", "Transition", "make_pair", "names"]
