@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from wombet_jax import checkpointing, loop, reference, results
+from wombet_jax import checkpointing, generation, loop, reference, results
 from wombet_jax.config import validate
 
 
@@ -225,16 +225,7 @@ class Runner:
                                f"seeds {[s for s, r in zip(self.seeds, ret) if not np.isfinite(r)]}")
 
   def _check_accepted(self, info: dict, k: int) -> None:
-    host, f = jax.device_get(info), self.pipe.config.filter
-    for i, seed in enumerate(self.seeds):
-      if int(host["num_accepted"][i]) == 0:
-        raise ValueError(
-            f"iteration {k}, seed {seed}: the dual filter kept no trajectory, refusing to train "
-            f"on an empty D_off. Filter: variant={f.variant!r}, "
-            f"threshold_mode={f.threshold_mode!r}, eps_u={f.eps_u}, eps_r={f.eps_r}; this "
-            f"batch's R_S(tau) range [{host['return_min'][i]:.4g}, {host['return_max'][i]:.4g}]"
-            f", U(tau) range [{host['unc_min'][i]:.4g}, {host['unc_max'][i]:.4g}]. Loosen "
-            "config.filter.eps_u / eps_r or use threshold_mode='quantile'.")
+    generation.check_accepted(jax.device_get(info), self.seeds, self.pipe.config.filter, k)
 
   def _plot(self, rows: list[dict]) -> None:
     from wombet_jax import plotting

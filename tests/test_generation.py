@@ -1,0 +1,127 @@
+"""PETS in the real source env, MPC rollouts in the model, the filter mask and relabelling."""
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from experiments.configs import smoke
+from wombet_jax import generation, loop
+from wombet_jax.envs import make_pair
+
+
+@pytest.fixture(scope="module")
+def pets_run():
+  """1 random + 3 MPC episodes of PETS on pointmass's source task, 2 seeds."""
+  c = smoke.get_config()
+  pl = c.planner
+  pl.horizon, pl.population, pl.iterations, pl.num_elites, pl.particles = 10, 64, 3, 8, 2
+  c.world_model.max_epochs = 20
+  pipe = loop.make_pipeline(c)
+  s = pipe.init(jax.vmap(jax.random.PRNGKey)(jnp.arange(2, dtype=jnp.uint32)))
+  s, random_return = pipe.source_episode(s, False)
+  s, _ = pipe.fit_model(s)
+  mpc_returns = []
+  for _ in range(3):
+    s, r = pipe.source_episode(s, True)
+    mpc_returns.append(np.asarray(r))
+    s, _ = pipe.fit_model(s)
+  return pipe, s, np.asarray(random_return), mpc_returns
+
+
+def test_pets_reaches_the_stated_source_return(pets_run):
+  # README: PETS on pointmass's source task reaches a mean return above -30 after three MPC
+  # episodes (random actions: about -60; a hand-tuned PD controller: about -11).
+  _, _, random_return, mpc = pets_run
+  assert np.mean(mpc[-1]) > -30.0, mpc
+  assert np.mean(mpc[-1]) > np.mean(random_return) + 20.0
+
+
+def test_generated_rollouts_are_consistent_with_the_source_reward(pets_run):
+  pipe, s, _, _ = pets_run
+  pair, wm = pipe.pair, pipe.wm
+  planner = generation.make_model_planner(pipe.config, pair, wm, pair.source.reward_fn)
+  model = jax.tree_util.tree_map(lambda x: x[0], s.model)
+  gen = jax.jit(lambda k, lam: generation.generate(pair, wm, planner, 6, 7, k, model, lam))
+  ro = gen(jax.random.PRNGKey(0), jnp.float32(1.0))
+  assert ro.obs.shape == (6, 7, 4) and ro.action.shape == (6, 7, 2)
+  assert ro.uncertainty.shape == (6, 7) and bool(jnp.all(ro.uncertainty >= 0))
+  assert bool(jnp.all(jnp.abs(ro.action) <= 1.0))
+  np.testing.assert_allclose(ro.source_reward,
+                             pair.source.reward_fn(ro.obs, ro.action, ro.next_obs), rtol=1e-6)
+  # Each step starts where the previous one ended: trajectories are chained in the model.
+  np.testing.assert_array_equal(ro.obs[:, 1:], ro.next_obs[:, :-1])
+  np.testing.assert_allclose(ro.uncertainty, wm.uncertainty(model, ro.obs, ro.action),
+                             rtol=1e-5, atol=1e-7)
+  assert bool(jnp.all(ro.valid == 1.0))  # pointmass never terminates
+
+
+def _filter_config(variant="dual", mode="absolute", eps_u=0.5, eps_r=2.0, aggregate="max"):
+  return ml_collections.ConfigDict(dict(variant=variant, threshold_mode=mode, eps_u=eps_u,
+                                        eps_r=eps_r, aggregate=aggregate))
+
+
+def _hand_rollouts():
+  key = jax.random.PRNGKey(3)
+  obs = jax.random.normal(key, (4, 3, 4))
+  act = jnp.clip(jax.random.normal(jax.random.fold_in(key, 1), (4, 3, 2)), -1, 1)
+  nxt = jax.random.normal(jax.random.fold_in(key, 2), (4, 3, 4))
+  r_s = jnp.array([[1.0, 1.0, 1.0],      # R = 3
+                   [0.5, 0.5, 0.0],      # R = 1
+                   [2.0, 1.0, 100.0],    # terminates at t=1: R = 3 (the 100 is after the end)
+                   [1.0, 1.0, 0.5]])     # R = 2.5
+  u = jnp.array([[0.1, 0.2, 0.3],        # U = 0.3
+                 [0.1, 0.1, 0.1],        # U = 0.1
+                 [0.2, 0.4, 9.0],        # U = 0.4 (the 9.0 is after the end)
+                 [0.1, 0.9, 0.1]])       # U = 0.9
+  terminal = jnp.array([[0, 0, 0], [0, 0, 0], [0, 1, 0], [0, 0, 0]], jnp.float32)
+  valid = jnp.array([[1, 1, 1], [1, 1, 1], [1, 1, 0], [1, 1, 1]], jnp.float32)
+  return generation.Rollouts(obs, act, nxt, r_s, u, terminal, valid)
+
+
+@pytest.mark.parametrize("variant,expected", [
+    ("dual", [True, False, True, False]),        # R >= 2 and U <= 0.5
+    ("reward", [True, False, True, True]),       # R >= 2
+    ("uncertainty", [True, True, True, False]),  # U <= 0.5
+    ("none", [True, True, True, True]),
+])
+def test_filter_mask_and_relabelling_by_hand(variant, expected):
+  pair = make_pair("pointmass")
+  ro = _hand_rollouts()
+  f = generation.filter_and_relabel(pair, _filter_config(variant), ro)
+  np.testing.assert_allclose(f.traj_return, [3.0, 1.0, 3.0, 2.5])
+  np.testing.assert_allclose(f.traj_unc, [0.3, 0.1, 0.4, 0.9])
+  np.testing.assert_array_equal(f.accept, expected)
+  keep = (np.array(expected)[:, None] & (np.asarray(ro.valid) > 0)).reshape(-1)
+  np.testing.assert_array_equal(f.keep, keep)
+  r_t = pair.target.reward_fn(ro.obs, ro.action, ro.next_obs).reshape(-1)
+  np.testing.assert_allclose(f.transitions.reward, r_t, rtol=1e-6)
+  assert not np.allclose(r_t, np.asarray(ro.source_reward).reshape(-1))
+  # The last valid step of each trajectory ends an episode (terminal or truncated).
+  np.testing.assert_array_equal(np.asarray(f.transitions.done).reshape(4, 3)[:, -1], 1.0)
+  assert float(np.asarray(f.transitions.terminal).reshape(4, 3)[2, 1]) == 1.0
+
+
+def test_quantile_thresholds_use_the_batch():
+  pair = make_pair("pointmass")
+  f = generation.filter_and_relabel(pair, _filter_config("dual", "quantile", 0.5, 0.5),
+                                    _hand_rollouts())
+  # Median return of [3, 1, 3, 2.5] is 2.75, median U of [0.3, 0.1, 0.4, 0.9] is 0.35.
+  np.testing.assert_array_equal(f.accept, [True, False, False, False])
+
+
+def test_empty_filter_raises_with_thresholds_and_ranges():
+  pair = make_pair("pointmass")
+  cfg = _filter_config("dual", "absolute", eps_u=0.05, eps_r=10.0)
+  f = generation.filter_and_relabel(pair, cfg, _hand_rollouts())
+  assert not bool(jnp.any(f.accept))
+  info = {"num_accepted": np.array([int(f.accept.sum())]),
+          "return_min": np.array([float(f.traj_return.min())]),
+          "return_max": np.array([float(f.traj_return.max())]),
+          "unc_min": np.array([float(f.traj_unc.min())]),
+          "unc_max": np.array([float(f.traj_unc.max())])}
+  with pytest.raises(ValueError) as e:
+    generation.check_accepted(info, [7], cfg, iteration=2)
+  msg = str(e.value)
+  for needle in ("seed 7", "eps_u=0.05", "eps_r=10.0", "[1, 3]", "[0.1, 0.9]"):
+    assert needle in msg, (needle, msg)
