@@ -20,9 +20,16 @@ def _manager(directory: str, max_to_keep: int = 2) -> ocp.CheckpointManager:
   return ocp.CheckpointManager(os.path.abspath(directory), options=options)
 
 
+def _payload(state: Any) -> dict:
+  # Orbax refuses zero-size arrays, and MJX pipeline states hold some (e.g. `act` for
+  # models without actuator activations). They carry no data: restore takes them from `like`.
+  leaves = jax.tree_util.tree_leaves(state)
+  return {str(i): leaf for i, leaf in enumerate(leaves) if leaf.size > 0}
+
+
 def save(directory: str, step: int, state: Any, meta: dict) -> None:
   with _manager(directory) as mngr:
-    mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+    mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(_payload(state)),
                                             meta=ocp.args.JsonSave(meta)))
     mngr.wait_until_finished()
 
@@ -36,8 +43,10 @@ def latest_step(directory: str) -> int | None:
 
 def restore(directory: str, step: int, like: Any) -> tuple[Any, dict]:
   """Restores `step`; `like` gives the tree structure, shapes, dtypes and shardings."""
-  abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, like)
+  abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, _payload(like))
   with _manager(directory) as mngr:
     out = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract),
                                                      meta=ocp.args.JsonRestore()))
-  return out["state"], dict(out["meta"])
+  leaves, treedef = jax.tree_util.tree_flatten(like)
+  restored = [out["state"].get(str(i), leaf) for i, leaf in enumerate(leaves)]
+  return jax.tree_util.tree_unflatten(treedef, restored), dict(out["meta"])
