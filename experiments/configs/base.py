@@ -93,7 +93,8 @@ def get_config() -> ml_collections.ConfigDict:
   sa.beta_min = 0.25
   sa.beta_max = 0.75
   sa.rho = 0.01
-  sa.warmup_updates = 1000       # W: delta_ref = delta_bar over the first W online updates
+  sa.warmup_updates = 1000       # W: delta_ref = mean TD error over the first W beta updates
+                                 # (one beta update per env step, after its G gradient updates)
 
   # Outer loop and bookkeeping.
   lo = c.loop = ml_collections.ConfigDict()

@@ -1,0 +1,144 @@
+"""SAC agent throughput: critic ensemble via vmap vs a Python loop, and one online chunk vs seeds.
+
+Part 1: gradient updates per second of `SAC.update` (critic + actor + temperature step) with
+N_Q critics at batch B, the ensemble evaluated by `jax.vmap` over stacked parameters versus a
+Python loop over members (same numbers, N_Q copies of the program). Updates run inside one
+jitted `lax.scan` so Python dispatch is not timed.
+
+Part 2: wall time of one jitted chunk of S env steps x G updates (act, step the pointmass target
+env, add to D_on, `update_many` on mixed D_off/D_on batches) for several vmapped seed counts,
+and its ratio to one seed. Compilation is excluded (first call).
+
+  python experiments/benchmarks/agent.py [--quick] [--json PATH]
+"""
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from experiments.configs.base import get_config  # noqa: E402
+from wombet_jax import benchmarking, replay, sampling  # noqa: E402
+from wombet_jax.agents.sac import make_sac  # noqa: E402
+from wombet_jax.envs import make_pair  # noqa: E402
+
+
+def parse_args():
+  p = benchmarking.base_parser(__doc__.splitlines()[0])
+  p.add_argument("--critics", type=int, default=10, help="N_Q")
+  p.add_argument("--batch", type=int, default=256)
+  p.add_argument("--hidden", type=int, default=None, help="default: config.agent.hidden_size")
+  p.add_argument("--updates", type=int, default=None,
+                 help="updates per timed call (part 1); default 200, --quick 20")
+  p.add_argument("--steps", type=int, default=None,
+                 help="env steps per chunk (part 2); default 1000, --quick 5")
+  p.add_argument("--utd", type=int, default=20, help="G (part 2)")
+  p.add_argument("--seeds", default=None,
+                 help="vmapped seed counts (part 2); default 1,8,32, --quick 1,4,8")
+  p.add_argument("--repeats", type=int, default=None, help="timed calls; default 3, --quick 1")
+  a = p.parse_args()
+  # --quick is CPU-sized: the same N_Q, B, hidden size and G; fewer updates, env steps, seeds.
+  for name, full, quick in (("updates", 200, 20), ("steps", 1000, 5), ("seeds", "1,8,32", "1,4,8"),
+                            ("repeats", 3, 1)):
+    if getattr(a, name) is None:
+      setattr(a, name, quick if a.quick else full)
+  if min(a.critics, a.batch, a.updates, a.steps, a.utd, a.repeats) < 1:
+    raise ValueError("--critics, --batch, --updates, --steps, --utd, --repeats must be >= 1")
+  return a
+
+
+def agent_config(a):
+  c = get_config()
+  c.agent.update(dict(num_critics=a.critics, batch_size=a.batch, utd=a.utd))
+  if a.hidden:
+    c.agent.hidden_size = a.hidden
+  return c
+
+
+def random_transitions(key, n, obs_dim, act_dim):
+  ks = jax.random.split(key, 4)
+  return dict(obs=jax.random.normal(ks[0], (n, obs_dim)),
+              action=jax.random.uniform(ks[1], (n, act_dim), minval=-1, maxval=1),
+              reward=jax.random.normal(ks[2], (n,)),
+              next_obs=jax.random.normal(ks[3], (n, obs_dim)),
+              terminal=jnp.zeros(n), done=jnp.zeros(n))
+
+
+def bench_ensemble(a, c, obs_dim, act_dim):
+  """Part 1: updates/s, vmap vs Python loop over critics."""
+  batch = random_transitions(jax.random.PRNGKey(0), a.batch, obs_dim, act_dim)
+  out = {}
+  for impl in ("vmap", "loop"):
+    agent = make_sac(obs_dim, act_dim, c.agent, c.sampling, ensemble_impl=impl)
+    state = agent.init(jax.random.PRNGKey(1))
+
+    def run(state, key, agent=agent):
+      body = lambda s, k: agent.update(s, k, batch, None)
+      return jax.lax.scan(body, state, jax.random.split(key, a.updates))[0]
+    t = benchmarking.time_fn(jax.jit(run), state, jax.random.PRNGKey(2), repeats=a.repeats)
+    out[impl] = dict(updates_per_s=a.updates / t["median_s"], compile_and_first_s=t["first_s"])
+  return out
+
+
+def make_chunk(a, c, pair):
+  """Part 2: one seed's chunk of env steps, each followed by G = utd updates."""
+  task = pair.target
+  agent = make_sac(pair.obs_dim, pair.act_dim, c.agent, c.sampling)
+  n_off = 4 * a.batch
+
+  def init(key):
+    k_env, k_agent, k_off, k_on = jax.random.split(key, 4)
+    rows = random_transitions(k_off, n_off, pair.obs_dim, pair.act_dim)
+    # Transition-shaped example so env transitions can be appended to D_on.
+    _, tr = task.step(task.reset(k_env), jnp.zeros(pair.act_dim))
+    as_tr = lambda d: type(tr)(**d)
+    offline = replay.add_batch(replay.init_buffer(tr, n_off), as_tr(rows))
+    online = replay.add_batch(replay.init_buffer(tr, a.batch + a.steps),
+                              as_tr(random_transitions(k_on, a.batch, pair.obs_dim, pair.act_dim)))
+    return (agent.init(k_agent), sampling.init_beta(c.sampling), task.reset(k_env), online,
+            offline, key)
+
+  def chunk(carry):
+    def step(carry, _):
+      state, beta, env, online, offline, key = carry
+      key, k_act, k_upd = jax.random.split(key, 3)
+      env, tr = task.step(env, agent.act(state, k_act, env.obs))
+      online = replay.add(online, tr)
+      state, beta, _ = agent.update_many(state, beta, k_upd, offline, online, None)
+      return (state, beta, env, online, offline, key), None
+    return jax.lax.scan(step, carry, None, length=a.steps)[0]
+
+  return init, chunk
+
+
+def main():
+  a = parse_args()
+  pair = make_pair("pointmass")
+  c = agent_config(a)
+  dev = benchmarking.device_description()
+  ens = bench_ensemble(a, c, pair.obs_dim, pair.act_dim)
+  rows1 = [dict(impl=impl, critics=a.critics, batch=a.batch, hidden=c.agent.hidden_size,
+                updates_per_s=ens[impl]["updates_per_s"],
+                speedup_vs_loop=ens[impl]["updates_per_s"] / ens["loop"]["updates_per_s"],
+                compile_and_first_s=ens[impl]["compile_and_first_s"])
+           for impl in ("vmap", "loop")]
+  benchmarking.report(f"SAC update throughput, ensemble vmap vs Python loop ({dev})", rows1, None)
+
+  init, chunk = make_chunk(a, c, pair)
+  rows2, base = [], None
+  for n in [int(s) for s in a.seeds.split(",")]:
+    carry = jax.jit(jax.vmap(init))(jax.random.split(jax.random.PRNGKey(0), n))
+    t = benchmarking.time_fn(jax.jit(jax.vmap(chunk)), carry, repeats=a.repeats)
+    base = base if base is not None else t["median_s"]
+    rows2.append(dict(seeds=n, env_steps=a.steps, utd=a.utd, updates_per_seed=a.steps * a.utd,
+                      chunk_s=t["median_s"], ratio_to_1_seed=t["median_s"] / base,
+                      seed_updates_per_s=n * a.steps * a.utd / t["median_s"],
+                      compile_and_first_s=t["first_s"]))
+  benchmarking.report(f"One jitted online chunk vs vmapped seeds ({dev})", rows2, a.json,
+                      ensemble=rows1, quick=a.quick, critics=a.critics, batch=a.batch,
+                      hidden=c.agent.hidden_size)
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,319 @@
+"""Tests for wombet_jax.agents.sac (RLPD-style SAC) and the shared networks it uses."""
+import math
+import time
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments.configs.base import get_config
+from wombet_jax import replay, sampling
+from wombet_jax.agents.sac import make_sac
+from wombet_jax.networks import Critic, apply_ensemble, init_ensemble
+
+OBS, ACT, N_Q = 3, 2, 3
+TRACES = []
+
+
+def penalty(aux, obs, act):
+  """Stand-in for the world-model uncertainty; counts how often it is traced."""
+  TRACES.append(1)
+  return aux * (jnp.sum(act ** 2, -1) + 0.1 * jnp.sum(obs, -1))
+
+
+def small_config(**agent):
+  c = get_config()
+  c.agent.update(dict(num_critics=N_Q, critic_subset=2, hidden_size=16, num_layers=2,
+                      batch_size=32, utd=4, lambda_q=0.5, discount=0.99, tau=0.05,
+                      critic_lr=3e-3))
+  c.agent.update(agent)
+  c.sampling.warmup_updates = 2
+  return c
+
+
+@pytest.fixture(scope="module")
+def sac():
+  c = small_config()
+  return make_sac(OBS, ACT, c.agent, c.sampling, penalty_fn=penalty)
+
+
+def _batch(key, n=32, terminal=None):
+  ks = jax.random.split(key, 4)
+  return dict(obs=jax.random.normal(ks[0], (n, OBS)),
+              action=jax.random.uniform(ks[1], (n, ACT), minval=-1, maxval=1),
+              reward=jax.random.normal(ks[2], (n,)),
+              next_obs=jax.random.normal(ks[3], (n, OBS)),
+              terminal=jnp.zeros(n) if terminal is None else terminal, done=jnp.zeros(n))
+
+
+def _fixed_heads(state, mean, log_std, q_consts, log_alpha):
+  """Zero the output kernels so pi's (mean, log_std) and every target Q_i are known constants."""
+  a = flax.core.unfreeze(state.actor_params)
+  for name, bias in (("mean", mean), ("log_std", log_std)):
+    a["params"][name]["kernel"] = jnp.zeros_like(a["params"][name]["kernel"])
+    a["params"][name]["bias"] = jnp.asarray(bias, jnp.float32)
+  t = flax.core.unfreeze(state.target_critic_params)
+  out = t["params"]["mlp"]["out"]
+  out["kernel"] = jnp.zeros_like(out["kernel"])
+  out["bias"] = jnp.asarray(q_consts, jnp.float32).reshape(out["bias"].shape)
+  return state.replace(actor_params=a, target_critic_params=t,
+                       log_alpha=jnp.asarray(log_alpha, jnp.float32))
+
+
+def _hand_target(key, batch, mean, log_std, q_consts, alpha, gamma, lam, aux):
+  """Eq. (7) in numpy, following the documented key use: k_pi, k_sub = split(key)."""
+  k_pi, k_sub = jax.random.split(key)
+  eps = np.asarray(jax.random.normal(k_pi, batch["next_obs"].shape[:1] + (ACT,)))
+  subset = np.asarray(jax.random.choice(k_sub, N_Q, (2,), replace=False))
+  q_min = np.min(np.asarray(q_consts)[subset])
+  pre = np.asarray(mean) + np.exp(log_std) * eps
+  a = np.tanh(pre)
+  logp = np.sum(-0.5 * eps ** 2 - 0.5 * math.log(2 * math.pi) - np.asarray(log_std)
+                - np.log(1 - a ** 2), -1)
+  u = aux * (np.sum(a ** 2, -1) + 0.1 * np.sum(np.asarray(batch["next_obs"]), -1))
+  soft = q_min - alpha * logp - lam * u
+  return np.asarray(batch["reward"]) + gamma * (1 - np.asarray(batch["terminal"])) * soft, q_min
+
+
+def test_critic_target_matches_hand_computation(sac):
+  mean, log_std, q_consts, alpha = [0.3, -0.2], [-1.0, -0.5], [1.0, 2.0, 3.0], 0.2
+  state = _fixed_heads(sac.init(jax.random.PRNGKey(0)), mean, log_std, q_consts, math.log(alpha))
+  batch = _batch(jax.random.PRNGKey(1), n=6, terminal=jnp.array([0, 1, 0, 0, 1, 0.]))
+  seen_min = set()
+  for seed in range(8):     # several keys, so both subset minima (1 and 2) are exercised
+    key = jax.random.PRNGKey(100 + seed)
+    want, q_min = _hand_target(key, batch, mean, log_std, q_consts, alpha, 0.99, 0.5, 2.0)
+    got = sac.critic_target(state, key, batch, jnp.float32(2.0))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    seen_min.add(q_min)
+  assert seen_min == {1.0, 2.0}
+  # Terminal rows are exactly r.
+  np.testing.assert_allclose(got[1], batch["reward"][1], rtol=1e-6)
+
+  # lambda_Q = 0 or no penalty_fn: the penalty term disappears.
+  c = small_config(lambda_q=0.0)
+  key = jax.random.PRNGKey(7)
+  want, _ = _hand_target(key, batch, mean, log_std, q_consts, alpha, 0.99, 0.0, 2.0)
+  for agent in (make_sac(OBS, ACT, c.agent, c.sampling, penalty_fn=penalty),
+                make_sac(OBS, ACT, small_config().agent, c.sampling, penalty_fn=None)):
+    got = agent.critic_target(state, key, batch, None)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_layernorm_bounds_q_far_from_data(sac):
+  params = sac.init(jax.random.PRNGKey(3)).critic_params
+  mlp = params["params"]["mlp"]
+  assert {"norm_0", "norm_1"} <= set(mlp), "LayerNorm must follow every hidden layer"
+  # Eq. (8): the last hidden layer is relu(LN(z)) with |LN(z)_j| <= |scale_j| sqrt(d) + |bias_j|,
+  # so |Q| <= sum_j |w_j| (|scale_j| sqrt(d) + |bias_j|) + |b|, whatever the input.
+  d = 16
+  norm, out = mlp["norm_1"], mlp["out"]
+  h_max = jnp.abs(norm["scale"]) * math.sqrt(d) + jnp.abs(norm["bias"])          # (N, d)
+  bound = jnp.sum(jnp.abs(out["kernel"][..., 0]) * h_max, -1) + jnp.abs(out["bias"][:, 0])
+  b = _batch(jax.random.PRNGKey(4), n=64)
+  far_obs, far_act = 1e3 * b["obs"], 1e3 * b["action"]
+  q_far = sac.q_values(sac.init(jax.random.PRNGKey(3)), far_obs, far_act)
+  assert q_far.shape == (N_Q, 64)
+  assert bool(jnp.all(jnp.abs(q_far) <= bound[:, None] + 1e-4))
+  # The same critic without LayerNorm is not bounded: it grows with the input scale.
+  plain = Critic((16, 16), layer_norm=False)
+  p = init_ensemble(plain, jax.random.PRNGKey(3), N_Q, b["obs"][:1], b["action"][:1])
+  q_plain = apply_ensemble(plain, p, far_obs, far_act)
+  assert float(jnp.max(jnp.abs(q_plain))) > 10 * float(jnp.max(bound))
+
+
+def test_act_shapes_and_range(sac):
+  state = sac.init(jax.random.PRNGKey(0))
+  obs = jax.random.normal(jax.random.PRNGKey(1), (4, 5, OBS))
+  a = sac.act(state, jax.random.PRNGKey(2), obs)
+  assert a.shape == (4, 5, ACT) and bool(jnp.all(jnp.abs(a) <= 1))
+  assert sac.act(state, jax.random.PRNGKey(2), obs[0, 0]).shape == (ACT,)
+  ad = sac.act_deterministic(state, obs)
+  mean = state.actor_params["params"]["mean"]
+  np.testing.assert_allclose(
+      ad, jnp.tanh(sac_trunk(state, obs) @ mean["kernel"] + mean["bias"]), rtol=1e-5, atol=1e-6)
+
+
+def sac_trunk(state, obs):
+  """Actor trunk by hand: relu(Dense) per hidden layer."""
+  t = state.actor_params["params"]["trunk"]
+  x = obs
+  for i in range(2):
+    x = jax.nn.relu(x @ t[f"hidden_{i}"]["kernel"] + t[f"hidden_{i}"]["bias"])
+  return x
+
+
+def test_update_fits_terminal_rewards_polyak_and_temperature(sac):
+  # With terminal = 1 the target is r itself, so the critic must regress onto the rewards.
+  state0 = sac.init(jax.random.PRNGKey(5))
+  batch = _batch(jax.random.PRNGKey(6), terminal=jnp.ones(32))
+  state1, info = sac.update(state0, jax.random.PRNGKey(0), batch, jnp.float32(0.0))
+  for leaf_t, leaf_0, leaf_1 in zip(*(jax.tree_util.tree_leaves(x) for x in (
+      state1.target_critic_params, state0.target_critic_params, state1.critic_params))):
+    np.testing.assert_allclose(leaf_t, 0.95 * leaf_0 + 0.05 * leaf_1, rtol=1e-5, atol=1e-6)
+  # Entropy of a fresh tanh-Gaussian is above -|A| = -2, so the temperature must fall.
+  assert float(info["entropy"]) > -ACT and float(info["alpha"]) < 1.0
+  assert int(state1.step) == 1
+
+  # 75 x update_many (G = 4) = 300 steps; online-only batches drawn from exactly these rows.
+  # Capacity 256 and aux float32 match the next test, so both share one compiled update_many.
+  online = replay.add_batch(replay.init_buffer(_row(batch), 256), batch)
+  state, beta = state1, sampling.init_beta(small_config().sampling)
+  for i in range(75):
+    state, beta, info = sac.update_many(state, beta, jax.random.PRNGKey(i), None, online,
+                                        jnp.float32(0.0))
+  td0 = float(sac.td_abs(state0, jax.random.PRNGKey(2), batch, jnp.float32(0.0)))
+  td1 = float(sac.td_abs(state, jax.random.PRNGKey(2), batch, jnp.float32(0.0)))
+  assert td1 < 0.15 * td0, (td0, td1)
+  np.testing.assert_allclose(info["td_error"], td1, rtol=0.2)
+
+
+def _row(batch):
+  return jax.tree_util.tree_map(lambda x: x[0], batch)
+
+
+def test_update_many_runs_g_steps_moves_beta_and_never_retraces(sac):
+  c = small_config()
+  state = sac.init(jax.random.PRNGKey(0))
+  beta = sampling.init_beta(c.sampling)
+  ex = _row(_batch(jax.random.PRNGKey(0)))
+  online = replay.add_batch(replay.init_buffer(ex, 256), _batch(jax.random.PRNGKey(1), 40))
+  offline = replay.add_batch(replay.init_buffer(ex, 256), _batch(jax.random.PRNGKey(2), 100))
+  state, beta, info = sac.update_many(state, beta, jax.random.PRNGKey(3), offline, online,
+                                        jnp.float32(1.0))
+  n_traces = len(TRACES)
+  assert int(state.step) == c.agent.utd and int(beta.count) == 1
+  assert float(info["offline_fraction"]) == pytest.approx(round(0.75 * 32) / 32)
+  betas = []
+  for i in range(6):    # new data, sizes, aux and beta values every call
+    online = replay.add_batch(online, _batch(jax.random.PRNGKey(10 + i), 8))
+    beta = beta.replace(beta=jnp.float32(0.25 + 0.1 * i)) if i == 3 else beta
+    state, beta, info = sac.update_many(state, beta, jax.random.PRNGKey(20 + i), offline,
+                                        online, jnp.float32(0.1 * i))
+    betas.append(float(beta.beta))
+    assert np.isfinite(float(info["critic_loss"]))
+  assert len(TRACES) == n_traces, "update_many retraced for new data or a new beta"
+  assert all(0.25 <= b <= 0.75 for b in betas) and int(beta.count) == 7
+  assert int(state.step) == 7 * c.agent.utd
+  # No offline buffer: the SAC-from-scratch path.
+  state, beta, info = sac.update_many(state, beta, jax.random.PRNGKey(9), None, online, 1.0)
+  assert float(info["offline_fraction"]) == 0.0 and int(state.step) == 8 * c.agent.utd
+
+
+def test_bad_config_raises():
+  c = small_config(critic_subset=5)
+  with pytest.raises(ValueError, match="critic_subset"):
+    make_sac(OBS, ACT, c.agent, c.sampling)
+  c = small_config(discount=1.0)
+  with pytest.raises(ValueError, match="discount"):
+    make_sac(OBS, ACT, c.agent, c.sampling)
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning test on the tiny pure-JAX pointmass target task.
+# Returns over 50 steps (wombet_jax/envs/pointmass.py): uniform-random actions about -63, a
+# saturated PD controller about -13. "Solved" = deterministic-policy return >= THRESHOLD on 20
+# fixed evaluation starts, i.e. 76% of the way from random to PD (the goal is reached and held
+# within about 0.25 on average).
+THRESHOLD = -25.0
+CHUNK = 50                 # env steps between evaluations
+MAX_STEPS = 1500
+START_STEPS = 250          # uniform-random actions first, from-scratch runs only (as loop.py)
+PD_GOAL = (1.0, 0.5)       # pointmass.TARGET_GOAL
+
+
+def learning_config():
+  c = get_config()
+  # Small nets so 6 runs x ~1000 steps x G=12 fit in the CPU budget; critic_lr 3e-3 and five
+  # critics keep from-scratch SAC stable at this update-to-data ratio.
+  c.agent.update(dict(num_critics=5, critic_subset=2, hidden_size=64, num_layers=2,
+                      batch_size=64, utd=12, lambda_q=0.0, actor_lr=1e-3, critic_lr=3e-3,
+                      temp_lr=1e-3, init_temperature=1.0, discount=0.99))
+  c.sampling.warmup_updates = 100
+  return c
+
+
+def pd_controller(obs):
+  """Scripted near-optimal controller (not learned): saturated PD toward the target goal."""
+  return jnp.clip(6.0 * (jnp.asarray(PD_GOAL) - obs[..., :2]) - 4.0 * obs[..., 2:], -1.0, 1.0)
+
+
+def rollout_returns(task, policy, key, num_episodes, length):
+  states = jax.vmap(task.reset)(jax.random.split(key, num_episodes))
+
+  def body(s, k):
+    s, tr = jax.vmap(task.step)(s, policy(s.obs, k))
+    return s, tr
+  _, trs = jax.lax.scan(body, states, jax.random.split(jax.random.fold_in(key, 1), length))
+  return trs, trs.reward.sum(0).mean()
+
+
+@pytest.mark.slow
+def test_sac_learns_pointmass_and_offline_data_halves_steps():
+  from wombet_jax.envs import make_pair
+  t_wall, t_cpu = time.time(), time.process_time()
+  pair = make_pair("pointmass")
+  task, length = pair.target, pair.episode_length
+  c = learning_config()
+  agent = make_sac(pair.obs_dim, pair.act_dim, c.agent, c.sampling)
+
+  # D_off: 80 episodes of the PD controller with N(0, 0.1^2) action noise, in the target task.
+  def noisy_pd(obs, k):
+    return jnp.clip(pd_controller(obs) + 0.1 * jax.random.normal(k, obs.shape[:-1] + (2,)), -1, 1)
+  trs, pd_return = jax.jit(lambda k: rollout_returns(task, noisy_pd, k, 80, length))(
+      jax.random.PRNGKey(99))
+  assert float(pd_return) > THRESHOLD + 4, "offline data must be good"
+  flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), trs)
+  example = jax.tree_util.tree_map(lambda x: x[0], flat)
+  full = replay.add_batch(replay.init_buffer(example, 4000), flat)
+  empty = replay.init_buffer(example, 4000)
+  # Runs 0-2: from scratch; runs 3-5: same seeds with D_off. An empty D_off makes every batch
+  # online-only (replay.offline_count), so runs 0-2 are exactly SAC from scratch.
+  n_runs = 6
+  offline = jax.tree_util.tree_map(lambda e, f: jnp.stack([e] * 3 + [f] * 3), empty, full)
+  seeds = jnp.array([0, 1, 2, 0, 1, 2])
+
+  def init_run(seed):
+    k_env, k_agent, key = jax.random.split(jax.random.PRNGKey(seed), 3)
+    env = task.reset(k_env)
+    return (agent.init(k_agent), sampling.init_beta(c.sampling), env,
+            replay.init_buffer(example, MAX_STEPS), jnp.int32(0), key)
+
+  def run_chunk(carry, offline):
+    def env_step(carry, _):
+      state, beta, env, online, t, key = carry
+      key, k_act, k_rand, k_upd = jax.random.split(key, 4)
+      explore = (t < START_STEPS) & (offline.size == 0)
+      random_action = jax.random.uniform(k_rand, (pair.act_dim,), minval=-1, maxval=1)
+      action = jnp.where(explore, random_action, agent.act(state, k_act, env.obs))
+      env, tr = task.step(env, action)
+      online = replay.add(online, tr)
+      state, beta, info = agent.update_many(state, beta, k_upd, offline, online, None)
+      return (state, beta, env, online, t + 1, key), info["beta"]
+    return jax.lax.scan(env_step, carry, None, length=CHUNK)[0]
+
+  def evaluate(state):
+    policy = lambda obs, k: agent.act_deterministic(state, obs)
+    return rollout_returns(task, policy, jax.random.PRNGKey(1234), 20, length)[1]
+
+  chunk_fn = jax.jit(jax.vmap(run_chunk))
+  eval_fn = jax.jit(jax.vmap(evaluate))
+  carry = jax.vmap(init_run)(seeds)
+  solved_at = np.full(n_runs, np.inf)
+  returns = []
+  for steps in range(CHUNK, MAX_STEPS + 1, CHUNK):
+    carry = chunk_fn(carry, offline)
+    ret = np.asarray(eval_fn(carry[0]))
+    returns.append(ret)
+    solved_at = np.where(np.isinf(solved_at) & (ret >= THRESHOLD), steps, solved_at)
+    if np.all(np.isfinite(solved_at)):
+      break
+  wall, cpu = time.time() - t_wall, time.process_time() - t_cpu
+  print(f"returns per eval (runs x evals):\n{np.round(np.stack(returns, 1), 1).tolist()}\n"
+        f"solved_at={solved_at} wall={wall:.0f}s cpu={cpu:.0f}s")
+  scratch, with_offline = solved_at[:3], solved_at[3:]
+  assert np.all(np.isfinite(scratch)), f"SAC from scratch did not reach {THRESHOLD}: {solved_at}"
+  assert cpu < 120, f"learning took {cpu:.0f} s of CPU time (budget 120 s)"
+  assert np.mean(with_offline) <= 0.5 * np.mean(scratch), solved_at

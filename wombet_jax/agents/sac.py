@@ -1,0 +1,235 @@
+"""RLPD-style SAC for online fine-tuning (DESIGN.md step 5, paper sec. 4.4-4.6).
+
+Tanh-Gaussian actor; an ensemble of N_Q critics (stacked parameters, ``jax.vmap``) with
+LayerNorm after every hidden layer; Polyak-averaged target critics; learned temperature with
+target entropy -|A|. Critic target, eqs. (7) and (9):
+
+  y = r + gamma (1 - terminal) (min_{i in Z} Q'_i(s', a') - alpha log pi(a'|s')
+                                - lambda_Q u(s', a')),
+  a' ~ pi(.|s'),  Z = random subset of size ``critic_subset``, without replacement, per update,
+
+with u(s', a') from the world model (``penalty_fn``; lambda_Q = 0 or no penalty_fn turns it off).
+The actor maximises mean_i Q_i(s, a) - alpha log pi(a|s). With no offline buffer the same agent
+is the SAC-from-scratch baseline.
+
+Choices the paper leaves open:
+* One ``update`` is one gradient step on critic, actor and temperature, in that order; the actor
+  and temperature steps use the freshly updated critic. ``update_many`` runs G = ``utd`` of them.
+* The critic loss is the mean over members and batch of (Q_i(s, a) - y)^2; the TD error reported
+  (and fed to the beta rule) is the mean over members and batch of |y - Q_i(s, a)|.
+* The target uses the temperature before this step's temperature update.
+"""
+from typing import Any, Callable, Mapping, NamedTuple, Optional
+
+import chex
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from wombet_jax import replay, sampling
+from wombet_jax.networks import (Critic, TanhGaussianActor, apply_ensemble, hidden_dims,
+                                 init_ensemble, tanh_gaussian_sample)
+
+
+@flax.struct.dataclass
+class SACState:
+  """Learner state for one seed (vmap over a leading axis for several)."""
+  actor_params: Any          # flax params of TanhGaussianActor
+  critic_params: Any         # Critic params, every leaf stacked (N_Q, ...)
+  target_critic_params: Any  # same structure, Polyak average of critic_params
+  log_alpha: jax.Array       # () float32, log temperature
+  actor_opt: Any             # optax Adam states
+  critic_opt: Any
+  alpha_opt: Any
+  step: jax.Array            # () int32, gradient steps taken
+
+
+class SAC(NamedTuple):
+  """Pure functions of the agent; all are jitted and safe to call inside jit/vmap/scan."""
+  init: Callable             # (key) -> SACState
+  act: Callable              # (state, key, obs[..., obs_dim]) -> action[..., act_dim], sampled
+  act_deterministic: Callable  # (state, obs) -> tanh(mean)
+  update: Callable           # (state, key, batch, aux) -> (state, info); one gradient step
+  update_many: Callable      # (state, beta_state, key, offline|None, online, aux)
+                             #   -> (state, beta_state, info); G steps then one beta update
+  td_abs: Callable           # (state, key, batch, aux) -> mean |y - Q_i(s, a)|
+  critic_target: Callable    # (state, key, batch, aux) -> y (B,), eq. (7)
+  q_values: Callable         # (state, obs, action) -> Q_i(s, a), (N_Q, ...)
+
+
+def _field(batch, name: str) -> jax.Array:
+  """Read a transition field from a dict or an attribute-style pytree (Transition)."""
+  return batch[name] if isinstance(batch, Mapping) else getattr(batch, name)
+
+
+def validate(cfg, obs_dim: int, act_dim: int) -> None:
+  """Raise ValueError naming the first bad field of the ``agent`` config section."""
+  if obs_dim < 1 or act_dim < 1:
+    raise ValueError(f"obs_dim={obs_dim}, act_dim={act_dim}: both must be >= 1")
+  if cfg.num_critics < 1:
+    raise ValueError(f"agent.num_critics={cfg.num_critics}: must be >= 1")
+  if not 1 <= cfg.critic_subset <= cfg.num_critics:
+    raise ValueError(f"agent.critic_subset={cfg.critic_subset}: must lie in "
+                     f"[1, agent.num_critics={cfg.num_critics}]")
+  for name in ("batch_size", "utd"):
+    if int(cfg[name]) < 1:
+      raise ValueError(f"agent.{name}={cfg[name]}: must be >= 1")
+  for name in ("actor_lr", "critic_lr", "temp_lr", "init_temperature"):
+    if not cfg[name] > 0:
+      raise ValueError(f"agent.{name}={cfg[name]}: must be > 0")
+  if not 0.0 <= cfg.discount < 1.0:
+    raise ValueError(f"agent.discount={cfg.discount}: must lie in [0, 1)")
+  if not 0.0 < cfg.tau <= 1.0:
+    raise ValueError(f"agent.tau={cfg.tau}: must lie in (0, 1]")
+  if cfg.lambda_q < 0:
+    raise ValueError(f"agent.lambda_q={cfg.lambda_q}: must be >= 0")
+
+
+def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
+             penalty_fn: Optional[Callable] = None, *, ensemble_impl: str = "vmap") -> SAC:
+  """Build the agent's pure functions; sizes and algorithm choices are static.
+
+  penalty_fn(aux, obs, act) -> u (B,) is the world-model uncertainty of eq. (7); ``aux`` (e.g.
+  the model state) is passed at call time and traced, so refitting the model never recompiles.
+  ``ensemble_impl="loop"`` evaluates critics one by one (benchmark only).
+  """
+  cfg = config_agent
+  validate(cfg, obs_dim, act_dim)
+  sampling.validate(config_sampling)
+  hid = hidden_dims(cfg.hidden_size, cfg.num_layers)
+  actor = TanhGaussianActor(act_dim, hid)
+  critic = Critic(hid, layer_norm=True)
+  actor_tx, critic_tx, alpha_tx = (optax.adam(cfg.actor_lr), optax.adam(cfg.critic_lr),
+                                   optax.adam(cfg.temp_lr))
+  n_q, n_sub = int(cfg.num_critics), int(cfg.critic_subset)
+  batch_size, utd = int(cfg.batch_size), int(cfg.utd)
+  gamma, tau, lambda_q = float(cfg.discount), float(cfg.tau), float(cfg.lambda_q)
+  target_entropy = -float(act_dim)
+  use_penalty = penalty_fn is not None and lambda_q != 0.0
+
+  def init(key):
+    k_actor, k_critic = jax.random.split(key)
+    obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
+    actor_params = actor.init(k_actor, obs)
+    critic_params = init_ensemble(critic, k_critic, n_q, obs, act)
+    log_alpha = jnp.asarray(jnp.log(cfg.init_temperature), jnp.float32)
+    return SACState(actor_params=actor_params, critic_params=critic_params,
+                    target_critic_params=critic_params, log_alpha=log_alpha,
+                    actor_opt=actor_tx.init(actor_params), critic_opt=critic_tx.init(critic_params),
+                    alpha_opt=alpha_tx.init(log_alpha), step=jnp.zeros((), jnp.int32))
+
+  def q_all(params, obs, action):
+    return apply_ensemble(critic, params, obs, action, impl=ensemble_impl)
+
+  def act(state, key, obs):
+    mean, log_std = actor.apply(state.actor_params, obs)
+    return tanh_gaussian_sample(key, mean, log_std)[0]
+
+  def act_deterministic(state, obs):
+    return jnp.tanh(actor.apply(state.actor_params, obs)[0])
+
+  def critic_target(state, key, batch, aux):
+    """Robust Bellman target, eqs. (7) and (9); no gradient flows through it."""
+    k_pi, k_sub = jax.random.split(key)
+    next_obs = _field(batch, "next_obs")
+    chex.assert_shape(next_obs, (None, obs_dim))
+    mean, log_std = actor.apply(state.actor_params, next_obs)
+    next_act, next_logp = tanh_gaussian_sample(k_pi, mean, log_std)
+    # Subsample parameters before applying: only the chosen members are evaluated.
+    subset = jax.random.choice(k_sub, n_q, (n_sub,), replace=False)
+    sub_params = jax.tree_util.tree_map(lambda x: x[subset], state.target_critic_params)
+    q_min = jnp.min(q_all(sub_params, next_obs, next_act), axis=0)
+    soft_v = q_min - jnp.exp(state.log_alpha) * next_logp
+    if use_penalty:
+      u = penalty_fn(aux, next_obs, next_act)
+      chex.assert_equal_shape([u, q_min])
+      soft_v = soft_v - lambda_q * u
+    terminal = _field(batch, "terminal").astype(soft_v.dtype)
+    y = _field(batch, "reward") + gamma * (1.0 - terminal) * soft_v
+    return jax.lax.stop_gradient(y)
+
+  def critic_loss(params, obs, action, y):
+    q = q_all(params, obs, action)
+    return jnp.mean((q - y) ** 2), q
+
+  def actor_loss(params, critic_params, alpha, key, obs):
+    mean, log_std = actor.apply(params, obs)
+    action, logp = tanh_gaussian_sample(key, mean, log_std)
+    q = jnp.mean(q_all(critic_params, obs, action), axis=0)
+    return jnp.mean(alpha * logp - q), logp
+
+  def update(state, key, batch, aux):
+    """One gradient step on critic, actor and temperature."""
+    k_target, k_actor = jax.random.split(key)
+    obs, action = _field(batch, "obs"), _field(batch, "action")
+    chex.assert_shape(obs, (None, obs_dim))
+    chex.assert_shape(action, (obs.shape[0], act_dim))
+    y = critic_target(state, k_target, batch, aux)
+    (c_loss, q), c_grad = jax.value_and_grad(critic_loss, has_aux=True)(
+        state.critic_params, obs, action, y)
+    c_upd, critic_opt = critic_tx.update(c_grad, state.critic_opt, state.critic_params)
+    critic_params = optax.apply_updates(state.critic_params, c_upd)
+    target = optax.incremental_update(critic_params, state.target_critic_params, tau)
+
+    alpha = jnp.exp(state.log_alpha)
+    (a_loss, logp), a_grad = jax.value_and_grad(actor_loss, has_aux=True)(
+        state.actor_params, critic_params, alpha, k_actor, obs)
+    a_upd, actor_opt = actor_tx.update(a_grad, state.actor_opt, state.actor_params)
+    actor_params = optax.apply_updates(state.actor_params, a_upd)
+
+    entropy = -jax.lax.stop_gradient(jnp.mean(logp))
+    t_loss, t_grad = jax.value_and_grad(
+        lambda la: jnp.exp(la) * (entropy - target_entropy))(state.log_alpha)
+    t_upd, alpha_opt = alpha_tx.update(t_grad, state.alpha_opt, state.log_alpha)
+    log_alpha = optax.apply_updates(state.log_alpha, t_upd)
+
+    new_state = SACState(actor_params=actor_params, critic_params=critic_params,
+                         target_critic_params=target, log_alpha=log_alpha, actor_opt=actor_opt,
+                         critic_opt=critic_opt, alpha_opt=alpha_opt, step=state.step + 1)
+    info = dict(critic_loss=c_loss, actor_loss=a_loss, temperature_loss=t_loss,
+                alpha=jnp.exp(log_alpha), entropy=entropy, q_mean=jnp.mean(q),
+                target_mean=jnp.mean(y), td_abs=jnp.mean(jnp.abs(y - q)))
+    return new_state, info
+
+  def td_abs(state, key, batch, aux):
+    """Mean |y - Q_i(s, a)| over members and batch: delta_k of sec. 4.6 on an online batch."""
+    y = critic_target(state, key, batch, aux)
+    q = q_all(state.critic_params, _field(batch, "obs"), _field(batch, "action"))
+    return jnp.mean(jnp.abs(y - q))
+
+  def update_many(state, beta_state, key, offline, online, aux):
+    """G = utd updates (lax.scan), each on a fresh mixed batch, then one beta update.
+
+    All G batches use the beta held on entry; beta moves once per call, i.e. once per env
+    step, from delta = td_abs on a separate batch of D_on taken after the G updates.
+    ``offline=None`` samples D_on only (SAC from scratch). Info values are means over the G
+    updates, plus beta (after the update), td_error (delta), delta_bar and offline_fraction.
+    """
+    k_scan, k_batch, k_td = jax.random.split(key, 3)
+
+    def body(st, k):
+      k_sample, k_update = jax.random.split(k)
+      if offline is None:
+        batch = replay.sample(online, k_sample, batch_size)
+        frac = jnp.zeros((), jnp.float32)
+      else:
+        batch = replay.sample_mixed(offline, online, k_sample, batch_size, beta_state.beta)
+        frac = replay.offline_count(beta_state.beta, batch_size, offline.size,
+                                    online.size) / batch_size
+      st, info = update(st, k_update, batch, aux)
+      return st, dict(info, offline_fraction=frac)
+
+    state, infos = jax.lax.scan(body, state, jax.random.split(k_scan, utd))
+    delta = td_abs(state, k_td, replay.sample(online, k_batch, batch_size), aux)
+    beta_state = sampling.update_beta(beta_state, delta, config_sampling)
+    info = jax.tree_util.tree_map(jnp.mean, infos)
+    info.update(beta=beta_state.beta, td_error=delta, delta_bar=beta_state.delta_bar)
+    return state, beta_state, info
+
+  def q_values(state, obs, action):
+    return q_all(state.critic_params, obs, action)
+
+  return SAC(init=jax.jit(init), act=jax.jit(act), act_deterministic=jax.jit(act_deterministic),
+             update=jax.jit(update), update_many=jax.jit(update_many), td_abs=jax.jit(td_abs),
+             critic_target=jax.jit(critic_target), q_values=jax.jit(q_values))
