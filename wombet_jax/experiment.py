@@ -42,4 +42,6 @@ def main(config, workdir: str, resume: bool = False, multihost: bool = False,
                              title=f"{config.env}: {', '.join(runs)} ({config.num_seeds} seeds)")
     results.atomic_write_json(os.path.join(workdir, "comparison.json"),
                               {a: s for a, s in summaries.items()})
+    results.atomic_write_bytes(os.path.join(workdir, "comparison.md"),
+                               results.comparison_table(runs).encode())
   return summaries

@@ -93,3 +93,27 @@ def summarize(rows: Sequence[Mapping[str, Any]], key: str = "normalized_return")
     out["target_env_steps"] = int(last[seeds[0]]["target_env_steps"])
     out["source_env_steps"] = int(last[seeds[0]]["source_env_steps"])
   return out
+
+
+def comparison_table(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+  """Markdown: mean ± std over seeds of the return at every evaluation step, per algorithm."""
+  def at(rows, key):
+    by: dict[int, list[float]] = {}
+    for r in rows:
+      if r.get("phase") == "eval" and r.get(key) is not None:
+        by.setdefault(int(r["target_env_steps"]), []).append(float(r[key]))
+    return by
+
+  key = ("normalized_return" if all(at(rows, "normalized_return") for rows in runs.values())
+         else "return")
+  tables = {a: at(rows, key) for a, rows in runs.items()}
+  steps = sorted(set().union(*[set(t) for t in tables.values()]))
+  lines = [f"| target env steps | " + " | ".join(f"{a} {key}" for a in runs) + " |",
+           "| ---: | " + " | ".join("---:" for _ in runs) + " |"]
+  for st in steps:
+    cells = []
+    for a in runs:
+      v = tables[a].get(st)
+      cells.append(f"{np.mean(v):.1f} ± {np.std(v):.1f} (n={len(v)})" if v else "")
+    lines.append(f"| {st} | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"

@@ -95,7 +95,7 @@ class Runner:
                            "beta": states.beta.beta, "td": states.td_error,
                            "acc": states.accept_rate, "noff": states.n_offline,
                            "train": states.train_return})
-    rows = []
+    rows, uses_off = [], self.pipe.spec.uses_offline
     for i, seed in enumerate(self.seeds):
       ret = float(returns[i])
       rows.append({
@@ -104,8 +104,11 @@ class Runner:
           "return": ret,
           "normalized_return": (reference.normalize(ret, self.ref) if phase != "source"
                                 else None),
-          "beta": float(host["beta"][i]), "td_error": float(host["td"][i]),
-          "accept_rate": float(host["acc"][i]), "n_offline": int(host["noff"][i]),
+          # Offline-data fields are null for algorithms without D_off (SAC, TD3, PPO).
+          "beta": float(host["beta"][i]) if uses_off else None,
+          "td_error": float(host["td"][i]),
+          "accept_rate": float(host["acc"][i]) if uses_off else None,
+          "n_offline": int(host["noff"][i]) if uses_off else None,
           "train_return": float(host["train"][i])})
     return rows
 
@@ -183,8 +186,9 @@ class Runner:
                   else "")
         self.log(f"iter {k + 1}/{c.loop.num_iterations} | target steps "
                  f"{t_glob + c.loop.eval_every}/{total_chunks * c.loop.eval_every} | return "
-                 f"{ret.mean():.2f} ± {ret.std():.2f}{norm_s} | beta "
-                 f"{np.mean(jax.device_get(info['beta'])):.2f} | "
+                 f"{ret.mean():.2f} ± {ret.std():.2f}{norm_s} | "
+                 + (f"beta {np.mean(jax.device_get(info['beta'])):.2f} | "
+                    if self.pipe.spec.uses_offline else "") +
                  f"{c.loop.eval_every * c.num_seeds / dt:.0f} steps/s | "
                  f"ETA {_fmt_time(steady * (total_chunks - done_chunks))}")
       elapsed = time.time() - t_start
