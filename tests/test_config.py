@@ -37,7 +37,7 @@ def test_every_shipped_config_is_valid(path):
     ("sampling.beta_min", 0.9, "beta_max"),
     ("sampling.rho", float("nan"), "finite"),
     ("agent.critic_subset", 20, "num_critics"),
-    ("agent.utd", 2.5, "integer"),
+    ("agent.utd", 0, "integer >= 1"),
     ("planner.lambda_plan", -1.0, "[0.0, inf]"),
     ("world_model.num_elites", 9, "ensemble_size"),
     ("loop.steps_per_iteration", 150, "multiple of loop.eval_every"),

@@ -130,10 +130,14 @@ def make_pipeline(config) -> Pipeline:
 
   aux_of = (lambda s: s.model) if spec.uses_model_penalty else (lambda s: None)
 
+  # Agents whose batches carry more than the transition (Cal-QL: Monte-Carlo returns) bring
+  # their own offline sampler.
+  sample_offline = getattr(agent, "sample_offline", None) or replay.sample
+
   def pretrain_one(s: RunState):
     def body(ag, k):
       k_s, k_u = jax.random.split(k)
-      return agent.update(ag, k_u, replay.sample(s.offline, k_s, batch), aux_of(s))
+      return agent.update(ag, k_u, sample_offline(s.offline, k_s, batch), aux_of(s))
 
     key, k = jax.random.split(s.key)
     ag, infos = jax.lax.scan(body, s.agent, jax.random.split(k, lo.offline_steps))

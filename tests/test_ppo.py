@@ -1,0 +1,130 @@
+"""PPO (wombet_jax.agents.ppo): GAE, clipped objective, rollout scheduling, learning."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import baseline_utils as bu
+from wombet_jax import replay
+from wombet_jax.agents import ppo
+from wombet_jax.networks import tanh_gaussian_log_prob
+
+L = 8
+
+
+@pytest.fixture(scope="module")
+def agent():
+  c = bu.small_config(ppo=dict(rollout_length=L, num_minibatches=2, num_epochs=3,
+                               entropy_coef=0.01, learning_rate=1e-2))
+  return bu.fast_agent(ppo.make_ppo(bu.make_ctx(c))), c
+
+
+def test_gae_matches_hand_recursion_with_terminal_and_truncation():
+  r = np.array([1.0, 0.5, -1.0, 2.0, 0.0])
+  v = np.array([0.2, 0.4, -0.3, 1.0, 0.5])
+  v_next = np.array([0.4, -0.3, 9.0, 0.5, 0.7])
+  terminal = np.array([0, 0, 1, 0, 0.0])   # step 2 terminates: no bootstrap from V(s'_2)
+  done = np.array([0, 0, 1, 0, 1.0])       # step 4 is truncated: bootstrap, but GAE restarts
+  g, lam = 0.9, 0.8
+  adv, delta = ppo.gae(*map(jnp.asarray, (r, terminal, done, v, v_next)), g, lam)
+  d = r + g * (1 - terminal) * v_next - v
+  a, want = 0.0, np.zeros(5)
+  for t in reversed(range(5)):
+    a = d[t] + g * lam * (1 - done[t]) * a
+    want[t] = a
+  np.testing.assert_allclose(delta, d, rtol=1e-6)
+  np.testing.assert_allclose(adv, want, rtol=1e-6)
+  np.testing.assert_allclose(adv[2], r[2] - v[2], rtol=1e-6)  # terminal: no future
+
+
+def test_clipped_surrogate_by_hand():
+  logp_old = jnp.zeros(4)
+  ratio = np.array([1.5, 0.5, 1.1, 0.7])
+  adv = np.array([2.0, -1.0, -3.0, 1.0])
+  got = ppo.clipped_surrogate(jnp.log(jnp.asarray(ratio)), logp_old, jnp.asarray(adv), 0.2)
+  # min(rho A, clip(rho) A): 1.2*2 = 2.4; min(-0.5, -0.8) = -0.8; -3.3; 0.7
+  np.testing.assert_allclose(got, -np.mean([2.4, -0.8, -3.3, 0.7]), rtol=1e-6)
+
+
+def _rollout(key):
+  b = bu.random_batch(key, L)
+  b["done"] = b["done"].at[3].set(1.0)
+  return b
+
+
+def test_loss_is_clip_plus_value_minus_entropy(agent):
+  ag, c = agent
+  st = ag.init(jax.random.PRNGKey(0))
+  data = ag.extras["prepare"](st, _rollout(jax.random.PRNGKey(1)))
+  params = ag.init(jax.random.PRNGKey(2)).params      # a different policy: ratios != 1
+  total, parts = ag.extras["loss"](params, data)
+  mean, log_std = (np.asarray(x) for x in ag.extras["policy"](st.replace(params=params),
+                                                                  data["obs"]))
+  logp = np.asarray(tanh_gaussian_log_prob(mean, log_std, data["action"]))
+  adv = np.asarray(data["adv"])
+  adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+  ratio = np.exp(logp - np.asarray(data["logp_old"]))
+  pg = -np.mean(np.minimum(ratio * adv, np.clip(ratio, 0.8, 1.2) * adv))
+  v = np.asarray(ag.extras["value"](st.replace(params=params), data["obs"]))
+  v_loss = np.mean((v - np.asarray(data["ret"])) ** 2)
+  ent = np.mean(np.sum(log_std + 0.5 * (1 + np.log(2 * np.pi)), -1))
+  np.testing.assert_allclose(parts["policy_loss"], pg, rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(total, pg + c.ppo.value_coef * v_loss - 0.01 * ent, rtol=1e-4)
+  # prepare: returns are advantages plus the behaviour values.
+  v_old = np.asarray(ag.extras["value"](st, data["obs"]))
+  np.testing.assert_allclose(data["ret"], np.asarray(data["adv"]) + v_old, rtol=1e-5)
+
+
+def test_update_lowers_the_loss_on_its_rollout(agent):
+  ag, _ = agent
+  st = ag.init(jax.random.PRNGKey(0))
+  rollout = _rollout(jax.random.PRNGKey(1))
+  data = ag.extras["prepare"](st, rollout)
+  new, info = ag.update(st, jax.random.PRNGKey(2), rollout, None)
+  before = ag.extras["loss"](st.params, data)
+  after = ag.extras["loss"](new.params, data)
+  assert after[0] < before[0]
+  assert after[1]["value_loss"] < before[1]["value_loss"]
+  assert after[1]["policy_loss"] < before[1]["policy_loss"]
+  np.testing.assert_allclose(new.last_td, np.mean(np.abs(data["delta"])), rtol=1e-6)
+
+
+def test_update_many_trains_every_rollout_length_calls_on_the_last_rollout(agent):
+  ag, c = agent
+  # 13 transitions in a capacity-10 buffer: it has wrapped, ptr = 3.
+  buf = replay.init_buffer(bu.example_transition(), 10)
+  trs = bu.pd_dataset(jax.random.PRNGKey(0), n=13, capacity=16).data
+  buf = replay.add_batch(buf, jax.tree_util.tree_map(lambda x: x[:13], trs))
+  last = ag.extras["last_rollout"](buf)
+  np.testing.assert_allclose(last.obs, trs.obs[13 - L:13])
+  st = ag.init(jax.random.PRNGKey(1))
+  beta = bu.sampling.init_beta(c.sampling)
+  for i in range(1, L + 1):
+    prev = st
+    st, beta, info = ag.update_many(st, beta, jax.random.PRNGKey(i), None, buf, None)
+    moved = not np.allclose(st.params["actor"]["params"]["mean"]["kernel"],
+                            prev.params["actor"]["params"]["mean"]["kernel"])
+    assert moved == (i == L), i
+    assert np.isnan(info["td_error"]) == (i < L)
+  assert int(st.count) == L
+
+
+def test_learns_pointmass_from_scratch():
+  """2 vmapped seeds, 10k target steps, rollouts of 500: random ~-62, PD controller ~-13;
+  seeds 0, 1 reached -18, -16."""
+  c = bu.small_config(loop=dict(start_steps=0),
+                      ppo=dict(rollout_length=500, num_minibatches=5, num_epochs=10,
+                               learning_rate=3e-3))
+  ag = ppo.make_ppo(bu.make_ctx(c))
+  states = bu.make_train(ag, c, online_steps=10_000)(
+      jax.random.split(jax.random.PRNGKey(0), 2), None)
+  returns = bu.eval_seeds(ag, states, jax.random.PRNGKey(1))
+  print("ppo", returns)
+  assert np.mean(returns) > -25.0, returns
+
+
+def test_bad_config_raises():
+  with pytest.raises(ValueError, match="ppo.num_minibatches"):
+    ppo.make_ppo(bu.make_ctx(bu.small_config(ppo=dict(rollout_length=10, num_minibatches=3))))
+  with pytest.raises(ValueError, match="ppo.rollout_length"):
+    ppo.make_ppo(bu.make_ctx(bu.small_config(ppo=dict(rollout_length=8192))))

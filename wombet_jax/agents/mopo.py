@@ -1,0 +1,169 @@
+"""MOPO (Yu et al., 2020) and COMBO (Yu et al., 2021): the model-based offline-only baselines
+of paper sec. 5.2. Both train a SAC learner (``cql.conservative_sac``) on a mix of D_off and
+short rollouts of the current policy in the learned world model (``aux`` = its state).
+
+Model data, at every ``update`` (a Dyna/MBPO branch per gradient step, kept pure by holding the
+model-data buffer in the agent state): from the first ``rollout_batch`` states s_0 of the D_off
+batch, run h = ``rollout_length`` steps
+  a_t ~ pi(.|s_t),  s_{t+1} ~ N(mu_m, sigma_m^2) of a uniformly random elite m (per step),
+  r~_t = r_T(s_t, a_t, s_{t+1}) - lambda u(s_t, a_t)                  (MOPO's penalised reward)
+with u the world model's uncertainty (max_i ||sigma_i||, DESIGN.md) and r_T the target task's
+reward (D_off is relabelled with r_T; these methods are evaluated zero-shot on the target).
+Steps after a model termination are dropped. The transitions go into the model buffer; each
+learner batch is round(real_ratio B) rows of the D_off batch plus the rest from that buffer.
+
+MOPO: lambda = ``mopo.penalty``, plain SAC critic (cql alpha = 0). As in ``cql``, the critic
+target carries no entropy bonus; the actor and temperature are SAC's.
+COMBO: no reward penalty (lambda = 0); the critic adds the conservative term of CQL(H) with
+weight beta = ``combo.conservative_weight``, pushing Q down at the *model* states of the batch
+(logsumexp over uniform, pi(.|s) and pi(.|s') actions) and up on the *real* (s, a) of the batch:
+  L_i = mean (Q_i - y)^2 + beta (mean_{s ~ model} LSE_i(s) - mean_{(s, a) ~ D_off} Q_i(s, a)).
+"""
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+
+from wombet_jax import replay
+from wombet_jax.agents import common
+from wombet_jax.agents.cql import CQLState, conservative_sac
+from wombet_jax.envs.base import Transition
+
+FIELDS = ("obs", "action", "reward", "next_obs", "terminal", "done")
+
+
+@flax.struct.dataclass
+class ModelBasedState:
+  learner: CQLState
+  model_buffer: replay.Buffer   # model transitions (penalised rewards), rows Transition
+
+
+def penalized_reward(reward: jax.Array, uncertainty: jax.Array, penalty: float) -> jax.Array:
+  """MOPO's r~ = r - lambda u."""
+  return reward - penalty * uncertainty
+
+
+def model_rollouts(wm, reward_fn, termination_fn, policy, model_state: Any, key: jax.Array,
+                   start_obs: jax.Array, length: int, penalty: float):
+  """h-step rollouts of ``policy(key, obs) -> action`` in the model from ``start_obs`` (n, d).
+
+  Returns (Transition with leaves (length * n, ...) in time-major order, valid mask (length*n,)).
+  """
+  n = start_obs.shape[0]
+
+  def step(carry, k):
+    obs, alive = carry
+    k_a, k_m, k_s = jax.random.split(k, 3)
+    action = policy(k_a, obs)
+    member = jax.random.randint(k_m, (n,), 0, wm.num_elites)
+    next_obs = wm.sample_next(model_state, k_s, obs, action, member)
+    u = wm.uncertainty(model_state, obs, action)
+    reward = penalized_reward(reward_fn(obs, action, next_obs), u, penalty)
+    term = termination_fn(obs, action, next_obs).astype(jnp.float32)
+    tr = Transition(obs=obs, action=action, reward=reward.astype(jnp.float32),
+                    next_obs=next_obs, terminal=term, done=term)
+    return (next_obs, alive * (1.0 - term)), (tr, alive > 0)
+
+  _, (trs, valid) = jax.lax.scan(step, (start_obs, jnp.ones((n,), jnp.float32)),
+                                 jax.random.split(key, length))
+  flat = lambda x: x.reshape((length * n,) + x.shape[2:])
+  return jax.tree_util.tree_map(flat, trs), flat(valid)
+
+
+def _validate(section, prefix: str, batch_size: int, conservative: bool) -> None:
+  common.check_positive(section, prefix, ("rollout_length", "rollout_batch", "model_capacity"),
+                        integer=True)
+  common.require(section.rollout_batch <= batch_size, f"{prefix}.rollout_batch",
+                 section.rollout_batch, f"must be <= agent.batch_size={batch_size}")
+  n_real = int(round(section.real_ratio * batch_size))
+  lo = 1 if conservative else 0  # COMBO's push-up term needs real rows
+  common.require(0.0 <= section.real_ratio < 1.0 and lo <= n_real < batch_size,
+                 f"{prefix}.real_ratio", section.real_ratio,
+                 f"round(real_ratio * agent.batch_size) must lie in [{lo}, {batch_size - 1}]")
+
+
+def make_model_based(ctx, section, prefix: str, penalty: float, conservative_weight: float,
+                     num_action_samples: int) -> common.Agent:
+  """The shared MOPO/COMBO agent (module docstring); ``section`` = config.mopo or config.combo."""
+  cfg, obs_dim, act_dim = ctx.config, ctx.obs_dim, ctx.act_dim
+  common.check_agent(cfg.agent, obs_dim, act_dim)
+  batch_size = int(cfg.agent.batch_size)
+  _validate(section, prefix, batch_size, conservative_weight > 0)
+  if ctx.wm is None:
+    raise ValueError(f"{prefix} needs a world model: AgentContext.wm is None")
+  core = conservative_sac(cfg, obs_dim, act_dim, float(conservative_weight),
+                          int(num_action_samples))
+  n_real = int(round(section.real_ratio * batch_size))
+  n_model = batch_size - n_real
+  n_start, length = int(section.rollout_batch), int(section.rollout_length)
+  task = ctx.pair.target
+  example = Transition(obs=jnp.zeros(obs_dim), action=jnp.zeros(act_dim), reward=jnp.zeros(()),
+                       next_obs=jnp.zeros(obs_dim), terminal=jnp.zeros(()), done=jnp.zeros(()))
+
+  def init(key):
+    return ModelBasedState(learner=core["init"](key),
+                           model_buffer=replay.init_buffer(example, int(section.model_capacity)))
+
+  def act(state, key, obs):
+    return core["act"](state.learner, key, obs)
+
+  def act_deterministic(state, obs):
+    return core["act_deterministic"](state.learner, obs)
+
+  def make_batch(state, key, batch, aux):
+    """(learner batch, model part, real part, new model buffer) for one update."""
+    k_roll, k_sample = jax.random.split(key)
+    real = {f: common.field(batch, f) for f in FIELDS}
+    policy = lambda k, o: core["act"](state.learner, k, o)
+    trs, valid = model_rollouts(ctx.wm, task.reward_fn, task.termination_fn, policy, aux, k_roll,
+                                real["obs"][:n_start], length, penalty)
+    buf = replay.add_batch(state.model_buffer, trs, mask=valid)
+    model = replay.sample(buf, k_sample, n_model)
+    model = {f: common.field(model, f) for f in FIELDS}
+    real = {f: x[:n_real] for f, x in real.items()}
+    mixed = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), real, model)
+    return mixed, model, real, buf
+
+  def args(mixed, model, real):
+    return (mixed, model["obs"], model["next_obs"], real["obs"], real["action"])
+
+  def update(state, key, batch, aux):
+    common.check_batch(batch, obs_dim, act_dim)
+    k_data, k_upd = jax.random.split(key)
+    mixed, model, real, buf = make_batch(state, k_data, batch, aux)
+    learner, info = core["update_on"](state.learner, k_upd, *args(mixed, model, real))
+    info.update(model_reward_mean=jnp.mean(model["reward"]), model_buffer_size=buf.size)
+    return ModelBasedState(learner=learner, model_buffer=buf), info
+
+  def losses(state, key, batch, aux):
+    k_data, k_upd = jax.random.split(key)
+    mixed, model, real, _ = make_batch(state, k_data, batch, aux)
+    return core["losses_on"](state.learner, k_upd, *args(mixed, model, real))
+
+  def td_abs(state, key, batch, aux):
+    return core["td_abs"](state.learner, key, batch, aux)
+
+  update_many = common.make_update_many(update, td_abs, batch_size, int(cfg.agent.utd),
+                                        cfg.sampling)
+  return common.jit_agent(common.Agent(
+      init=init, act=act, act_deterministic=act_deterministic, update=update,
+      update_many=update_many, td_abs=td_abs, losses=losses,
+      extras=dict(q_values=lambda s, o, a: core["q_all"](s.learner.critic_params, o, a),
+                  policy=lambda s, o: core["policy"](s.learner, o),
+                  target=lambda s, k, b: core["target"](s.learner, k, b),
+                  make_batch=make_batch)))
+
+
+def make_mopo(ctx) -> common.Agent:
+  m = ctx.config.mopo
+  common.require(m.penalty >= 0, "mopo.penalty", m.penalty, "must be >= 0")
+  return make_model_based(ctx, m, "mopo", float(m.penalty), 0.0, 1)
+
+
+def make_combo(ctx) -> common.Agent:
+  c = ctx.config.combo
+  common.check_positive(c, "combo", ("conservative_weight",))
+  common.check_positive(c, "combo", ("num_action_samples",), integer=True)
+  return make_model_based(ctx, c, "combo", 0.0, float(c.conservative_weight),
+                          int(c.num_action_samples))
