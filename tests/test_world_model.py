@@ -100,7 +100,8 @@ def test_variance_is_calibrated_in_distribution(fitted, heldout):
   coverage = float(jnp.mean(jnp.abs(y - mu) <= 1.96 * sigma))
   assert 0.85 <= coverage <= 0.99
   # Homoscedastic noise: each elite's max_std is close to ||(NOISE, NOISE, NOISE)||.
-  u_in = jax.jit(wm.uncertainty)(state, x, u)
+  wm_std = W.make_world_model(OBS_DIM, ACT_DIM, small_config(uncertainty="max_std"))
+  u_in = jax.jit(wm_std.uncertainty)(state, x, u)
   assert float(jnp.median(u_in)) == pytest.approx(math.sqrt(OBS_DIM) * NOISE, rel=0.3)
 
 
