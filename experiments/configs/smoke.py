@@ -23,4 +23,6 @@ def get_config():
   lo.num_iterations, lo.steps_per_iteration, lo.eval_every = 2, 200, 100
   lo.eval_episodes, lo.checkpoint_every, lo.start_steps = 2, 100, 50
   lo.online_capacity, lo.offline_capacity, lo.offline_steps = 2000, 2000, 20
+  c.ppo.rollout_length, c.ppo.num_minibatches = 100, 4
+  c.mopo.model_capacity = c.combo.model_capacity = 5000
   return c
