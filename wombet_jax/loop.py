@@ -124,6 +124,8 @@ def make_pipeline(config) -> Pipeline:
             "num_accepted": jnp.sum(f.accept), "return_min": jnp.min(f.traj_return),
             "return_max": jnp.max(f.traj_return), "unc_min": jnp.min(f.traj_unc),
             "unc_max": jnp.max(f.traj_unc), "mean_uncertainty": jnp.mean(ro.uncertainty)}
+    if config.generation.export:  # static: the arrays only leave the device when asked for
+      info["rollouts"], info["filtered"] = ro, f
     s = s.replace(key=key, offline=offline, accept_rate=info["accept_rate"],
                   n_offline=offline.size)
     return s, info

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from wombet_jax import checkpointing, generation, loop, reference, results
+from wombet_jax import checkpointing, dataset, generation, loop, reference, results
 from wombet_jax.config import validate
 
 
@@ -161,6 +161,8 @@ class Runner:
       elif kind == "regenerate":
         states, info = pipe.regenerate(states)
         self._check_accepted(info, k)
+        if c.generation.export:
+          self._export(info, k)
         self.log(f"iteration {k}: generated {c.generation.num_trajectories} trajectories, "
                  f"accept rate {np.mean(jax.device_get(info['accept_rate'])):.2f}, "
                  f"|D_off| = {int(np.mean(jax.device_get(info['n_offline'])))}")
@@ -227,6 +229,15 @@ class Runner:
     if not np.all(np.isfinite(ret)):
       raise FloatingPointError(f"evaluation return is not finite at target step {step} for "
                                f"seeds {[s for s, r in zip(self.seeds, ret) if not np.isfinite(r)]}")
+
+  def _export(self, info: dict, k: int) -> None:
+    ro, f = jax.device_get((info["rollouts"], info["filtered"]))
+    for i, seed in enumerate(self.seeds):
+      one = lambda x: x[i]
+      path = os.path.join(self.workdir, "datasets", f"iter{k}_seed{seed}.npz")
+      dataset.save(path, dataset.arrays_from_rollouts(jax.tree_util.tree_map(one, ro),
+                                                      jax.tree_util.tree_map(one, f)))
+    self.log(f"iteration {k}: exported generated data to {self.workdir}/datasets/")
 
   def _check_accepted(self, info: dict, k: int) -> None:
     generation.check_accepted(jax.device_get(info), self.seeds, self.pipe.config.filter, k)

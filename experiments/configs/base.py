@@ -61,6 +61,7 @@ def get_config() -> ml_collections.ConfigDict:
   ge = c.generation = ml_collections.ConfigDict()
   ge.num_trajectories = 64       # M
   ge.horizon = 50                # H_gen
+  ge.export = False              # write <workdir>/datasets/iter<k>_seed<s>.npz (D4RL keys)
 
   # Steps 3-4: dual-criterion filter and relabelling.
   fi = c.filter = ml_collections.ConfigDict()

@@ -16,6 +16,7 @@ def get_config():
   pl.horizon, pl.population, pl.iterations, pl.num_elites, pl.particles = 5, 32, 2, 4, 2
   c.pets.random_episodes, c.pets.mpc_episodes = 1, 1
   c.generation.num_trajectories, c.generation.horizon = 8, 10
+  c.generation.export = True
   ag = c.agent
   ag.num_critics, ag.hidden_size, ag.batch_size, ag.utd = 2, 32, 32, 1
   c.sampling.warmup_updates = 20

@@ -1,0 +1,245 @@
+"""Planner tests: CEM against an analytic LQR optimum, the uncertainty penalty, MPPI, the
+termination and member-assignment rules, and vmapping over start states."""
+import importlib.util
+import pathlib
+
+import chex
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from wombet_jax.planner import Dynamics, PlanState, make_planner, validate_planner_config
+
+_BASE = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "configs" / "base.py"
+
+
+def planner_config(**overrides):
+  spec = importlib.util.spec_from_file_location("base_config", _BASE)
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return ml_collections.ConfigDict({**mod.get_config().planner.to_dict(), **overrides})
+
+
+# Discrete double integrator (dt = 0.5) with quadratic cost; chosen so the unconstrained
+# optimum stays inside [-1, 1] (max |a*| = 0.67), hence equals the constrained one.
+A = np.array([[1.0, 0.5], [0.0, 1.0]])
+B = np.array([0.125, 0.5])
+Q = np.diag([1.0, 0.1])
+R = 1.0
+X0 = np.array([1.0, 0.0])
+H, GAMMA = 10, 0.95
+
+
+def lqr_objective_terms(x0):
+  """J(a) = -(a'Ma + 2g'a + c): the discounted objective as an explicit quadratic in a."""
+  phi = [np.linalg.matrix_power(A, t + 1) for t in range(H)]
+  gmat = np.zeros((H, 2, H))
+  for t in range(H):
+    for k in range(t + 1):
+      gmat[t][:, k] = np.linalg.matrix_power(A, t - k) @ B
+  m, g, c = np.zeros((H, H)), np.zeros(H), 0.0
+  for t in range(H):
+    m += GAMMA**t * (gmat[t].T @ Q @ gmat[t] + R * np.eye(H)[t][:, None] * np.eye(H)[t][None])
+    g += GAMMA**t * gmat[t].T @ Q @ phi[t] @ x0
+    c += GAMMA**t * x0 @ phi[t].T @ Q @ phi[t] @ x0
+  return m, g, c
+
+
+def lqr_objective(actions, x0=X0):
+  m, g, c = lqr_objective_terms(x0)
+  return -(actions @ m @ actions + 2 * g @ actions + c)
+
+
+def lqr_reward(o, a, o2):
+  return -(o2 @ jnp.asarray(Q, jnp.float32) @ o2 + R * a[0] ** 2)
+
+
+LQR_DYN = Dynamics(
+    step=lambda p, k, o, a, m: jnp.asarray(A, jnp.float32) @ o + jnp.asarray(B, jnp.float32) * a[0],
+    uncertainty=lambda p, o, a: jnp.float32(0.0), num_members=1)
+
+
+@pytest.fixture(scope="module")
+def lqr_optimum():
+  m, g, c = lqr_objective_terms(X0)
+  a_star = -np.linalg.solve(m, g)
+  assert np.abs(a_star).max() < 1.0  # unconstrained optimum is feasible
+  return a_star, lqr_objective(a_star)
+
+
+@pytest.fixture(scope="module")
+def cem_lqr():
+  cfg = planner_config(horizon=H, population=200, iterations=10, num_elites=20, particles=1,
+                       discount=GAMMA)
+  return make_planner(cfg, 1, LQR_DYN, lqr_reward)
+
+
+def planned_sequence(action, state):
+  """The optimised mean sequence, rebuilt from the returned action and the shifted warm start."""
+  return jnp.concatenate([action[None], state.mean[:-1]], axis=0)
+
+
+def test_cem_matches_lqr_optimum(cem_lqr, lqr_optimum):
+  a_star, j_star = lqr_optimum
+  plan = jax.jit(jax.vmap(cem_lqr.plan, in_axes=(None, 0, None, None, None)))
+  act, state, info = plan(cem_lqr.init(), jax.random.split(jax.random.key(0), 3),
+                          jnp.asarray(X0, jnp.float32), None, 0.0)
+  seqs = np.asarray(jax.vmap(planned_sequence)(act, state))[..., 0]
+  j_cem = np.array([lqr_objective(s) for s in seqs])
+  assert lqr_objective(np.zeros(H)) < 3 * j_star  # doing nothing is far from optimal
+  assert np.all(j_cem >= j_star - 0.05 * abs(j_star)), (j_cem, j_star)
+  np.testing.assert_allclose(np.asarray(act)[:, 0], a_star[0], atol=0.1)
+  # The reported objective is that of the returned plan under the same dynamics.
+  np.testing.assert_allclose(np.asarray(info["objective"]), j_cem, rtol=1e-4)
+  np.testing.assert_allclose(np.asarray(state.mean[:, -1]), np.asarray(state.mean[:, -2]))
+
+
+def test_vmapped_plan_matches_single_plans(cem_lqr):
+  """Data generation vmaps plan over start states and warm starts; it must not mix them."""
+  x0s = jnp.array([[1.0, 0.0], [-0.5, 0.3], [0.2, -0.4]])
+  keys = jax.random.split(jax.random.key(1), 3)
+  states = PlanState(mean=jnp.stack([jnp.full((H, 1), v) for v in (0.0, 0.3, -0.3)]))
+  lam = jnp.float32(0.5)
+  act_v, st_v, info_v = jax.jit(jax.vmap(cem_lqr.plan, in_axes=(0, 0, 0, None, None)))(
+      states, keys, x0s, None, lam)
+  single = jax.jit(cem_lqr.plan)
+  for i in range(3):
+    st_i = jax.tree.map(lambda x: x[i], states)
+    act, st, info = single(st_i, keys[i], x0s[i], None, lam)
+    np.testing.assert_allclose(act_v[i], act, atol=1e-5)
+    np.testing.assert_allclose(st_v.mean[i], st.mean, atol=1e-5)
+    np.testing.assert_allclose(info_v["objective"][i], info["objective"], rtol=1e-5)
+  assert cem_lqr.init(batch_size=4).mean.shape == (4, H, 1)
+
+
+def test_mppi_improves_over_random(lqr_optimum):
+  _, j_star = lqr_optimum
+  cfg = planner_config(method="mppi", horizon=H, population=200, iterations=10, particles=1,
+                       discount=GAMMA, mppi_temperature=0.05)
+  planner = make_planner(cfg, 1, LQR_DYN, lqr_reward)
+  act, state, _ = jax.jit(planner.plan)(planner.init(), jax.random.key(2),
+                                        jnp.asarray(X0, jnp.float32), None, 0.0)
+  j_mppi = lqr_objective(np.asarray(planned_sequence(act, state))[:, 0])
+  rand = np.random.default_rng(0).uniform(-1, 1, (500, H))
+  j_rand = np.mean([lqr_objective(a) for a in rand])
+  # Closes at least 95% of the gap between random actions and the optimum.
+  assert j_mppi >= j_rand + 0.95 * (j_star - j_rand), (j_mppi, j_rand, j_star)
+
+
+def test_actions_stay_in_bounds_when_optimum_is_outside():
+  cfg = planner_config(horizon=H, population=100, iterations=5, num_elites=10, particles=1)
+  planner = make_planner(cfg, 1, LQR_DYN, lqr_reward)
+  x0 = np.array([6.0, 2.0])  # the unconstrained optimum here starts far below -1
+  m, g, _ = lqr_objective_terms(x0)
+  assert (-np.linalg.solve(m, g))[0] < -2.0
+  act, state, _ = jax.jit(planner.plan)(planner.init(), jax.random.key(3),
+                                        jnp.asarray(x0, jnp.float32), None, 0.0)
+  assert np.all(np.abs(np.asarray(state.mean)) <= 1.0)
+  assert float(act[0]) < -0.9  # saturates at the bound
+
+
+# Uncertainty avoidance: x' = x + 0.25 a in 2D from (-1, 0) to the goal (1, 0) around an
+# obstacle centred slightly below the axis, so the short way round is through y > 0, where the
+# fake model is uncertain (u = sigmoid(10 y)); the way through y < 0 is longer but certain.
+GOAL, OBST = jnp.array([1.0, 0.0]), jnp.array([0.0, -0.15])
+
+
+def nav_reward(o, a, o2):
+  return -jnp.linalg.norm(o2 - GOAL) - 5.0 * jnp.exp(-jnp.sum((o2 - OBST) ** 2) / 0.18)
+
+
+NAV_DYN = Dynamics(step=lambda p, k, o, a, m: o + 0.25 * a,
+                   uncertainty=lambda p, o, a: jax.nn.sigmoid(10.0 * o[1]), num_members=1)
+
+
+def test_penalty_avoids_uncertain_region():
+  cfg = planner_config(horizon=10, population=100, iterations=5, num_elites=10, particles=1)
+  planner = make_planner(cfg, 2, NAV_DYN, nav_reward)
+
+  @jax.jit
+  def closed_loop(key, lam):
+    def body(carry, k):
+      s, st = carry
+      a, st, info = planner.plan(st, k, s, None, lam)
+      return (s + 0.25 * a, st), s + 0.25 * a
+    _, xs = jax.lax.scan(body, (jnp.array([-1.0, 0.0]), planner.init()),
+                         jax.random.split(key, 14))
+    return xs
+
+  for seed in range(2):
+    key = jax.random.key(seed)
+    xs0, xs2 = np.asarray(closed_loop(key, 0.0)), np.asarray(closed_loop(key, 2.0))
+    visits0, visits2 = (xs0[:, 1] > 0.05).sum(), (xs2[:, 1] > 0.05).sum()
+    assert visits0 >= 5 and visits2 < visits0, (visits0, visits2)
+    assert visits2 == 0
+    # Both still reach the goal: the penalty changes the route, not the task.
+    for xs in (xs0, xs2):
+      assert np.linalg.norm(xs[-1] - np.asarray(GOAL)) < 0.5
+
+
+def test_termination_zeroes_later_rewards_and_penalties():
+  dyn = Dynamics(step=lambda p, k, o, a, m: o + a, uncertainty=lambda p, o, a: jnp.float32(1.0),
+                 num_members=1)
+  cfg = planner_config(horizon=5, population=4, num_elites=2, particles=2, discount=0.9)
+  planner = make_planner(cfg, 1, dyn, lambda o, a, o2: jnp.float32(1.0),
+                         termination_fn=lambda o, a, o2: jnp.abs(o2[0]) > 1.5)
+  seqs = jnp.stack([jnp.ones((5, 1)), jnp.zeros((5, 1))])
+  out = jax.jit(planner.evaluate)(None, jax.random.key(0), jnp.zeros(1), seqs, 0.5)
+  # all +1: x' = 1 then 2 (terminates; that transition still counts), nothing afterwards.
+  np.testing.assert_allclose(out["return"], [1 + 0.9, sum(0.9**t for t in range(5))], rtol=1e-6)
+  np.testing.assert_allclose(out["objective"], 0.5 * np.asarray(out["return"]), rtol=1e-6)
+  np.testing.assert_allclose(out["uncertainty"], [1.0, 1.0])
+
+
+# Member bookkeeping: obs = (last member, number of steps whose member repeated the last one);
+# reward = 1 when the member repeats; u(s, a) = last member + 1 (0 at the start, obs[0] = -1).
+def member_step(p, k, o, a, m):
+  return jnp.array([m, o[1] + (m == o[0])], jnp.float32)
+
+
+MEMBER_DYN = Dynamics(step=member_step, uncertainty=lambda p, o, a: o[0] + 1.0, num_members=4)
+
+
+@pytest.mark.parametrize("particles", [8, 5])
+def test_member_assignment_ts_inf_and_ts1(particles):
+  cfg = planner_config(horizon=6, population=4, num_elites=2, particles=particles, discount=1.0)
+  reward = lambda o, a, o2: o2[1] - o[1]
+  x0 = jnp.array([-1.0, 0.0])
+  ts_inf = make_planner(cfg, 1, MEMBER_DYN, reward, propagation="ts_inf")
+  out = jax.jit(ts_inf.evaluate)(None, jax.random.key(0), x0, jnp.zeros((3, 6, 1)), 0.0)
+  np.testing.assert_allclose(out["return"], 5.0)  # fixed member: every later step repeats
+  mean_member = np.asarray(out["uncertainty"]) * 6 / 5 - 1  # u averages (0, m+1, ..., m+1)
+  assert np.all((mean_member >= 0) & (mean_member <= 3))
+  if particles == 8:  # two particles per member for every sequence
+    np.testing.assert_allclose(mean_member, 1.5, rtol=1e-6)
+  ts1 = make_planner(cfg, 1, MEMBER_DYN, reward, propagation="ts1")
+  many_keys = jax.vmap(ts1.evaluate, in_axes=(None, 0, None, None, None))
+  out1 = jax.jit(many_keys)(None, jax.random.split(jax.random.key(1), 200), x0,
+                            jnp.zeros((3, 6, 1)), 0.0)
+  # Members redrawn uniformly each step repeat with probability 1/4: 5/4 repeats expected
+  # (std of this mean over 200 keys is about 0.03).
+  np.testing.assert_allclose(float(jnp.mean(out1["return"])), 1.25, atol=0.15)
+  np.testing.assert_allclose(float(jnp.mean(out1["uncertainty"])) * 6 / 5 - 1, 1.5, atol=0.15)
+
+
+@pytest.mark.parametrize("field,value", [("method", "random"), ("horizon", 0),
+                                         ("num_elites", 1000), ("alpha", 1.0),
+                                         ("init_std", 0.0), ("discount", 1.5),
+                                         ("lambda_plan", -1.0), ("mppi_temperature", 0.0),
+                                         ("particles", 2.5)])
+def test_bad_config_raises_naming_field(field, value):
+  with pytest.raises(ValueError, match=f"planner.{field}"):
+    validate_planner_config(planner_config(**{field: value}))
+
+
+def test_bad_arguments_raise():
+  cfg = planner_config()
+  with pytest.raises(ValueError, match="propagation"):
+    make_planner(cfg, 1, LQR_DYN, lqr_reward, propagation="random")
+  with pytest.raises(ValueError, match="num_members"):
+    make_planner(cfg, 1, LQR_DYN._replace(num_members=0), lqr_reward)
+  with pytest.raises(ValueError, match="act_dim"):
+    make_planner(cfg, 0, LQR_DYN, lqr_reward)
+  chex.assert_shape(make_planner(cfg, 3, LQR_DYN, lqr_reward).init().mean, (cfg.horizon, 3))

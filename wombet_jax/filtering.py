@@ -1,0 +1,159 @@
+"""Dual-criterion trajectory filter (eq. 6) and target-reward relabelling (DESIGN.md steps 3-4).
+
+A generated trajectory tau is kept iff U(tau) <= eps_u and R_S(tau) >= eps_r. The thresholds
+are absolute numbers or quantiles of the generated batch (default). Everything on arrays is
+pure and jittable and works on the whole batch at once: the result is a boolean (M,) mask, to
+be broadcast to (M, T); nothing loops over trajectories. Host-side helpers explain an empty
+mask and validate the config before anything is compiled.
+
+Choices the paper leaves open:
+  * Quantile thresholds use linear interpolation over the finite entries of the batch.
+  * A trajectory whose return or uncertainty is not finite (a diverged model rollout) is
+    rejected by every variant, "none" included: such data would poison the replay buffer.
+  * Both comparisons are inclusive, so with eps_u = 1 (quantile) or eps_r = 0 (quantile)
+    the corresponding criterion keeps the whole batch.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+VARIANTS = ("dual", "reward", "uncertainty", "none")
+THRESHOLD_MODES = ("quantile", "absolute")
+AGGREGATES = ("max", "mean")
+
+
+def trajectory_uncertainty(u: jax.Array, aggregate: str = "max",
+                           valid: Optional[jax.Array] = None) -> jax.Array:
+  """U(tau) from per-step u (M, T): max (default) or mean over time -> (M,).
+
+  valid (M, T), optional: steps after a trajectory terminated are excluded (u >= 0, so they
+  count as 0 in the max; the mean is over valid steps only).
+  """
+  if aggregate not in AGGREGATES:
+    raise ValueError(f"aggregate={aggregate!r} is invalid: must be one of {list(AGGREGATES)}")
+  chex.assert_rank(u, 2)
+  if valid is None:
+    return jnp.max(u, axis=1) if aggregate == "max" else jnp.mean(u, axis=1)
+  chex.assert_equal_shape([u, valid])
+  valid = valid.astype(bool)
+  if aggregate == "max":
+    return jnp.max(jnp.where(valid, u, 0.0), axis=1)
+  count = jnp.sum(valid, axis=1)
+  return jnp.sum(jnp.where(valid, u, 0.0), axis=1) / jnp.maximum(count, 1)
+
+
+def trajectory_return(r: jax.Array, discount: float = 1.0,
+                      valid: Optional[jax.Array] = None) -> jax.Array:
+  """R_S(tau) = sum_t discount^t r_t over (M, T) -> (M,); undiscounted by default."""
+  chex.assert_rank(r, 2)
+  if valid is not None:
+    chex.assert_equal_shape([r, valid])
+    r = jnp.where(valid.astype(bool), r, 0.0)
+  weights = jnp.asarray(discount, r.dtype) ** jnp.arange(r.shape[1], dtype=r.dtype)
+  return r @ weights
+
+
+def _finite_quantile(x: jax.Array, q) -> jax.Array:
+  return jnp.nanquantile(jnp.where(jnp.isfinite(x), x, jnp.nan), q)
+
+
+def filter_thresholds(returns: jax.Array, traj_unc: jax.Array, threshold_mode: str,
+                      eps_u, eps_r) -> tuple[jax.Array, jax.Array]:
+  """(uncertainty threshold, return threshold) as absolute numbers for this batch."""
+  if threshold_mode not in THRESHOLD_MODES:
+    raise ValueError(f"threshold_mode={threshold_mode!r} is invalid: must be one of "
+                     f"{list(THRESHOLD_MODES)}")
+  if threshold_mode == "absolute":
+    return jnp.asarray(eps_u, jnp.float32), jnp.asarray(eps_r, jnp.float32)
+  return _finite_quantile(traj_unc, eps_u), _finite_quantile(returns, eps_r)
+
+
+def filter_mask(returns: jax.Array, traj_unc: jax.Array, variant: str = "dual",
+                threshold_mode: str = "quantile", eps_u=0.75, eps_r=0.5) -> jax.Array:
+  """Eq. (6): keep tau iff U(tau) <= eps_u and R_S(tau) >= eps_r; returns bool (M,).
+
+  variant: "dual" (both criteria), "reward" (return only), "uncertainty" (uncertainty only),
+  "none" (keep every finite trajectory). variant and threshold_mode are static; eps_u and
+  eps_r may be traced.
+  """
+  if variant not in VARIANTS:
+    raise ValueError(f"variant={variant!r} is invalid: must be one of {list(VARIANTS)}")
+  chex.assert_rank([returns, traj_unc], 1)
+  chex.assert_equal_shape([returns, traj_unc])
+  thr_u, thr_r = filter_thresholds(returns, traj_unc, threshold_mode, eps_u, eps_r)
+  finite = jnp.isfinite(returns) & jnp.isfinite(traj_unc)
+  low_unc = traj_unc <= thr_u
+  high_ret = returns >= thr_r
+  keep = {"dual": low_unc & high_ret, "reward": high_ret, "uncertainty": low_unc,
+          "none": jnp.ones_like(finite)}[variant]
+  return keep & finite
+
+
+def relabel(obs: jax.Array, act: jax.Array, next_obs: jax.Array,
+            target_reward_fn: Callable) -> jax.Array:
+  """Step 4: r_T(s, a, s') for every transition; (M, T, .) inputs -> (M, T)."""
+  chex.assert_rank([obs, act, next_obs], 3)
+  chex.assert_equal_shape([obs, next_obs])
+  chex.assert_equal_shape_prefix([obs, act], 2)
+  return jax.vmap(jax.vmap(target_reward_fn))(obs, act, next_obs)
+
+
+def _range(x) -> str:
+  x = np.asarray(x, np.float64)
+  f = x[np.isfinite(x)]
+  n_bad = x.size - f.size
+  text = f"[{f.min():.4g}, {f.max():.4g}]" if f.size else "[no finite values]"
+  return text + (f" ({n_bad} non-finite)" if n_bad else "")
+
+
+def describe_empty(mask, returns, traj_unc, thr_u, thr_r, variant: str = "dual",
+                   threshold_mode: str = "quantile", eps_u=None, eps_r=None) -> str:
+  """Why the filter kept nothing: thresholds against the batch's ranges."""
+  m = np.asarray(mask).size
+  spec = lambda name, e, t: (f"{name}={e} ({threshold_mode}) -> {float(t):.4g}"
+                             if e is not None else f"{name} threshold {float(t):.4g}")
+  return (f"filter (variant={variant!r}) kept 0 of {m} trajectories: "
+          f"keep U <= {spec('eps_u', eps_u, thr_u)} and R >= {spec('eps_r', eps_r, thr_r)}; "
+          f"batch uncertainty U in {_range(traj_unc)}, return R in {_range(returns)}. "
+          f"Loosen filter.eps_u / filter.eps_r, use threshold_mode='quantile', or raise "
+          f"planner.lambda_plan so that fewer trajectories are uncertain.")
+
+
+def check_not_empty(mask, returns, traj_unc, config) -> None:
+  """Host-side: raises ValueError naming thresholds and batch ranges if mask keeps nothing.
+
+  config: the filter section (variant, threshold_mode, eps_u, eps_r).
+  """
+  if np.asarray(mask).any():
+    return
+  thr_u, thr_r = filter_thresholds(jnp.asarray(returns), jnp.asarray(traj_unc),
+                                   config.threshold_mode, config.eps_u, config.eps_r)
+  raise ValueError(describe_empty(mask, returns, traj_unc, thr_u, thr_r, config.variant,
+                                  config.threshold_mode, config.eps_u, config.eps_r))
+
+
+def validate_filter_config(cfg) -> None:
+  """Raises ValueError naming the filter field that is invalid (run before compiling)."""
+  def fail(field, allowed):
+    raise ValueError(f"config.filter.{field}={cfg[field]!r} is invalid: {allowed}")
+
+  for field, allowed in (("variant", VARIANTS), ("threshold_mode", THRESHOLD_MODES),
+                         ("aggregate", AGGREGATES)):
+    if cfg[field] not in allowed:
+      fail(field, f"must be one of {list(allowed)}")
+  for field in ("eps_u", "eps_r"):
+    v = cfg[field]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+      fail(field, "must be a finite number")
+  if cfg.threshold_mode == "quantile":
+    for field in ("eps_u", "eps_r"):
+      if not 0.0 <= cfg[field] <= 1.0:
+        fail(field, "must be a quantile in [0, 1] when threshold_mode='quantile'")
+  elif cfg.eps_u < 0.0:
+    fail("eps_u", "must be >= 0 when threshold_mode='absolute' (uncertainty is >= 0)")

@@ -1,0 +1,261 @@
+"""Uncertainty-penalised MPC: CEM (default) or MPPI over a stochastic ensemble model.
+
+At every step the planner maximises over action sequences a_{0:H-1} in [-1, 1]^{H x A}
+
+    J(a) = E_particles[ sum_t discount^t ( r(s_t, a_t, s_{t+1}) - lambda_plan * u(s_t, a_t) ) ]
+
+(eq. 1 with the penalised reward of eqs. 4-5; lambda_plan = 0 is plain PETS) and returns the
+first action of the optimised mean sequence. The planner never imports the world model: it
+takes a `Dynamics` protocol, so the same code plans under true dynamics (tests, oracles) and
+under the learned ensemble (PETS in the source env, data generation in the model).
+
+Efficiency (the planner is the hot loop of data generation): all population x particles
+rollouts advance together in one `lax.scan` over the horizon. Rollouts are laid out as
+(num_members, n) slots and `step` is vmapped twice, the outer vmap over the member index and
+the inner one with the member fixed, so an ensemble model indexes its stacked weights once per
+member and runs one (n, in) x (in, out) matmul per member and layer, never a gather of weights
+per particle. u is computed (num_members more passes) only when lambda_plan != 0.
+
+CEM follows mbrl-lib: samples truncated at 2 std and clipped to [-1, 1], the top num_elites
+refit mean and variance, both smoothed with alpha; the variance restarts at init_std^2 at each
+MPC step, the mean is warm-started. MPPI: the mean becomes the softmax(J / temperature)
+weighted average of the samples, the std stays init_std (alpha and num_elites unused). Both
+keep the current mean among the candidates. The returned sequence is finally evaluated once
+more (u always computed) for the info dict.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, NamedTuple, Optional
+
+import chex
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+METHODS = ("cem", "mppi")
+PROPAGATIONS = ("ts_inf", "ts1")
+_BAD_VALUE = -1e10  # replaces non-finite objectives (a diverged model rollout) when ranking
+
+
+class Dynamics(NamedTuple):
+  """What the planner needs of a model; all functions are unbatched (the planner vmaps them).
+
+  step(params, key, obs (o,), act (a,), member int32 ()) -> next_obs (o,)
+  uncertainty(params, obs (o,), act (a,)) -> u () >= 0
+  num_members: static; particles use members in [0, num_members).
+  """
+  step: Callable[[Any, jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
+  uncertainty: Callable[[Any, jax.Array, jax.Array], jax.Array]
+  num_members: int
+
+
+@flax.struct.dataclass
+class PlanState:
+  """Warm start carried between MPC steps (one per planned trajectory)."""
+  mean: jax.Array  # (horizon, act_dim) action-sequence mean, shifted by one step after each plan
+
+
+class Planner(NamedTuple):
+  """Pure functions closed over static sizes; jit (and vmap) them at the call site.
+
+  init(batch_size=None) -> PlanState, zero mean; with batch_size a leading (batch_size,) axis.
+  plan(state, key, obs (o,), params, lambda_plan ()) -> (action (a,), state, info), where info
+    holds, for the returned mean sequence, "objective" (penalised J), "return" (discounted
+    model return without penalty), "uncertainty" (mean u along the plan) and, over the last
+    iteration's candidates, "best_objective".
+  evaluate(params, key, obs (o,), actions (N, H, a), lambda_plan) -> dict of (N,) arrays with
+    "objective", "return", "uncertainty" (mean u over alive steps) for given sequences.
+  """
+  init: Callable[..., PlanState]
+  plan: Callable[..., tuple[jax.Array, PlanState, dict]]
+  evaluate: Callable[..., dict]
+
+
+def validate_planner_config(cfg) -> None:
+  """Raises ValueError naming the planner field that is invalid."""
+  def fail(field, allowed):
+    raise ValueError(f"config.planner.{field}={cfg[field]!r} is invalid: {allowed}")
+
+  if cfg.method not in METHODS:
+    fail("method", f"must be one of {list(METHODS)}")
+  for f in ("horizon", "population", "iterations", "num_elites", "particles"):
+    v = cfg[f]
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+      fail(f, "must be an integer >= 1")
+  if cfg.num_elites > cfg.population:
+    fail("num_elites", f"must be <= planner.population={cfg.population}")
+
+  def number(f, lo, hi, lo_open=False):
+    v = cfg[f]
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if not ok or v > hi or v < lo or (lo_open and v == lo):
+      fail(f, f"must be a finite number in {'(' if lo_open else '['}{lo}, {hi}]")
+
+  number("alpha", 0.0, 1.0)
+  if cfg.alpha == 1.0:
+    fail("alpha", "must be < 1 (alpha = 1 never moves the CEM distribution)")
+  number("init_std", 0.0, 10.0, lo_open=True)
+  number("lambda_plan", 0.0, math.inf)
+  number("discount", 0.0, 1.0, lo_open=True)
+  number("mppi_temperature", 0.0, math.inf, lo_open=True)
+
+
+def make_planner(config_planner, act_dim: int, dynamics: Dynamics, reward_fn: Callable,
+                 termination_fn: Optional[Callable] = None,
+                 propagation: str = "ts_inf") -> Planner:
+  """Builds a CEM / MPPI planner over `dynamics`.
+
+  reward_fn(obs, act, next_obs) -> (); termination_fn(obs, act, next_obs) -> bool (). After a
+  particle terminates its later rewards and penalties are zero (alive-bonus tasks must not
+  gain by imagining life after a fall); the terminating transition itself still counts.
+  propagation: "ts_inf" keeps each particle's member fixed over the horizon, the members
+  spread evenly over each candidate's particles. "ts1" redraws every particle's member at
+  every step: the rollouts are rotated by a uniformly random offset over the equal-size
+  member groups, so each particle's member is uniform and independent across steps (as a
+  per-step random permutation would give) while each candidate's particles stay spread over
+  the members and the matmuls stay grouped; a rotation is two index gathers, a permutation
+  would cost sorts. Member indices stay constants, so XLA can reduce a model that evaluates
+  every member and selects one (world_model.sample_next) to the selected member's matmuls.
+  """
+  validate_planner_config(config_planner)
+  if propagation not in PROPAGATIONS:
+    raise ValueError(f"propagation={propagation!r} is invalid: must be one of {list(PROPAGATIONS)}")
+  if isinstance(act_dim, bool) or not isinstance(act_dim, int) or act_dim < 1:
+    raise ValueError(f"act_dim={act_dim!r} is invalid: must be an integer >= 1")
+  num_members = dynamics.num_members
+  if isinstance(num_members, bool) or not isinstance(num_members, int) or num_members < 1:
+    raise ValueError(f"dynamics.num_members={num_members!r} is invalid: must be an int >= 1")
+
+  cfg = config_planner
+  horizon, population, particles = cfg.horizon, cfg.population, cfg.particles
+  num_elites, iterations, method = cfg.num_elites, cfg.iterations, cfg.method
+  alpha, init_var = float(cfg.alpha), float(cfg.init_std) ** 2
+  temperature = float(cfg.mppi_temperature)
+  discounts = jnp.asarray(float(cfg.discount)) ** jnp.arange(horizon, dtype=jnp.float32)
+  ts1 = propagation == "ts1"
+
+  step_grouped = jax.vmap(jax.vmap(dynamics.step, in_axes=(None, 0, 0, 0, None)),
+                          in_axes=(None, 0, 0, 0, 0))
+  reward_v = jax.vmap(reward_fn)
+  unc_v = jax.vmap(dynamics.uncertainty, in_axes=(None, 0, 0))
+  term_v = None if termination_fn is None else jax.vmap(termination_fn)
+
+  def rollouts(params, key, obs, actions, lambda_plan, always_uncertainty):
+    """Discounted return, discounted u and mean u per sequence; actions (N, H, A)."""
+    n_seq = actions.shape[0]
+    n_roll = n_seq * particles
+    per_member = -(-n_roll // num_members)
+    slots = per_member * num_members
+    # Rollout r = particle * N + sequence; slot r belongs to member r // per_member, so each
+    # sequence's particles spread evenly over the members. Slots past n_roll are padding.
+    seq_of_slot = jnp.arange(slots) % n_seq
+    members = jnp.arange(num_members, dtype=jnp.int32)
+    act_slots = jnp.swapaxes(actions[seq_of_slot], 0, 1)  # (H, slots, A)
+    obs_dim = obs.shape[-1]
+
+    def penalty(s, a):
+      unc_f = lambda: unc_v(params, s, a).astype(jnp.float32)
+      if always_uncertainty:
+        return unc_f()
+      # Skip the ensemble-wide uncertainty (num_members forward passes) when unpenalised;
+      # lambda_plan is unbatched under the data-generation vmap, so this stays a real branch.
+      return jax.lax.cond(lambda_plan != 0, unc_f, lambda: jnp.zeros((slots,), jnp.float32))
+
+    def body(carry, xs):
+      s, alive, ret, unc, unc_sum, n_alive = carry
+      a, k, disc = xs
+      k_step, k_perm = jax.random.split(k)
+      keys = jax.random.split(k_step, slots)
+      group = lambda x: x.reshape((num_members, per_member) + x.shape[1:])
+      if ts1:  # a random rotation of rollouts over the member groups (see make_planner)
+        shift = jax.random.randint(k_perm, (), 0, slots)
+        fwd = (jnp.arange(slots) + shift) % slots  # an index gather: jnp.roll was slower
+        nxt = step_grouped(params, group(keys), group(s[fwd]), group(a[fwd]), members)
+        nxt = nxt.reshape(slots, obs_dim)[(jnp.arange(slots) - shift) % slots]
+      else:
+        nxt = step_grouped(params, group(keys), group(s), group(a), members)
+        nxt = nxt.reshape(slots, obs_dim)
+      nxt = nxt.astype(jnp.float32)
+      r = reward_v(s, a, nxt).astype(jnp.float32)
+      u = penalty(s, a)
+      ret = ret + disc * jnp.where(alive, r, 0.0)
+      unc = unc + disc * jnp.where(alive, u, 0.0)
+      unc_sum = unc_sum + jnp.where(alive, u, 0.0)
+      n_alive = n_alive + alive
+      if term_v is not None:
+        alive = alive & ~term_v(s, a, nxt).astype(bool)
+      return (nxt, alive, ret, unc, unc_sum, n_alive), None
+
+    zeros = jnp.zeros((slots,), jnp.float32)
+    init = (jnp.broadcast_to(obs, (slots, obs_dim)), jnp.ones((slots,), bool), zeros, zeros,
+            zeros, zeros)
+    xs = (act_slots, jax.random.split(key, horizon), discounts)
+    (_, _, ret, unc, unc_sum, n_alive), _ = jax.lax.scan(body, init, xs)
+
+    def per_seq(x):  # mean over particles
+      return jnp.mean(x[:n_roll].reshape(particles, n_seq), axis=0)
+
+    return {"return": per_seq(ret), "penalty": per_seq(unc),
+            "uncertainty": per_seq(unc_sum / jnp.maximum(n_alive, 1.0))}
+
+  def evaluate(params, key, obs, actions, lambda_plan):
+    """Penalised objective, model return and mean u of given sequences (N, H, A) from obs."""
+    chex.assert_rank(obs, 1)
+    chex.assert_shape(actions, (None, horizon, act_dim))
+    out = rollouts(params, key, obs.astype(jnp.float32), actions, lambda_plan, True)
+    return {"objective": out["return"] - lambda_plan * out["penalty"], "return": out["return"],
+            "uncertainty": out["uncertainty"]}
+
+  def objective_of(params, key, obs, cands, lambda_plan):
+    out = rollouts(params, key, obs, cands, lambda_plan, False)
+    j = out["return"] - lambda_plan * out["penalty"]
+    return jnp.where(jnp.isfinite(j), j, _BAD_VALUE)
+
+  def iteration(params, obs, lambda_plan, carry, key):
+    mean, var, _ = carry
+    k_sample, k_eval = jax.random.split(key)
+    std = jnp.sqrt(var)
+    if method == "cem":  # truncated at 2 std like mbrl-lib; clipping keeps the box bounds
+      noise = jax.random.truncated_normal(k_sample, -2.0, 2.0, (population, horizon, act_dim))
+    else:
+      noise = jax.random.normal(k_sample, (population, horizon, act_dim))
+    cands = jnp.clip(mean + std * noise, -1.0, 1.0)
+    cands = cands.at[0].set(mean)  # the current mean always competes (iCEM's "keep the mean")
+    values = objective_of(params, k_eval, obs, cands, lambda_plan)
+    if method == "cem":
+      elite_values, idx = jax.lax.top_k(values, num_elites)
+      elites = cands[idx]
+      mean = alpha * mean + (1.0 - alpha) * jnp.mean(elites, axis=0)
+      var = alpha * var + (1.0 - alpha) * jnp.var(elites, axis=0)
+      best = elite_values[0]
+    else:  # MPPI: exponentiated-objective average, std kept at init_std
+      w = jax.nn.softmax((values - jnp.max(values)) / temperature)
+      mean = jnp.tensordot(w, cands, axes=1)
+      best = jnp.max(values)
+    return (mean, var, best), None
+
+  def init(batch_size: Optional[int] = None) -> PlanState:
+    shape = (horizon, act_dim) if batch_size is None else (batch_size, horizon, act_dim)
+    return PlanState(mean=jnp.zeros(shape, jnp.float32))
+
+  def plan(state: PlanState, key: jax.Array, obs: jax.Array, params: Any, lambda_plan):
+    chex.assert_shape(state.mean, (horizon, act_dim))
+    chex.assert_rank(obs, 1)
+    obs = obs.astype(jnp.float32)
+    lambda_plan = jnp.asarray(lambda_plan, jnp.float32)
+    k_iter, k_final = jax.random.split(key)
+    var0 = jnp.full((horizon, act_dim), init_var, jnp.float32)
+    carry0 = (state.mean, var0, jnp.float32(_BAD_VALUE))
+    (mean, _, best), _ = jax.lax.scan(
+        lambda c, k: iteration(params, obs, lambda_plan, c, k), carry0,
+        jax.random.split(k_iter, iterations))
+    mean = jnp.clip(mean, -1.0, 1.0)
+    final = evaluate(params, k_final, obs, mean[None], lambda_plan)
+    info = {k: v[0] for k, v in final.items()}
+    info["best_objective"] = best
+    # Warm start: shift left by one step and repeat the last action.
+    next_mean = jnp.concatenate([mean[1:], mean[-1:]], axis=0)
+    return mean[0], PlanState(mean=next_mean), info
+
+  return Planner(init=init, plan=plan, evaluate=evaluate)
