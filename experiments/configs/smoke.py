@@ -26,4 +26,5 @@ def get_config():
   lo.online_capacity, lo.offline_capacity, lo.offline_steps = 2000, 2000, 20
   c.ppo.rollout_length, c.ppo.num_minibatches = 100, 4
   c.mopo.model_capacity = c.combo.model_capacity = 5000
+  c.mopo.rollout_batch = c.combo.rollout_batch = 16
   return c
