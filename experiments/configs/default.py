@@ -20,12 +20,12 @@ def get_config():
   pl = c.planner
   pl.horizon, pl.population, pl.iterations, pl.num_elites, pl.particles = 8, 32, 2, 6, 2
   c.pets.random_episodes, c.pets.mpc_episodes = 3, 2
-  c.generation.num_trajectories, c.generation.horizon = 32, 50
+  c.generation.num_trajectories, c.generation.horizon = 64, 50
   ag = c.agent
   ag.num_critics, ag.hidden_size, ag.batch_size, ag.utd = 2, 128, 128, 2
   c.sampling.warmup_updates = 500
   lo = c.loop
   lo.num_iterations, lo.steps_per_iteration, lo.eval_every = 3, 3000, 1000
   lo.eval_episodes, lo.checkpoint_every, lo.start_steps = 5, 3000, 1000
-  lo.online_capacity, lo.offline_capacity = 10_000, 1600
+  lo.online_capacity, lo.offline_capacity = 10_000, 3200
   return c
