@@ -108,7 +108,7 @@ def comparison_table(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
          else "return")
   tables = {a: at(rows, key) for a, rows in runs.items()}
   steps = sorted(set().union(*[set(t) for t in tables.values()]))
-  lines = [f"| target env steps | " + " | ".join(f"{a} {key}" for a in runs) + " |",
+  lines = ["| target env steps | " + " | ".join(f"{a} {key}" for a in runs) + " |",
            "| ---: | " + " | ".join("---:" for _ in runs) + " |"]
   for st in steps:
     cells = []

@@ -8,12 +8,9 @@ ends with the same numbers as an uninterrupted one.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
-import sys
 import time
-from typing import Any
 
 import jax
 import jax.numpy as jnp
