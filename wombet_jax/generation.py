@@ -118,15 +118,12 @@ class Filtered(NamedTuple):
 def filter_and_relabel(pair: TaskPair, filter_config, ro: Rollouts) -> Filtered:
   """Dual-criterion filter (eq. 6) as a mask, then relabelling with r_T (DESIGN.md 3-4).
 
-  Steps after a trajectory terminated are invalid: they add no return, and their uncertainty
-  is masked out of U(tau) (max: replaced by 0, which never raises the max; mean: averaged over
-  valid steps only).
+  Steps after a trajectory terminated are invalid: they add no return and are masked out of
+  U(tau) (`valid` in filtering's trajectory functions).
   """
-  returns = jnp.sum(ro.source_reward * ro.valid, axis=1)
-  if filter_config.aggregate == "max":
-    traj_unc = filtering.trajectory_uncertainty(ro.uncertainty * ro.valid, "max")
-  else:
-    traj_unc = jnp.sum(ro.uncertainty * ro.valid, 1) / jnp.maximum(jnp.sum(ro.valid, 1), 1.0)
+  returns = filtering.trajectory_return(ro.source_reward, valid=ro.valid)
+  traj_unc = filtering.trajectory_uncertainty(ro.uncertainty, filter_config.aggregate,
+                                              valid=ro.valid)
   accept = filtering.filter_mask(returns, traj_unc, filter_config.variant,
                                  filter_config.threshold_mode, filter_config.eps_u,
                                  filter_config.eps_r)

@@ -18,6 +18,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from wombet_jax import checkpointing, dataset, generation, loop, reference, results
+from wombet_jax import world_model as wm_lib
 from wombet_jax.config import validate
 
 
@@ -65,7 +66,6 @@ class Runner:
                pipeline: loop.Pipeline | None = None,
                shard_seeds: bool = True):
     validate(config)
-    self.raw_config = config
     self.workdir = workdir
     self.resume = resume
     self.verbose = verbose
@@ -152,7 +152,7 @@ class Runner:
                  f"{ret.mean():.2f} ± {ret.std():.2f}")
       elif kind == "fit":
         states, info = pipe.fit_model(states)
-        self._check_finite(info, f"world-model fit (iteration {k})")
+        wm_lib.check_finite(info, where=f"world-model fit (iteration {k})")
         self.log(f"iteration {k}: model fit, holdout loss "
                  f"{np.mean(jax.device_get(info['holdout_loss'])):.4f}")
       elif kind == "regenerate":
@@ -204,23 +204,12 @@ class Runner:
 
   def _should_checkpoint(self, idx: int, states) -> bool:
     kind = self.tasks[idx][0]
-    last = idx == len(self.tasks) - 1
-    nxt = self.tasks[idx + 1][0] if not last else None
     if kind == "chunk":
       t = int(jax.device_get(states.target_steps[0]))
-      return last or t % self.pipe.config.loop.checkpoint_every == 0
-    # The end of the source phase / data generation is expensive to redo.
-    return kind in ("regenerate", "pretrain") and nxt not in ("pretrain",)
-
-  def _check_finite(self, info: dict, where: str) -> None:
-    host = jax.device_get(info)
-    bad = [k for k, v in host.items() if np.issubdtype(np.asarray(v).dtype, np.floating)
-           and not np.all(np.isfinite(v))]
-    if "finite" in host and not np.all(host["finite"]):
-      bad.append("finite")
-    if bad:
-      raise FloatingPointError(f"non-finite values in {where}: {bad}; the last checkpoint in "
-                               f"{self.ckpt_dir} is intact")
+      return idx == len(self.tasks) - 1 or t % self.pipe.config.loop.checkpoint_every == 0
+    # The end of the source phase / data generation (and pretraining) is expensive to redo.
+    nxt = self.tasks[idx + 1][0] if idx + 1 < len(self.tasks) else None
+    return kind == "pretrain" or (kind == "regenerate" and nxt != "pretrain")
 
   def _check_finite_returns(self, ret: np.ndarray, step: int) -> None:
     if not np.all(np.isfinite(ret)):
