@@ -8,15 +8,16 @@ throughput is the best of --repeats timed runs after one warm-up run, auto-reset
 """
 from __future__ import annotations
 
-import argparse
-import json
-import platform
+import os
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 
-from wombet_jax import envs
+# Runnable as a script without installing the package, like the other benchmarks.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from wombet_jax import benchmarking, envs  # noqa: E402
 
 
 def make_rollout(task: envs.Task, act_dim: int, batch: int, steps: int):
@@ -54,25 +55,14 @@ def bench_pair(name: str, batch: int, steps: int, repeats: int, which: str) -> d
           "run_s": best, "device": str(jax.devices()[0].device_kind)}
 
 
-def to_markdown(rows: list[dict]) -> str:
-  lines = ["| env | task | batch | steps | env-steps/s | compile s |",
-           "| --- | --- | ---: | ---: | ---: | ---: |"]
-  for r in rows:
-    lines.append(f"| {r['env']} | {r['task']} | {r['batch']} | {r['steps']} | "
-                 f"{r['env_steps_per_s']:,.0f} | {r['compile_s']:.1f} |")
-  return "\n".join(lines)
-
-
 def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser = benchmarking.base_parser(__doc__.splitlines()[0])
   parser.add_argument("--envs", default=",".join(envs.names()),
                       help="comma-separated pair names (default: all)")
   parser.add_argument("--batch", type=int, default=256)
   parser.add_argument("--steps", type=int, default=200, help="scanned steps per timed run")
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--task", choices=("source", "target"), default="target")
-  parser.add_argument("--quick", action="store_true", help="50 steps, 1 repeat")
-  parser.add_argument("--json", default=None, help="write the rows as JSON to this path")
   args = parser.parse_args()
   names = [n.strip() for n in args.envs.split(",") if n.strip()]
   unknown = [n for n in names if n not in envs.names()]
@@ -88,13 +78,10 @@ def main() -> None:
     rows.append(bench_pair(name, args.batch, steps, repeats, args.task))
     print(f"{name}: {rows[-1]['env_steps_per_s']:,.0f} env-steps/s, "
           f"compile {rows[-1]['compile_s']:.1f} s", flush=True)
-  header = (f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), "
-            f"host: {platform.node()}, jax {jax.__version__}")
-  print(header)
-  print(to_markdown(rows))
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump({"header": header, "rows": rows}, f, indent=2)
+  table = [{"env": r["env"], "task": r["task"], "batch": r["batch"], "steps": r["steps"],
+            "env-steps/s": r["env_steps_per_s"], "compile s": r["compile_s"]} for r in rows]
+  benchmarking.report(f"Batched env stepping ({benchmarking.device_description()}, "
+                      f"jax {jax.__version__})", table, args.json)
 
 
 if __name__ == "__main__":
