@@ -11,7 +11,7 @@ DESIGN.md steps 1-4. Everything here is written for one seed and is pure; the lo
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
 import chex
 import flax.struct
@@ -77,10 +77,19 @@ def collect_source_episode(pair: TaskPair, planner: Planner, episode_length: int
 
 
 def generate(pair: TaskPair, wm: WorldModel, planner: Planner, num_trajectories: int,
-             horizon: int, key: jax.Array, model_state: Any, lambda_plan: jax.Array) -> Rollouts:
-  """M trajectories of MPC inside the model from source start states (DESIGN.md step 2)."""
+             horizon: int, key: jax.Array, model_state: Any, lambda_plan: jax.Array,
+             obs0: Optional[jax.Array] = None) -> Rollouts:
+  """M trajectories of MPC inside the model from source start states (DESIGN.md step 2).
+
+  obs0 (M, obs_dim), optional: start from these states instead of fresh draws from rho_S (the
+  lower-bound diagnostic replays the actions from the same states in the real env); the rest
+  of `key`'s use is unchanged, so the planning and model noise are the same either way.
+  """
   k_reset, k_run = jax.random.split(key)
-  obs0 = jax.vmap(lambda k: pair.source.reset(k).obs)(jax.random.split(k_reset, num_trajectories))
+  if obs0 is None:
+    obs0 = jax.vmap(lambda k: pair.source.reset(k).obs)(
+        jax.random.split(k_reset, num_trajectories))
+  chex.assert_shape(obs0, (num_trajectories, pair.obs_dim))
   plan0 = jax.vmap(lambda _: planner.init())(jnp.arange(num_trajectories))
   plan_v = jax.vmap(planner.plan, in_axes=(0, 0, 0, None, None))
 
@@ -157,20 +166,26 @@ def check_accepted(info: dict, seeds, filter_config, iteration: int) -> None:
 
 
 def rollout_policy(pair: TaskPair, act_fn: Callable, episode_length: int, key: jax.Array,
-                   num_episodes: int, target: bool = True) -> jax.Array:
-  """Mean undiscounted return of `act_fn(obs)` over batched episodes (first episode only)."""
+                   num_episodes: int, target: bool = True, keyed: bool = False) -> jax.Array:
+  """Mean undiscounted return of `act_fn(obs)` over batched episodes (first episode only).
+
+  With `keyed`, the policy is stochastic: `act_fn(obs, key)` gets a fresh key every step.
+  """
   task = pair.target if target else pair.source
 
   def one(k):
-    env = task.reset(k)
+    # Deterministic policies reset with `k` itself, so their evaluations stay as before.
+    k_reset, k_act = jax.random.split(k) if keyed else (k, k)
+    env = task.reset(k_reset)
 
-    def body(carry, _):
+    def body(carry, k_t):
       env, alive, ret = carry
-      env, tr = task.step(env, act_fn(env.obs))
+      action = act_fn(env.obs, k_t) if keyed else act_fn(env.obs)
+      env, tr = task.step(env, action)
       return (env, alive * (1.0 - tr.done), ret + alive * tr.reward), None
 
-    (_, _, ret), _ = jax.lax.scan(body, (env, jnp.float32(1.0), jnp.float32(0.0)), None,
-                                  length=episode_length)
+    (_, _, ret), _ = jax.lax.scan(body, (env, jnp.float32(1.0), jnp.float32(0.0)),
+                                  jax.random.split(k_act, episode_length))
     return ret
 
   return jnp.mean(jax.vmap(one)(jax.random.split(key, num_episodes)))

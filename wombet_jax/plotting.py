@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import itertools
 from typing import Mapping, Sequence
 
 import matplotlib
@@ -16,6 +17,8 @@ COLORS = {"wombet": "#d62728", "sac": "#1f77b4", "td3": "#2ca02c", "ppo": "#9467
           "rlpd": "#ff7f0e", "iql_ft": "#8c564b", "cal_ql": "#e377c2", "awac": "#7f7f7f",
           "bc": "#bcbd22", "iql": "#17becf", "cql": "#393b79", "mopo": "#637939",
           "combo": "#8c6d31"}
+# For ablation variants: none of them is an algorithm's colour.
+SPARE_COLORS = ("#1b9e77", "#7570b3", "#e6ab02", "#000000", "#66a61e", "#a6761d", "#e7298a")
 
 
 def curve(rows: Sequence[Mapping], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -32,14 +35,28 @@ def curve(rows: Sequence[Mapping], key: str) -> tuple[np.ndarray, np.ndarray, np
 
 
 def plot_curves(ax, runs: Mapping[str, Sequence[Mapping]], key: str) -> None:
-  for label, rows in runs.items():
-    steps, mean, std, n = curve(rows, key)
+  """Mean +- std band per run. A run with one evaluation (offline-only algorithms, evaluated
+  zero-shot) is a dashed level across the other runs' x range. Variants of one algorithm
+  (ablations) keep the algorithm's colour for the first and take fresh colours after it."""
+  curves = {label: curve(rows, key) for label, rows in runs.items()}
+  xs = [c[0] for c in curves.values() if len(c[0]) > 1]
+  x_range = (min(x[0] for x in xs), max(x[-1] for x in xs)) if xs else (0, 1)
+  spare = itertools.cycle(SPARE_COLORS)
+  used: set[str] = set()
+  for label, (steps, mean, std, n) in curves.items():
     if not len(steps):
       continue
-    algo = label.split()[0]
-    color = COLORS.get(algo)
-    ax.plot(steps, mean, label=f"{label} (n={n})", color=color, lw=2)
-    ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.2, lw=0)
+    color = COLORS.get(label.split()[0])
+    if color is None or color in used:
+      color = next(spare)
+    used.add(color)
+    if len(steps) == 1:
+      steps = np.array(x_range)
+      mean, std = np.repeat(mean, 2), np.repeat(std, 2)
+      ax.plot(steps, mean, label=f"{label} (n={n}, zero-shot)", color=color, lw=2, ls="--")
+    else:
+      ax.plot(steps, mean, label=f"{label} (n={n})", color=color, lw=2)
+    ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.15, lw=0)
   ax.set_xlabel("target env steps")
   ax.grid(alpha=0.3)
 

@@ -2,6 +2,8 @@
 
 normalized = 100 * (R - R_random) / (R_reference - R_random) on the target task. The table is
 produced by `experiments/reference_scores.py` and committed with the command that made it.
+Returns depend on the time limit, so an entry holds the episode length it was measured at and
+is only used for runs with that length.
 """
 from __future__ import annotations
 
@@ -19,9 +21,13 @@ def load(path: str = TABLE) -> dict:
     return json.load(f).get("scores", {})
 
 
-def lookup(env: str, path: str = TABLE) -> dict | None:
+def key(env: str, episode_length: int) -> str:
+  return f"{env}/{int(episode_length)}"
+
+
+def lookup(env: str, episode_length: int, path: str = TABLE) -> dict | None:
   """{'random': R_random, 'reference': R_reference, ...} or None if not measured yet."""
-  return load(path).get(env)
+  return load(path).get(key(env, episode_length))
 
 
 def normalize(ret: float, ref: dict | None) -> float | None:

@@ -79,7 +79,7 @@ class Runner:
     self.tasks = build_tasks(self.pipe)
     c = self.pipe.config
     self.seeds = [c.seed + i for i in range(c.num_seeds)]
-    self.ref = reference.lookup(c.env)
+    self.ref = reference.lookup(c.env, self.pipe.episode_length)
 
   # --- bookkeeping -------------------------------------------------------------------------
   def log(self, msg: str) -> None:

@@ -26,6 +26,12 @@ def names() -> tuple[str, ...]:
   return tuple(_PAIRS)
 
 
+def default_episode_length(name: str) -> int:
+  if name not in _PAIRS:
+    raise ValueError(f"unknown task pair {name!r}; known pairs: {', '.join(names())}")
+  return _PAIRS[name][1]
+
+
 def make_pair(name: str, episode_length: int | None = None) -> base.TaskPair:
   """Builds the named source/target pair.
 
@@ -34,9 +40,8 @@ def make_pair(name: str, episode_length: int | None = None) -> base.TaskPair:
     episode_length: time limit; None (or 0, the config's "default" value) keeps the pair's
       default.
   """
-  if name not in _PAIRS:
-    raise ValueError(f"unknown task pair {name!r}; known pairs: {', '.join(names())}")
-  builder, default_length = _PAIRS[name]
+  default_length = default_episode_length(name)
+  builder = _PAIRS[name][0]
   if episode_length is None or episode_length == 0:
     episode_length = default_length
   if (isinstance(episode_length, bool) or not isinstance(episode_length, numbers.Integral)

@@ -1,0 +1,107 @@
+"""R_random and R_reference per target task: the table every normalised return uses.
+
+  python experiments/reference_scores.py                                   # IDP, CPU budget
+  python experiments/reference_scores.py --scale=paper --envs=hopper --reference_steps=1000000
+
+R_random: a uniform-random policy on the target task, mean over --random_episodes batched
+episodes. R_reference: a long SAC run on the target (the config's SAC, --reference_steps env
+steps, --num_seeds vmapped seeds); its score is the best point of the mean-over-seeds learning
+curve (the final point is recorded too). Both depend on the episode length, which is part of
+each entry's key. Entries are merged into experiments/results/reference_scores.json with the
+command and budget that made them; the file is written atomically.
+"""
+import datetime
+import importlib
+import json
+import os
+import sys
+import time
+
+from absl import app, flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+_ENVS = flags.DEFINE_string("envs", "inverted_double_pendulum", "Comma-separated task pairs.")
+_SCALE = flags.DEFINE_enum("scale", "cpu", ["cpu", "paper"],
+                           "cpu: experiments/configs/default.py with the env replaced; paper: "
+                           "experiments/configs/<env>.py (its episode length and agent).")
+_RANDOM_EPISODES = flags.DEFINE_integer("random_episodes", 1000, "Episodes for R_random.")
+_STEPS = flags.DEFINE_integer("reference_steps", 30_000, "Target env steps of the SAC run.")
+_SEEDS = flags.DEFINE_integer("num_seeds", 3, "Seeds of the SAC run.")
+_EVALS = flags.DEFINE_integer("num_evals", 10, "Evaluations along the SAC run.")
+_WORKDIR = flags.DEFINE_string("workdir", "/tmp/wombet_reference", "Where the SAC runs live.")
+_TABLE = flags.DEFINE_string("table", None, "Output table (default: the committed one).")
+
+
+def sac_config(scale: str, env: str, steps: int, seeds: int, evals: int):
+  name = "default" if scale == "cpu" else env
+  c = importlib.import_module(f"experiments.configs.{name}").get_config()
+  c.env, c.algo, c.compare, c.num_seeds = env, "sac", "", seeds
+  if steps <= 0 or evals <= 0 or steps % evals:
+    raise ValueError(f"--reference_steps={steps} must be a positive multiple of "
+                     f"--num_evals={evals}")
+  lo = c.loop
+  lo.num_iterations, lo.steps_per_iteration = 1, steps
+  lo.eval_every = lo.checkpoint_every = steps // evals
+  lo.online_capacity = max(lo.online_capacity, steps)
+  lo.start_steps = min(lo.start_steps, lo.eval_every)
+  return c
+
+
+def main(argv):
+  del argv
+  import jax
+  from absl import logging as absl_logging
+
+  from wombet_jax import config as config_lib
+  from wombet_jax import figures, generation, plotting, reference, results, runner
+  from wombet_jax.envs import registry
+  absl_logging.set_verbosity(absl_logging.WARNING)
+  table_path = _TABLE.value or reference.TABLE
+  table = {"scores": {}}
+  if os.path.exists(table_path):
+    with open(table_path) as f:
+      table = json.load(f)
+  command = "python experiments/reference_scores.py " + " ".join(sys.argv[1:])
+  for env in [e.strip() for e in _ENVS.value.split(",") if e.strip()]:
+    if env not in registry.names():
+      raise ValueError(f"--envs contains {env!r}; known pairs: {', '.join(registry.names())}")
+    c = sac_config(_SCALE.value, env, _STEPS.value, _SEEDS.value, _EVALS.value)
+    config_lib.validate(c)
+    pair = registry.make_pair(env, c.episode_length or None)
+    ep_len = pair.episode_length
+    t0 = time.time()
+    uniform = lambda obs, k: jax.random.uniform(k, (pair.act_dim,), minval=-1.0, maxval=1.0)
+    r_random = float(jax.jit(lambda k: generation.rollout_policy(
+        pair, uniform, ep_len, k, _RANDOM_EPISODES.value, keyed=True))(jax.random.PRNGKey(0)))
+    print(f"[reference {env}] R_random = {r_random:.2f} over {_RANDOM_EPISODES.value} episodes "
+          f"of {ep_len} steps ({time.time() - t0:.0f} s)", flush=True)
+
+    wd = os.path.join(_WORKDIR.value, env, f"sac-{figures.config_hash(c)}")
+    figures.ensure_run(c, wd, run_fn=runner.run)
+    rows = results.read_jsonl(os.path.join(wd, "metrics.jsonl"))
+    steps, mean, std, n = plotting.curve(rows, "return")
+    best = int(mean.argmax())
+    entry = {
+        "env": env, "episode_length": ep_len, "random": r_random,
+        "reference": float(mean[best]), "reference_std": float(std[best]),
+        "reference_at_step": int(steps[best]), "reference_final": float(mean[-1]),
+        "reference_final_std": float(std[-1]), "reference_algo": "sac",
+        "reference_steps": int(steps[-1]), "reference_seeds": n,
+        "random_episodes": _RANDOM_EPISODES.value, "scale": _SCALE.value,
+        "command": command, "date": datetime.date.today().isoformat(),
+        "seconds": round(time.time() - t0, 1)}
+    if entry["reference"] <= r_random:
+        raise ValueError(f"{env}: the SAC reference ({entry['reference']:.2f}) does not beat "
+                         f"the random policy ({r_random:.2f}); raise --reference_steps")
+    table["scores"][reference.key(env, ep_len)] = entry
+    table["formula"] = "normalized = 100 * (R - random) / (reference - random), target task"
+    results.atomic_write_json(table_path, table)
+    print(f"[reference {env}] R_reference = {entry['reference']:.2f} (best mean eval at step "
+          f"{entry['reference_at_step']}; final {entry['reference_final']:.2f}); wrote "
+          f"{table_path}", flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,196 @@
+"""The paper's figures 2-6 as data, and what `experiments/figures.py` does with them.
+
+A figure is a list of variants (a label and config overrides) drawn on one panel per env.
+Every variant runs into `<workdir>/<env>/<algo>-<hash of its full config>`, so a finished run
+is reused by any figure that needs the same config (figure 5's and figure 6's "wombet" are one
+run), a killed run resumes from its checkpoint, and a changed config never reuses stale
+results. Normalised returns are computed when drawing, from the committed reference table, so
+refreshing reference scores never needs a rerun.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from typing import Callable, Mapping, Sequence
+
+import ml_collections
+import numpy as np
+
+from wombet_jax import plotting, reference, results
+from wombet_jax.envs import registry
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+  label: str
+  overrides: tuple[tuple[str, object], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure:
+  number: int
+  title: str
+  variants: tuple[Variant, ...]
+
+
+def _algo(name: str) -> Variant:
+  return Variant(name, (("algo", name),))
+
+
+WOMBET = Variant("wombet")
+FIGURES: dict[int, Figure] = {f.number: f for f in (
+    Figure(2, "WOMBET vs online RL from scratch",
+           (WOMBET, _algo("sac"), _algo("td3"), _algo("ppo"))),
+    Figure(3, "WOMBET vs offline RL on the same D_off (zero-shot on the target)",
+           (WOMBET, _algo("bc"), _algo("iql"), _algo("cql"), _algo("mopo"), _algo("combo"))),
+    Figure(4, "WOMBET vs offline-to-online RL on the same D_off",
+           (WOMBET, _algo("iql_ft"), _algo("cal_ql"), _algo("rlpd"), _algo("awac"))),
+    Figure(5, "Adaptive offline/online sampling vs a fixed ratio",
+           (Variant("wombet adaptive beta"),
+            Variant("wombet fixed beta=0.5",
+                    (("sampling.mode", "fixed"), ("sampling.beta_fixed", 0.5))))),
+    Figure(6, "Filter ablation",
+           (Variant("wombet dual filter"),
+            Variant("wombet reward-only", (("filter.variant", "reward"),)),
+            Variant("wombet uncertainty-only", (("filter.variant", "uncertainty"),)),
+            Variant("wombet no filter", (("filter.variant", "none"),)))),
+)}
+
+
+def get_figure(number: int) -> Figure:
+  if number not in FIGURES:
+    raise ValueError(f"--figure={number} is not a figure of the paper this reproduces; "
+                     f"allowed: {sorted(FIGURES)}")
+  return FIGURES[number]
+
+
+def apply_overrides(config: ml_collections.ConfigDict,
+                    overrides: Sequence[tuple[str, object]]) -> ml_collections.ConfigDict:
+  """A copy of `config` with dotted-path fields set; an unknown field is an error."""
+  c = config.copy_and_resolve_references()
+  for path, value in overrides:
+    *parents, leaf = path.split(".")
+    node = c
+    for p in parents:
+      node = node[p]
+    if leaf not in node:
+      raise ValueError(f"override {path}={value!r}: config has no field {path!r}")
+    node[leaf] = value
+  return c
+
+
+def config_hash(config: ml_collections.ConfigDict) -> str:
+  """Stable across processes: a run's identity is its full resolved config."""
+  blob = json.dumps(config.to_dict(), sort_keys=True, default=str)
+  return hashlib.sha1(blob.encode()).hexdigest()[:10]
+
+
+def run_dir(workdir: str, config: ml_collections.ConfigDict) -> str:
+  """Keyed by config alone, not by label: one run serves every figure that needs it."""
+  return os.path.join(workdir, config.env, f"{config.algo}-{config_hash(config)}")
+
+
+def ensure_run(config, wd: str, run_fn: Callable, log: Callable[[str], None] = print) -> str:
+  """Runs `config` into `wd` unless a complete run is there; resumes a partial one.
+
+  Returns "reused", "resumed" or "ran".
+  """
+  summary = os.path.join(wd, "summary.json")
+  if os.path.exists(summary):
+    with open(summary) as f:
+      if json.load(f).get("complete"):
+        log(f"reusing finished run {wd}")
+        return "reused"
+  partial = os.path.exists(os.path.join(wd, "metrics.jsonl"))
+  if partial:
+    log(f"resuming unfinished run {wd}")
+  run_fn(config, wd, resume=partial)
+  return "resumed" if partial else "ran"
+
+
+def episode_length(config) -> int:
+  return int(config.episode_length) or registry.default_episode_length(config.env)
+
+
+def with_scores(rows: Sequence[Mapping], ref: dict | None) -> tuple[list[dict], str]:
+  """Rows with a `score` field: normalised return if a reference exists, else raw return."""
+  out = []
+  for r in rows:
+    r = dict(r)
+    r["score"] = (reference.normalize(r["return"], ref) if ref is not None else r["return"])
+    out.append(r)
+  return out, ("normalised return" if ref is not None else "return (no reference score)")
+
+
+def final_stats(rows: Sequence[Mapping], key: str = "score") -> dict:
+  """Mean/std/n of `key` at each seed's last evaluation, and the mean over all evaluations.
+
+  The second number is the area under the learning curve divided by its length: it rewards a
+  head start that a final value hides.
+  """
+  evals = [r for r in rows if r.get("phase") == "eval" and r.get(key) is not None]
+  if not evals:
+    return {"n": 0}
+  last_step = max(int(r["target_env_steps"]) for r in evals)
+  final = np.array([float(r[key]) for r in evals if int(r["target_env_steps"]) == last_step])
+  seeds = sorted({int(r["seed"]) for r in evals})
+  per_seed_mean = np.array([np.mean([float(r[key]) for r in evals if int(r["seed"]) == s])
+                            for s in seeds])
+  return {"n": int(len(final)), "steps": last_step, "final_mean": float(final.mean()),
+          "final_std": float(final.std()), "auc_mean": float(per_seed_mean.mean()),
+          "auc_std": float(per_seed_mean.std())}
+
+
+def markdown_table(figure: Figure, panels: Mapping[str, Mapping[str, Sequence[Mapping]]],
+                   units: Mapping[str, str]) -> str:
+  lines = [f"## Figure {figure.number}: {figure.title}", ""]
+  for env, runs in panels.items():
+    lines += [f"### {env} ({units[env]}, mean ± std over seeds)", "",
+              "| variant | final | mean over evaluations | seeds | target env steps |",
+              "| --- | ---: | ---: | ---: | ---: |"]
+    for label, rows in runs.items():
+      s = final_stats(rows)
+      if not s["n"]:
+        lines.append(f"| {label} | no evaluations | | 0 | |")
+        continue
+      lines.append(f"| {label} | {s['final_mean']:.1f} ± {s['final_std']:.1f} | "
+                   f"{s['auc_mean']:.1f} ± {s['auc_std']:.1f} | {s['n']} | {s['steps']} |")
+    lines.append("")
+  return "\n".join(lines)
+
+
+def draw(figure: Figure, panels: Mapping[str, Mapping[str, Sequence[Mapping]]],
+         units: Mapping[str, str], path: str) -> str:
+  import matplotlib.pyplot as plt
+  n = len(panels)
+  cols = min(n, 3)
+  rows_ = (n + cols - 1) // cols
+  fig, axes = plt.subplots(rows_, cols, figsize=(5.2 * cols, 3.9 * rows_), dpi=120,
+                           squeeze=False)
+  for ax, (env, runs) in zip(axes.flat, panels.items()):
+    plotting.plot_curves(ax, runs, "score")
+    ax.set_title(env)
+    ax.set_ylabel(units[env])
+  for ax in list(axes.flat)[n:]:
+    ax.axis("off")
+  handles, labels = axes.flat[0].get_legend_handles_labels()
+  fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False)
+  fig.suptitle(f"Figure {figure.number}: {figure.title}")
+  fig.tight_layout(rect=(0, 0.06 + 0.04 * ((len(labels) - 1) // 4), 1, 1))
+  plotting.save(fig, path)
+  return path
+
+
+def collect(figure: Figure, configs: Mapping[str, Mapping[str, ml_collections.ConfigDict]],
+            workdir: str) -> tuple[dict, dict]:
+  """{env: {label: rows with scores}} and {env: y-axis unit} from finished runs on disk."""
+  panels, units = {}, {}
+  for env, by_label in configs.items():
+    ref = reference.lookup(env, episode_length(next(iter(by_label.values()))))
+    panels[env] = {}
+    for label, c in by_label.items():
+      rows = results.read_jsonl(os.path.join(run_dir(workdir, c), "metrics.jsonl"))
+      panels[env][label], units[env] = with_scores(rows, ref)
+  return panels, units
