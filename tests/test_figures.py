@@ -3,7 +3,6 @@
 No training here: a fake run function writes metrics the way `runner.run` does, so the reuse,
 resume, normalisation, table and plot logic is tested in milliseconds.
 """
-import json
 import os
 
 import jax
