@@ -202,6 +202,29 @@ def test_update_many_runs_g_steps_moves_beta_and_never_retraces(sac):
   assert float(info["offline_fraction"]) == 0.0 and int(state.step) == 8 * c.agent.utd
 
 
+def test_relative_td_error_is_absolute_over_target_scale(sac):
+  """sampling.td_error="relative": delta = mean |y - Q| / mean |y| on the same D_on batch."""
+  c = small_config()
+  c.sampling.td_error = "relative"
+  rel = make_sac(OBS, ACT, c.agent, c.sampling, penalty_fn=penalty)
+  state = sac.init(jax.random.PRNGKey(0))
+  beta = sampling.init_beta(c.sampling)
+  ex = _row(_batch(jax.random.PRNGKey(0)))
+  online = replay.add_batch(replay.init_buffer(ex, 256), _batch(jax.random.PRNGKey(1), 64))
+  key, aux = jax.random.PRNGKey(5), jnp.float32(0.5)
+  s_abs, _, i_abs = sac.update_many(state, beta, key, None, online, aux)
+  s_rel, _, i_rel = rel.update_many(state, beta, key, None, online, aux)
+  # The learning itself is unchanged; only the signal fed to the beta rule differs.
+  jax.tree_util.tree_map(np.testing.assert_array_equal, s_abs, s_rel)
+  _, k_batch, k_td = jax.random.split(key, 3)
+  y = sac.critic_target(s_abs, k_td, replay.sample(online, k_batch, c.agent.batch_size), aux)
+  np.testing.assert_allclose(float(i_rel["td_error"]),
+                             float(i_abs["td_error"]) / float(jnp.mean(jnp.abs(y))), rtol=1e-5)
+  c.sampling.td_error = "scaled"
+  with pytest.raises(ValueError, match="sampling.td_error='scaled'"):
+    sampling.validate(c.sampling)
+
+
 def test_bad_config_raises():
   c = small_config(critic_subset=5)
   with pytest.raises(ValueError, match="critic_subset"):

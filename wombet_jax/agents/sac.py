@@ -107,6 +107,7 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
   gamma, tau, lambda_q = float(cfg.discount), float(cfg.tau), float(cfg.lambda_q)
   target_entropy = -float(act_dim)
   use_penalty = penalty_fn is not None and lambda_q != 0.0
+  relative_td = config_sampling.get("td_error", "absolute") == "relative"
 
   def init(key):
     k_actor, k_critic = jax.random.split(key)
@@ -192,11 +193,23 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
                 target_mean=jnp.mean(y), td_abs=jnp.mean(jnp.abs(y - q)))
     return new_state, info
 
-  def td_abs(state, key, batch, aux):
-    """Mean |y - Q_i(s, a)| over members and batch: delta_k of sec. 4.6 on an online batch."""
+  def td_stats(state, key, batch, aux):
+    """(mean |y - Q_i(s, a)|, mean |y|) over members and batch."""
     y = critic_target(state, key, batch, aux)
     q = q_all(state.critic_params, _field(batch, "obs"), _field(batch, "action"))
-    return jnp.mean(jnp.abs(y - q))
+    return jnp.mean(jnp.abs(y - q)), jnp.mean(jnp.abs(y))
+
+  def td_abs(state, key, batch, aux):
+    """Mean |y - Q_i(s, a)| over members and batch: delta_k of sec. 4.6 on an online batch."""
+    return td_stats(state, key, batch, aux)[0]
+
+  def td_delta(state, key, batch, aux):
+    """delta_k fed to the beta rule. "relative" (a departure from sec. 4.6, off by default)
+    divides by the scale of the targets: in alive-bonus tasks Q grows with episode length, so
+    the absolute TD error rises while the critic improves, and the rule would keep raising
+    beta just as the online data becomes the better data."""
+    td, scale = td_stats(state, key, batch, aux)
+    return td / jnp.maximum(scale, 1e-6) if relative_td else td
 
   def update_many(state, beta_state, key, offline, online, aux):
     """G = utd updates (lax.scan), each on a fresh mixed batch, then one beta update.
@@ -221,7 +234,7 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
       return st, dict(info, offline_fraction=frac)
 
     state, infos = jax.lax.scan(body, state, jax.random.split(k_scan, utd))
-    delta = td_abs(state, k_td, replay.sample(online, k_batch, batch_size), aux)
+    delta = td_delta(state, k_td, replay.sample(online, k_batch, batch_size), aux)
     beta_state = sampling.update_beta(beta_state, delta, config_sampling)
     info = jax.tree_util.tree_map(jnp.mean, infos)
     info.update(beta=beta_state.beta, td_error=delta, delta_bar=beta_state.delta_bar)
