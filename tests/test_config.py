@@ -36,6 +36,7 @@ def test_every_shipped_config_is_valid(path):
     ("filter.variant", "both", "must be one of"),
     ("sampling.beta_min", 0.9, "beta_max"),
     ("sampling.rho", float("nan"), "finite"),
+    ("sampling.td_error", "scaled", "must be one of"),
     ("agent.critic_subset", 20, "num_critics"),
     ("agent.utd", 0, "integer >= 1"),
     ("planner.lambda_plan", -1.0, "[0.0, inf]"),

@@ -42,8 +42,9 @@ def test_same_config_shares_a_run_dir_across_figures_and_overrides_do_not():
     for v in figures.get_figure(n).variants:
       dirs[(n, v.label)] = figures.run_dir("/w", figures.apply_overrides(_cpu_config(),
                                                                         v.overrides))
-  assert dirs[(5, "wombet adaptive beta")] == dirs[(6, "wombet dual filter")]
-  assert len(set(dirs.values())) == 5  # 2 + 4 variants, one shared
+  # default.py uses the relative TD error, so that variant is figure 6's default run.
+  assert dirs[(5, "wombet adaptive beta, relative TD")] == dirs[(6, "wombet dual filter")]
+  assert len(set(dirs.values())) == 6  # 3 + 4 variants, one shared
   with pytest.raises(ValueError, match="allowed: \\[2, 3, 4, 5, 6\\]"):
     figures.get_figure(7)
 

@@ -222,7 +222,7 @@ def test_relative_td_error_is_absolute_over_target_scale(sac):
                              float(i_abs["td_error"]) / float(jnp.mean(jnp.abs(y))), rtol=1e-5)
   c.sampling.td_error = "scaled"
   with pytest.raises(ValueError, match="sampling.td_error='scaled'"):
-    sampling.validate(c.sampling)
+    make_sac(OBS, ACT, c.agent, c.sampling)
 
 
 def test_bad_config_raises():

@@ -10,7 +10,8 @@ from wombet_jax import sampling
 
 def _cfg(**kw):
   c = ml_collections.ConfigDict(dict(mode="adaptive", beta_fixed=0.5, beta_min=0.25,
-                                     beta_max=0.75, rho=0.1, warmup_updates=4))
+                                     beta_max=0.75, rho=0.1, warmup_updates=4,
+                                     td_error="absolute"))
   c.update(kw)
   return c
 

@@ -16,6 +16,7 @@ FILTER_VARIANTS = ("dual", "reward", "uncertainty", "none")
 THRESHOLD_MODES = ("quantile", "absolute")
 AGGREGATES = ("max", "mean")
 SAMPLING_MODES = ("adaptive", "fixed")
+TD_ERRORS = ("absolute", "relative")
 PLANNER_METHODS = ("cem", "mppi")
 UNCERTAINTY_KINDS = ("max_std", "disagreement")
 PROPAGATIONS = ("ts_inf", "ts1")
@@ -119,6 +120,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
   _nonnegative(c, "agent.lambda_q")
 
   _choice(c, "sampling.mode", SAMPLING_MODES)
+  _choice(c, "sampling.td_error", TD_ERRORS)
   for f in ("beta_fixed", "beta_min", "beta_max", "rho"):
     _in_range(c, "sampling." + f, 0.0, 1.0)
   if c.sampling.beta_min > c.sampling.beta_max:

@@ -45,7 +45,7 @@ def validate(cfg) -> None:
   if not 0.0 < cfg.rho <= 1.0:
     raise ValueError(f"sampling.rho={cfg.rho}: must lie in (0, 1]")
   td_kinds = ("absolute", "relative")
-  if cfg.get("td_error", "absolute") not in td_kinds:
+  if cfg.td_error not in td_kinds:
     raise ValueError(f"sampling.td_error={cfg.td_error!r}: allowed values are {td_kinds}")
   if int(cfg.warmup_updates) < 1:
     raise ValueError(f"sampling.warmup_updates={cfg.warmup_updates}: must be >= 1")

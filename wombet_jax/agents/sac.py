@@ -107,7 +107,7 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
   gamma, tau, lambda_q = float(cfg.discount), float(cfg.tau), float(cfg.lambda_q)
   target_entropy = -float(act_dim)
   use_penalty = penalty_fn is not None and lambda_q != 0.0
-  relative_td = config_sampling.get("td_error", "absolute") == "relative"
+  relative_td = config_sampling.td_error == "relative"
 
   def init(key):
     k_actor, k_critic = jax.random.split(key)
