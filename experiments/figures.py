@@ -83,7 +83,9 @@ def main(argv):
   panels, units = figures.collect(fig, configs, workdir)
   os.makedirs(out, exist_ok=True)
   png = figures.draw(fig, panels, units, os.path.join(out, f"figure{fig.number}.png"))
-  command = "python experiments/figures.py " + " ".join(sys.argv[1:])
+  # --draw_only redraws exactly what the full command draws: record the full command.
+  command = "python experiments/figures.py " + " ".join(
+      a for a in sys.argv[1:] if a not in ("--draw_only", "--draw_only=true", "--draw_only=True"))
   table = figures.markdown_table(fig, panels, units)
   table += (f"\nProduced by `{command}` (scale {scale}); reference scores from "
             "experiments/results/reference_scores.json where the unit is normalised return.\n")

@@ -169,8 +169,11 @@ def draw(figure: Figure, panels: Mapping[str, Mapping[str, Sequence[Mapping]]],
   n = len(panels)
   cols = min(n, 3)
   rows_ = (n + cols - 1) // cols
-  fig, axes = plt.subplots(rows_, cols, figsize=(5.2 * cols, 3.9 * rows_), dpi=120,
-                           squeeze=False)
+  num_labels = max(len(runs) for runs in panels.values())
+  ncol = min(num_labels, 2 * cols)
+  legend_in = 0.3 * -(-num_labels // ncol) + 0.15  # inches under the panels for the legend
+  height = 3.9 * rows_ + legend_in
+  fig, axes = plt.subplots(rows_, cols, figsize=(5.6 * cols, height), dpi=120, squeeze=False)
   for ax, (env, runs) in zip(axes.flat, panels.items()):
     plotting.plot_curves(ax, runs, "score")
     ax.set_title(env)
@@ -178,9 +181,9 @@ def draw(figure: Figure, panels: Mapping[str, Mapping[str, Sequence[Mapping]]],
   for ax in list(axes.flat)[n:]:
     ax.axis("off")
   handles, labels = axes.flat[0].get_legend_handles_labels()
-  fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), frameon=False)
+  fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, fontsize=8)
   fig.suptitle(f"Figure {figure.number}: {figure.title}")
-  fig.tight_layout(rect=(0, 0.06 + 0.04 * ((len(labels) - 1) // 4), 1, 1))
+  fig.tight_layout(rect=(0, legend_in / height, 1, 1))
   plotting.save(fig, path)
   return path
 
