@@ -169,8 +169,11 @@ def draw(figure: Figure, panels: Mapping[str, Mapping[str, Sequence[Mapping]]],
   n = len(panels)
   cols = min(n, 3)
   rows_ = (n + cols - 1) // cols
+  labels_ = [label for runs in panels.values() for label in runs]
   num_labels = max(len(runs) for runs in panels.values())
-  ncol = min(num_labels, 2 * cols)
+  # Legend columns that fit the width: ~0.055 in per character at 8 pt, plus the line sample.
+  entry_in = 0.055 * (max(len(lb) for lb in labels_) + 8) + 0.6
+  ncol = max(1, min(num_labels, int(5.6 * cols / entry_in)))
   legend_in = 0.3 * -(-num_labels // ncol) + 0.15  # inches under the panels for the legend
   height = 3.9 * rows_ + legend_in
   fig, axes = plt.subplots(rows_, cols, figsize=(5.6 * cols, height), dpi=120, squeeze=False)
