@@ -58,7 +58,9 @@ def main():
     states = pipe.init(jax.vmap(jax.random.PRNGKey)(jnp.arange(n, dtype=jnp.uint32)))
     # Skip the from-scratch warm-up so every step runs G updates, as in steady state.
     t0 = jnp.int32(config.loop.start_steps + config.agent.batch_size)
+    c0 = time.perf_counter()
     compiled = jax.jit(pipe.chunk).lower(states, t0).compile()
+    compile_s = time.perf_counter() - c0
     ma = compiled.memory_analysis()
     total = (ma.argument_size_in_bytes + ma.output_size_in_bytes + ma.temp_size_in_bytes
              - ma.alias_size_in_bytes)
@@ -71,7 +73,14 @@ def main():
     steps = config.loop.eval_every * n
     rows.append({"seeds": n, "chunk steps": config.loop.eval_every, "wall s": dt,
                  "env steps/s (all seeds)": steps / dt, "time/seed vs 1 seed": dt / n / base_time,
-                 "memory MiB": total / 2**20})
+                 "memory MiB": total / 2**20, "compile s": compile_s})
+    # Progress and partial results as each size finishes: a run cut off by a time limit
+    # (e.g. a lent accelerator) still leaves what it measured.
+    print(f"  {n} seeds: wall {dt:.3f} s, memory {total / 2**20:.1f} MiB, compile "
+          f"{compile_s:.1f} s", flush=True)
+    if a.json:
+      benchmarking.write_json(a.json, {"rows": rows, "partial": True,
+                                       "device": benchmarking.device_description()})
   hi, lo = seeds[-1], seeds[-2] if len(seeds) > 1 else seeds[-1]
   per_seed = (mem[hi] - mem[lo]) / max(hi - lo, 1) if hi != lo else mem[hi] / hi
   fixed = mem[hi] - per_seed * hi
