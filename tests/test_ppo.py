@@ -128,3 +128,34 @@ def test_bad_config_raises():
     ppo.make_ppo(bu.make_ctx(bu.small_config(ppo=dict(rollout_length=10, num_minibatches=3))))
   with pytest.raises(ValueError, match="ppo.rollout_length"):
     ppo.make_ppo(bu.make_ctx(bu.small_config(ppo=dict(rollout_length=8192))))
+
+
+def test_loop_runs_ppo_update_only_when_due_and_matches_per_call_path(monkeypatch):
+  """The loop branches on the shared step (agent.update_period) instead of PPO's per-seed
+  counter, whose cond becomes a select under the seed vmap; both give the same run."""
+  import dataclasses
+
+  from experiments.configs import smoke
+  from wombet_jax import algos, loop
+  c = smoke.get_config()
+  c.algo = "ppo"
+  c.ppo.rollout_length = 40
+  keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(2, dtype=jnp.uint32))
+
+  def two_chunks(pipe):
+    states = pipe.init(keys)
+    for t0 in (0, 100):
+      states, _ = pipe.chunk(states, jnp.int32(t0))
+    return states
+
+  fast = two_chunks(loop.make_pipeline(c))
+  spec = algos.get("ppo")
+  per_call = dataclasses.replace(
+      spec, make_agent=lambda ctx: spec.make_agent(ctx)._replace(update_period=0, tick=None))
+  monkeypatch.setitem(algos.REGISTRY, "ppo", per_call)
+  slow = two_chunks(loop.make_pipeline(c))
+  # learn runs from t = 49 (start_steps 50): 151 calls, updates at calls 40, 80 and 120.
+  np.testing.assert_array_equal(fast.agent.count, [151, 151])
+  assert np.all(np.isfinite(fast.agent.last_td))
+  jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                         fast.agent, slow.agent)

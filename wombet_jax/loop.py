@@ -171,6 +171,20 @@ def make_pipeline(config) -> Pipeline:
     return s.replace(key=key, agent=ag, beta=beta, td_error=info["td_error"])
 
   learn_start = max(batch, lo.start_steps if explore_randomly else batch)
+  period = int(getattr(agent, "update_period", 0) or 0)
+
+  def tick(s: RunState):
+    key, _ = jax.random.split(s.key)  # the same key use as learn
+    ag, beta, info = agent.tick(s.agent, s.beta)
+    return s.replace(key=key, agent=ag, beta=beta, td_error=info["td_error"])
+
+  def learn_all(states: RunState, t):
+    if not period:
+      return jax.vmap(learn)(states)
+    # learn runs from t = learn_start - 1 on, so this is call number t - learn_start + 2;
+    # t is shared by all seeds, so this cond stays a branch under the seed vmap.
+    due = (t - learn_start + 2) % period == 0
+    return jax.lax.cond(due, jax.vmap(learn), jax.vmap(tick), states)
 
   def chunk(states: RunState, t0: jax.Array):
     traced("chunk")
@@ -178,7 +192,8 @@ def make_pipeline(config) -> Pipeline:
     def body(states, t):
       random_phase = (t < lo.start_steps) if explore_randomly else jnp.bool_(False)
       states = jax.vmap(act_and_step, in_axes=(0, None))(states, random_phase)
-      states = jax.lax.cond(t + 1 >= learn_start, jax.vmap(learn), lambda x: x, states)
+      states = jax.lax.cond(t + 1 >= learn_start, lambda x: learn_all(x, t), lambda x: x,
+                            states)
       return states, None
 
     states, _ = jax.lax.scan(body, states, t0 + jnp.arange(lo.eval_every))

@@ -38,6 +38,13 @@ class Agent(NamedTuple):
   losses: Callable
   extras: Mapping[str, Callable]
   sample_offline: Optional[Callable] = None
+  # Agents whose update_many does real work only on every `update_period`-th call (PPO) say
+  # so, and give `tick(state, beta_state) -> (state, beta_state, info)`, equal to
+  # update_many on the other calls. Under the loop's vmap over seeds a lax.cond on a per-seed
+  # counter becomes a select that runs the update on every call; the loop instead branches
+  # on the shared, unbatched step count, so the update runs only when due.
+  update_period: int = 0
+  tick: Optional[Callable] = None
 
 
 def field(batch, name: str) -> jax.Array:
@@ -169,4 +176,5 @@ def jit_agent(agent: Agent) -> Agent:
       losses=jax.jit(agent.losses),
       extras={k: jax.jit(f) for k, f in agent.extras.items()},
       sample_offline=(None if agent.sample_offline is None
-                      else jax.jit(agent.sample_offline, static_argnums=2)))
+                      else jax.jit(agent.sample_offline, static_argnums=2)),
+      tick=None if agent.tick is None else jax.jit(agent.tick))

@@ -166,6 +166,11 @@ def make_ppo(ctx) -> common.Agent:
                          lambda s: s, state)
     return state, beta_state, dict(td_error=state.last_td, beta=beta_state.beta)
 
+  def tick(state, beta_state):
+    """update_many on a call that is not an update's: only the counter moves."""
+    state = state.replace(count=state.count + 1)
+    return state, beta_state, dict(td_error=state.last_td, beta=beta_state.beta)
+
   def td_abs(state, key, batch, aux):
     """Mean |delta| of V on ``batch`` (transitions need not be ordered for TD(0))."""
     del key, aux
@@ -184,4 +189,5 @@ def make_ppo(ctx) -> common.Agent:
       update_many=update_many, td_abs=td_abs, losses=losses,
       extras=dict(prepare=prepare, loss=loss, last_rollout=last_rollout,
                   policy=lambda s, o: actor.apply(s.params["actor"], o),
-                  value=lambda s, o: value.apply(s.params["value"], o))))
+                  value=lambda s, o: value.apply(s.params["value"], o)),
+      update_period=length, tick=tick))
