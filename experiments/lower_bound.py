@@ -32,8 +32,10 @@ _HORIZON = flags.DEFINE_integer("horizon", None,
                                 "H per trajectory (default: config.generation.horizon).")
 _OUT = flags.DEFINE_string("out", "experiments/results/lower_bound", "Output directory.")
 
-COLUMNS = ("fraction_bound_holds", "mean_model_return", "mean_penalised_return",
-           "mean_true_return", "mean_u", "num_trajectories")
+def _table(header, align, rows) -> list[str]:
+  """Markdown lines: a header row, an alignment row and one row per list of cells."""
+  return ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"] + [
+      "| " + " | ".join(cells) + " |" for cells in rows]
 
 
 def markdown(rows, cross, lambdas, meta) -> str:
@@ -52,37 +54,35 @@ def markdown(rows, cross, lambdas, meta) -> str:
       "replays the same actions open loop in the real source env from the same start state, "
       "stopping at the first real episode end. 'bound holds' = penalised model return <= true "
       "return.",
-      "",
-      "| lambda_plan | fraction model-penalised <= true | mean model return | mean penalised "
-      "| mean true return | mean u | n trajectories |",
-      "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-  for lam, r in zip(lambdas, rows):
-    lines.append(f"| {lam:g} | {r['fraction_bound_holds']:.3f} | {r['mean_model_return']:.2f} | "
-                 f"{r['mean_penalised_return']:.2f} | {r['mean_true_return']:.2f} | "
-                 f"{r['mean_u']:.4f} | {r['num_trajectories']} |")
+      ""]
+  lines += _table(
+      ("lambda_plan", "fraction model-penalised <= true", "mean model return", "mean penalised",
+       "mean true return", "mean u", "n trajectories"), ("---:",) * 7,
+      [(f"{lam:g}", f"{r['fraction_bound_holds']:.3f}", f"{r['mean_model_return']:.2f}",
+        f"{r['mean_penalised_return']:.2f}", f"{r['mean_true_return']:.2f}",
+        f"{r['mean_u']:.4f}", f"{r['num_trajectories']}") for lam, r in zip(lambdas, rows)])
   lines += [
       "",
       "Where the open-loop replay ends before the model trajectory (the real env terminates "
       "or hits its time limit first), the true return covers fewer steps; the last column is "
       "the bound's fraction over the other trajectories:",
-      "",
-      "| lambda_plan | mean model steps | mean real steps | fraction real episode ended first "
-      "| fraction model-penalised <= true, full window only |",
-      "| ---: | ---: | ---: | ---: | ---: |"]
-  for lam, r in zip(lambdas, rows):
-    lines.append(f"| {lam:g} | {r['mean_model_steps']:.1f} | {r['mean_true_steps']:.1f} | "
-                 f"{r['fraction_real_ended_first']:.3f} | "
-                 f"{r['fraction_bound_holds_full_window']:.3f} |")
+      ""]
+  lines += _table(
+      ("lambda_plan", "mean model steps", "mean real steps", "fraction real episode ended first",
+       "fraction model-penalised <= true, full window only"), ("---:",) * 5,
+      [(f"{lam:g}", f"{r['mean_model_steps']:.1f}", f"{r['mean_true_steps']:.1f}",
+        f"{r['fraction_real_ended_first']:.3f}", f"{r['fraction_bound_holds_full_window']:.3f}")
+       for lam, r in zip(lambdas, rows)])
   lines += [
       "",
       "Same batches, penalty weight varied after the fact (row: lambda_plan the trajectories "
       "were planned with; column: lambda in the penalised return); entries are the fraction "
       "with penalised <= true:",
-      "",
-      "| planned with \\ penalised with | " + " | ".join(f"{lam:g}" for lam in lambdas) + " |",
-      "| ---: | " + " | ".join("---:" for _ in lambdas) + " |"]
-  for lam, row in zip(lambdas, cross):
-    lines.append(f"| {lam:g} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
+      ""]
+  lines += _table(
+      ["planned with \\ penalised with"] + [f"{lam:g}" for lam in lambdas],
+      ("---:",) * (len(lambdas) + 1),
+      [[f"{lam:g}"] + [f"{v:.3f}" for v in row] for lam, row in zip(lambdas, cross)])
   return "\n".join(lines) + "\n"
 
 

@@ -93,8 +93,8 @@ def main(argv):
         "command": command, "date": datetime.date.today().isoformat(),
         "seconds": round(time.time() - t0, 1)}
     if entry["reference"] <= r_random:
-        raise ValueError(f"{env}: the SAC reference ({entry['reference']:.2f}) does not beat "
-                         f"the random policy ({r_random:.2f}); raise --reference_steps")
+      raise ValueError(f"{env}: the SAC reference ({entry['reference']:.2f}) does not beat "
+                       f"the random policy ({r_random:.2f}); raise --reference_steps")
     table["scores"][reference.key(env, ep_len)] = entry
     table["formula"] = "normalized = 100 * (R - random) / (reference - random), target task"
     results.atomic_write_json(table_path, table)

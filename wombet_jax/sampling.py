@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 MODES = ("adaptive", "fixed")
+TD_ERRORS = ("absolute", "relative")  # delta_k: mean |TD error|, or over mean |target|
 
 
 @flax.struct.dataclass
@@ -44,9 +45,8 @@ def validate(cfg) -> None:
     raise ValueError(f"sampling.beta_fixed={cfg.beta_fixed}: must lie in [0, 1]")
   if not 0.0 < cfg.rho <= 1.0:
     raise ValueError(f"sampling.rho={cfg.rho}: must lie in (0, 1]")
-  td_kinds = ("absolute", "relative")
-  if cfg.td_error not in td_kinds:
-    raise ValueError(f"sampling.td_error={cfg.td_error!r}: allowed values are {td_kinds}")
+  if cfg.td_error not in TD_ERRORS:
+    raise ValueError(f"sampling.td_error={cfg.td_error!r}: allowed values are {TD_ERRORS}")
   if int(cfg.warmup_updates) < 1:
     raise ValueError(f"sampling.warmup_updates={cfg.warmup_updates}: must be >= 1")
 
