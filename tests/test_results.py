@@ -54,3 +54,18 @@ def test_check_row_requires_wombet_keys():
     results.check_row(row)
   row.update(beta=0.5, td_error=1.0, accept_rate=0.3, n_offline=10)
   results.check_row(row)
+
+
+def test_paired_differences_match_hand_computed_values():
+  a = [_row(s, 100, r, "wombet") for s, r in enumerate([3.0, 5.0, 1.0])] + [_row(0, 200, 9.0)]
+  b = [_row(s, 100, r) for s, r in enumerate([1.0, 6.0, 0.0])] + [_row(3, 100, 50.0)]
+  d = results.paired_differences(a, b, key="return")
+  assert list(d) == [100]  # step 200 only in a; seed 3 only in b: neither is paired
+  diffs = np.array([2.0, -1.0, 1.0])
+  assert d[100]["n"] == 3
+  assert d[100]["mean"] == pytest.approx(diffs.mean())
+  assert d[100]["se"] == pytest.approx(np.std(diffs, ddof=1) / np.sqrt(3))
+  assert d[100]["fraction_a_above"] == pytest.approx(2 / 3)
+  table = results.comparison_table({"wombet": a, "sac": b})
+  line = [ln for ln in table.splitlines() if ln.startswith("| 100 |")][0]
+  assert "+6.7 ± 8.8 (2/3)" in line and "wombet - sac" in table  # normalized = 10 x return

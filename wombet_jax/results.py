@@ -95,25 +95,61 @@ def summarize(rows: Sequence[Mapping[str, Any]], key: str = "normalized_return")
   return out
 
 
-def comparison_table(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
-  """Markdown: mean ± std over seeds of the return at every evaluation step, per algorithm."""
-  def at(rows, key):
-    by: dict[int, list[float]] = {}
-    for r in rows:
-      if r.get("phase") == "eval" and r.get(key) is not None:
-        by.setdefault(int(r["target_env_steps"]), []).append(float(r[key]))
-    return by
+def _evals_by_step(rows: Sequence[Mapping[str, Any]], key: str) -> dict[int, dict[int, float]]:
+  """{target_env_steps: {seed: value}} over the evaluation rows that have `key`."""
+  by: dict[int, dict[int, float]] = {}
+  for r in rows:
+    if r.get("phase") == "eval" and r.get(key) is not None:
+      by.setdefault(int(r["target_env_steps"]), {})[int(r["seed"])] = float(r[key])
+  return by
 
-  key = ("normalized_return" if all(at(rows, "normalized_return") for rows in runs.values())
+
+def paired_differences(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, Any]],
+                       key: str = "normalized_return") -> dict[int, dict]:
+  """Per evaluation step, a - b over the seeds both runs share (the same seed means the same
+  initial state, keys and evaluation episodes): mean, standard error (std with ddof=1 over
+  sqrt(n); null for n < 2), n, and the fraction of seeds where a > b. Pairing removes the
+  between-seed variance that both algorithms share, which is what makes the difference of two
+  noisy curves readable at a few seeds."""
+  a_by, b_by = _evals_by_step(rows_a, key), _evals_by_step(rows_b, key)
+  out = {}
+  for step in sorted(set(a_by) & set(b_by)):
+    seeds = sorted(set(a_by[step]) & set(b_by[step]))
+    if not seeds:
+      continue
+    d = np.array([a_by[step][s] - b_by[step][s] for s in seeds])
+    se = float(np.std(d, ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None
+    out[step] = {"mean": float(np.mean(d)), "se": se, "n": len(d),
+                 "fraction_a_above": float(np.mean(d > 0))}
+  return out
+
+
+def comparison_table(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+  """Markdown: mean ± std over seeds at every evaluation step, per algorithm; then, for each
+  other algorithm, the paired difference first - other (mean ± s.e. over shared seeds, and
+  the fraction of seeds where the first is above)."""
+  key = ("normalized_return"
+         if all(_evals_by_step(rows, "normalized_return") for rows in runs.values())
          else "return")
-  tables = {a: at(rows, key) for a, rows in runs.items()}
+  tables = {a: _evals_by_step(rows, key) for a, rows in runs.items()}
+  names = list(runs)
+  diffs = {b: paired_differences(runs[names[0]], runs[b], key) for b in names[1:]}
   steps = sorted(set().union(*[set(t) for t in tables.values()]))
-  lines = ["| target env steps | " + " | ".join(f"{a} {key}" for a in runs) + " |",
-           "| ---: | " + " | ".join("---:" for _ in runs) + " |"]
+  head = [f"{a} {key}" for a in names] + [f"{names[0]} - {b} (paired ± s.e.; seeds above)"
+                                          for b in names[1:]]
+  lines = ["| target env steps | " + " | ".join(head) + " |",
+           "| ---: | " + " | ".join("---:" for _ in head) + " |"]
   for st in steps:
     cells = []
-    for a in runs:
-      v = tables[a].get(st)
+    for a in names:
+      v = list(tables[a].get(st, {}).values())
       cells.append(f"{np.mean(v):.1f} ± {np.std(v):.1f} (n={len(v)})" if v else "")
+    for b in names[1:]:
+      d = diffs[b].get(st)
+      if d is None:
+        cells.append("")
+      else:
+        se = "" if d["se"] is None else f" ± {d['se']:.1f}"
+        cells.append(f"{d['mean']:+.1f}{se} ({d['fraction_a_above'] * d['n']:.0f}/{d['n']})")
     lines.append(f"| {st} | " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
