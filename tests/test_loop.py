@@ -148,3 +148,50 @@ def test_four_devices_match_one_device(tmp_path):
         np.testing.assert_allclose(a[k], b[k], rtol=1e-4, atol=1e-4, err_msg=k)
       else:
         assert a[k] == b[k], k
+
+
+def test_pretraining_in_pieces_equals_one_scan(config):
+  """The runner pretrains in pieces (progress and checkpoints between them): any split must
+  give the numbers of one scan over all offline_steps updates."""
+  import chex
+  import jax
+  import jax.numpy as jnp
+  from wombet_jax import replay
+  from wombet_jax.envs import Transition
+
+  c = config.copy_and_resolve_references()
+  c.algo = "bc"  # the cheapest offline update; the piece logic is the same for every agent
+  whole = loop.make_pipeline(c, pretrain_piece=c.loop.offline_steps)
+  parts = loop.make_pipeline(c, pretrain_piece=8)
+  assert whole.pretrain_pieces == [(0, 20)]
+  assert parts.pretrain_pieces == [(0, 8), (8, 8), (16, 4)]
+  assert [t[2:] for t in runner.build_tasks(parts) if t[0] == "pretrain"] == [
+      (0, 8), (8, 8), (16, 4)]
+
+  states = whole.init(jax.vmap(jax.random.PRNGKey)(jnp.arange(c.num_seeds, dtype=jnp.uint32)))
+  n, o, a = 64, whole.pair.obs_dim, whole.pair.act_dim
+  ks = jax.random.split(jax.random.PRNGKey(7), 3)
+  trs = Transition(obs=jax.random.normal(ks[0], (c.num_seeds, n, o)),
+                   action=jax.random.uniform(ks[1], (c.num_seeds, n, a), minval=-1, maxval=1),
+                   reward=jax.random.normal(ks[2], (c.num_seeds, n)),
+                   next_obs=jnp.zeros((c.num_seeds, n, o)), terminal=jnp.zeros((c.num_seeds, n)),
+                   done=jnp.zeros((c.num_seeds, n)))
+  states = states.replace(offline=jax.vmap(replay.add_batch)(states.offline, trs))
+
+  one, _ = whole.pretrain(states, 0, 20)
+  split = states
+  for start, length in parts.pretrain_pieces:
+    split, info = parts.pretrain(split, start, length)
+  chex.assert_trees_all_equal(one.agent, split.agent)
+  chex.assert_trees_all_equal(one.key, split.key)
+  assert not np.array_equal(np.asarray(one.key), np.asarray(states.key))  # the key moved on
+  assert parts.trace_counts["pretrain"] == 2  # pieces of 8 and the last of 4
+
+
+def test_nan_in_a_loss_names_the_loss_and_the_seeds():
+  import types
+  fake = types.SimpleNamespace(seeds=[3, 4, 5])
+  info = {"actor_loss": np.array([0.1, 0.2, 0.3]), "critic_loss": np.array([1.0, np.nan, np.inf])}
+  with pytest.raises(FloatingPointError, match=r"critic_loss.*seeds \[4, 5\]"):
+    runner.Runner._check_finite_info(fake, info, "offline pretraining (updates 0-8)")
+  runner.Runner._check_finite_info(fake, {"loss": np.ones(3), "step": np.arange(3)}, "ok")

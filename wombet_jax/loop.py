@@ -12,6 +12,7 @@ skips the updates during warm-up; inside a vmap it would run both branches.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import flax.struct
@@ -55,7 +56,8 @@ class Pipeline(NamedTuple):
   source_episode: Any   # (states, use_planner) -> (states, returns (S,))
   fit_model: Any        # states -> (states, info)
   regenerate: Any       # states -> (states, info)
-  pretrain: Any         # states -> (states, info)
+  pretrain: Any         # (states, start, length) -> (states, info): updates [start, start+length)
+  pretrain_pieces: list  # [(start, length)] covering config.loop.offline_steps in order
   chunk: Any            # (states, t0) -> (states, info)
   evaluate: Any         # states -> returns (S,)
   trace_counts: dict
@@ -67,7 +69,13 @@ def _zero_transition(obs_dim: int, act_dim: int) -> Transition:
                     next_obs=jnp.zeros((obs_dim,)), terminal=z, done=z)
 
 
-def make_pipeline(config) -> Pipeline:
+# Offline pretraining runs as pieces of this many updates: progress and checkpoints between
+# them (10k CQL updates take minutes on a CPU). The pieces give the same numbers as one scan,
+# so the size is not part of the config (a run's identity).
+PRETRAIN_PIECE = 1000
+
+
+def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
   """Builds the jitted pieces for `config` (validated beforehand by `config.validate`)."""
   spec = algos.get(config.algo)
   config = config.copy_and_resolve_references()
@@ -136,14 +144,32 @@ def make_pipeline(config) -> Pipeline:
   # their own offline sampler.
   sample_offline = getattr(agent, "sample_offline", None) or replay.sample
 
-  def pretrain_one(s: RunState):
+  def pretrain_one(s: RunState, start: jax.Array, length: int):
+    """Updates [start, start + length) of the offline phase. Every piece derives the same
+    offline_steps update keys from the unchanged run key and takes its slice, and only the
+    last piece advances the run key: any split into pieces equals one scan, bit for bit."""
     def body(ag, k):
       k_s, k_u = jax.random.split(k)
       return agent.update(ag, k_u, sample_offline(s.offline, k_s, batch), aux_of(s))
 
     key, k = jax.random.split(s.key)
-    ag, infos = jax.lax.scan(body, s.agent, jax.random.split(k, lo.offline_steps))
+    keys = jax.lax.dynamic_slice_in_dim(jax.random.split(k, lo.offline_steps), start, length)
+    ag, infos = jax.lax.scan(body, s.agent, keys)
+    key = jnp.where(start + length >= lo.offline_steps, key, s.key)
     return s.replace(key=key, agent=ag), jax.tree_util.tree_map(lambda x: x[-1], infos)
+
+  if isinstance(pretrain_piece, bool) or not isinstance(pretrain_piece, int) or pretrain_piece < 1:
+    raise ValueError(f"pretrain_piece={pretrain_piece!r} is invalid: must be an integer >= 1")
+  pieces = ([(a, min(pretrain_piece, lo.offline_steps - a))
+             for a in range(0, lo.offline_steps, pretrain_piece)]
+            if spec.offline_pretrain else [])
+  pretrain_jit = {}  # one compilation per distinct piece length (at most two)
+
+  def pretrain(states, start: int, length: int):
+    if length not in pretrain_jit:
+      pretrain_jit[length] = jax.jit(vm("pretrain", functools.partial(pretrain_one, length=length),
+                                        in_axes=(0, None)))
+    return pretrain_jit[length](states, jnp.int32(start))
 
   explore_randomly = not spec.uses_offline
 
@@ -225,5 +251,5 @@ def make_pipeline(config) -> Pipeline:
       source_episode=lambda states, use_planner: source_jit[bool(use_planner)](states),
       fit_model=jax.jit(vm("fit_model", fit_model_one)),
       regenerate=jax.jit(vm("regenerate", regenerate_one)),
-      pretrain=jax.jit(vm("pretrain", pretrain_one)),
+      pretrain=pretrain, pretrain_pieces=pieces,
       chunk=jax.jit(chunk), evaluate=jax.jit(evaluate), trace_counts=counts)

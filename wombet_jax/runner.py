@@ -22,6 +22,9 @@ from wombet_jax import world_model as wm_lib
 from wombet_jax.config import validate
 
 
+PRETRAIN_SAVE_SECONDS = 120.0
+
+
 def build_tasks(pipe: loop.Pipeline) -> list[tuple]:
   c, spec = pipe.config, pipe.spec
   tasks: list[tuple] = []
@@ -30,8 +33,7 @@ def build_tasks(pipe: loop.Pipeline) -> list[tuple]:
     for e in range(n_rand + c.pets.mpc_episodes):
       tasks += [("source", e, e >= n_rand), ("fit", 0)]
     tasks.append(("regenerate", 0))
-    if spec.offline_pretrain:
-      tasks.append(("pretrain", 0))
+    tasks += [("pretrain", 0, start, length) for start, length in pipe.pretrain_pieces]
   tasks.append(("eval", 0))
   if spec.online:
     for k in range(c.loop.num_iterations):
@@ -137,6 +139,7 @@ class Runner:
       self.log("--resume given but no checkpoint found: starting from scratch")
 
     t_start = time.time() - elapsed0
+    self._last_save = time.time()
     chunk_times: list[float] = []
     total_chunks = sum(t[0] == "chunk" for t in self.tasks)
     done_chunks = sum(t[0] == "chunk" for t in self.tasks[:start])
@@ -164,8 +167,11 @@ class Runner:
                  f"accept rate {np.mean(jax.device_get(info['accept_rate'])):.2f}, "
                  f"|D_off| = {int(np.mean(jax.device_get(info['n_offline'])))}")
       elif kind == "pretrain":
-        states, _ = pipe.pretrain(states)
-        self.log(f"offline pretraining: {c.loop.offline_steps} updates")
+        states, info = pipe.pretrain(states, task[2], task[3])
+        done = task[2] + task[3]
+        self._check_finite_info(info, f"offline pretraining (updates {task[2]}-{done})")
+        self.log(f"offline pretraining: {done}/{c.loop.offline_steps} updates "
+                 f"({time.time() - t0:.1f} s)")
       elif kind == "eval":
         ret = np.asarray(jax.device_get(pipe.evaluate(states)))
         rows += self._rows("eval", k, states, ret)
@@ -195,6 +201,7 @@ class Runner:
       if self._should_checkpoint(idx, states):
         checkpointing.save(self.ckpt_dir, idx + 1, states,
                            {"next_task": idx + 1, "rows": rows, "elapsed": elapsed})
+        self._last_save = time.time()
         self._write_outputs(rows, final=False, timing=timing)
         self.log(f"checkpoint saved: task {idx + 1}/{len(self.tasks)}")
     summary = self._write_outputs(rows, final=True, timing={"elapsed_seconds":
@@ -207,9 +214,24 @@ class Runner:
     if kind == "chunk":
       t = int(jax.device_get(states.target_steps[0]))
       return idx == len(self.tasks) - 1 or t % self.pipe.config.loop.checkpoint_every == 0
-    # The end of the source phase / data generation (and pretraining) is expensive to redo.
+    # The end of the source phase / data generation (and pretraining) is expensive to redo;
+    # within pretraining, save every few minutes (a piece can take a minute on a CPU).
     nxt = self.tasks[idx + 1][0] if idx + 1 < len(self.tasks) else None
-    return kind == "pretrain" or (kind == "regenerate" and nxt != "pretrain")
+    if kind == "pretrain":
+      return nxt != "pretrain" or time.time() - self._last_save >= PRETRAIN_SAVE_SECONDS
+    return kind == "regenerate" and nxt != "pretrain"
+
+  def _check_finite_info(self, info: dict, where: str) -> None:
+    """Raises FloatingPointError naming the loss and the seeds whose last update was NaN/inf
+    (blocks on the device, so the caller's timing covers the work)."""
+    for path, v in jax.tree_util.tree_flatten_with_path(jax.device_get(info))[0]:
+      v = np.asarray(v)
+      if v.dtype.kind != "f" or np.all(np.isfinite(v)):
+        continue
+      per_seed = v.reshape(len(self.seeds), -1)
+      bad = [s for s, x in zip(self.seeds, per_seed) if not np.all(np.isfinite(x))]
+      raise FloatingPointError(f"{where}: {jax.tree_util.keystr(path)} is not finite for "
+                               f"seeds {bad}; the last checkpoint is kept")
 
   def _check_finite_returns(self, ret: np.ndarray, step: int) -> None:
     if not np.all(np.isfinite(ret)):
