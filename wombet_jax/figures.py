@@ -165,18 +165,14 @@ def markdown_table(figure: Figure, panels: Mapping[str, Mapping[str, Sequence[Ma
 
 def draw(figure: Figure, panels: Mapping[str, Mapping[str, Sequence[Mapping]]],
          units: Mapping[str, str], path: str) -> str:
+  import textwrap
+
   import matplotlib.pyplot as plt
   n = len(panels)
   cols = min(n, 3)
   rows_ = (n + cols - 1) // cols
-  labels_ = [label for runs in panels.values() for label in runs]
-  num_labels = max(len(runs) for runs in panels.values())
-  # Legend columns that fit the width: ~0.055 in per character at 8 pt, plus the line sample.
-  entry_in = 0.055 * (max(len(lb) for lb in labels_) + 8) + 0.6
-  ncol = max(1, min(num_labels, int(5.6 * cols / entry_in)))
-  legend_in = 0.3 * -(-num_labels // ncol) + 0.15  # inches under the panels for the legend
-  height = 3.9 * rows_ + legend_in
-  fig, axes = plt.subplots(rows_, cols, figsize=(5.6 * cols, height), dpi=120, squeeze=False)
+  width = 5.6 * cols
+  fig, axes = plt.subplots(rows_, cols, figsize=(width, 3.9 * rows_), dpi=120, squeeze=False)
   for ax, (env, runs) in zip(axes.flat, panels.items()):
     plotting.plot_curves(ax, runs, "score")
     ax.set_title(env)
@@ -184,9 +180,20 @@ def draw(figure: Figure, panels: Mapping[str, Mapping[str, Sequence[Mapping]]],
   for ax in list(axes.flat)[n:]:
     ax.axis("off")
   handles, labels = axes.flat[0].get_legend_handles_labels()
+  # Sized from the legend's own text (labels carry "(n=5, zero-shot)" suffixes), so that it
+  # and the title fit the width: ~0.055 in per character at 8 pt plus the line sample, and
+  # ~0.1 in per character of the 11 pt title.
+  entry_in = 0.055 * max(len(lb) for lb in labels) + 0.6
+  ncol = max(1, min(len(labels), int(width / entry_in)))
+  legend_in = 0.3 * -(-len(labels) // ncol) + 0.15  # inches under the panels for the legend
+  title = textwrap.fill(f"Figure {figure.number}: {figure.title}", int(width / 0.1),
+                        break_on_hyphens=False)
+  title_in = 0.25 * (title.count("\n") + 1) + 0.1
+  height = 3.9 * rows_ + legend_in + title_in
+  fig.set_size_inches(width, height)
   fig.legend(handles, labels, loc="lower center", ncol=ncol, frameon=False, fontsize=8)
-  fig.suptitle(f"Figure {figure.number}: {figure.title}")
-  fig.tight_layout(rect=(0, legend_in / height, 1, 1))
+  fig.suptitle(title, fontsize=11)
+  fig.tight_layout(rect=(0, legend_in / height, 1, 1))  # tight_layout makes room for suptitle
   plotting.save(fig, path)
   return path
 
