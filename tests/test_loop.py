@@ -195,3 +195,15 @@ def test_nan_in_a_loss_names_the_loss_and_the_seeds():
   with pytest.raises(FloatingPointError, match=r"critic_loss.*seeds \[4, 5\]"):
     runner.Runner._check_finite_info(fake, info, "offline pretraining (updates 0-8)")
   runner.Runner._check_finite_info(fake, {"loss": np.ones(3), "step": np.arange(3)}, "ok")
+
+
+def test_resume_refuses_a_checkpoint_of_another_task_list(full_run, config, pipe, tmp_path):
+  import shutil
+  wd = str(tmp_path / "copy")
+  shutil.copytree(full_run[0], wd)
+  before = open(os.path.join(wd, "metrics.jsonl")).read()
+  r = runner.Runner(config, wd, resume=True, verbose=False, pipeline=pipe)
+  r.tasks = r.tasks[:-1] + [("chunk", 1), ("chunk", 1)]  # e.g. a config with one more chunk
+  with pytest.raises(ValueError, match=r"different task list \(\d+ tasks, .* gives \d+"):
+    r.run()
+  assert open(os.path.join(wd, "metrics.jsonl")).read() == before

@@ -133,6 +133,7 @@ class Runner:
     step = checkpointing.latest_step(self.ckpt_dir) if self.resume else None
     if step is not None:
       states, meta = checkpointing.restore(self.ckpt_dir, step, states)
+      self._check_same_tasks(meta)
       rows, start, elapsed0 = meta["rows"], int(meta["next_task"]), float(meta["elapsed"])
       self.log(f"resumed from checkpoint {step}: task {start}/{len(self.tasks)}")
     elif self.resume:
@@ -200,7 +201,8 @@ class Runner:
       timing = {"elapsed_seconds": elapsed}
       if self._should_checkpoint(idx, states):
         checkpointing.save(self.ckpt_dir, idx + 1, states,
-                           {"next_task": idx + 1, "rows": rows, "elapsed": elapsed})
+                           {"next_task": idx + 1, "rows": rows, "elapsed": elapsed,
+                            "tasks": [list(t) for t in self.tasks]})
         self._last_save = time.time()
         self._write_outputs(rows, final=False, timing=timing)
         self.log(f"checkpoint saved: task {idx + 1}/{len(self.tasks)}")
@@ -220,6 +222,23 @@ class Runner:
     if kind == "pretrain":
       return nxt != "pretrain" or time.time() - self._last_save >= PRETRAIN_SAVE_SECONDS
     return kind == "regenerate" and nxt != "pretrain"
+
+  def _check_same_tasks(self, meta: dict) -> None:
+    """A checkpoint stores the index of the next task; it only means the same thing under the
+    task list it was written with (a changed config or code version shifts the indices)."""
+    saved = meta.get("tasks")
+    if saved is None:  # written before checkpoints recorded their task list
+      return
+    now = [list(t) for t in self.tasks]
+    if saved != now:
+      diff = next((i for i, (a, b) in enumerate(zip(saved, now)) if a != b),
+                  min(len(saved), len(now)))
+      raise ValueError(
+          f"cannot resume {self.workdir!r}: its checkpoint was written for a different task "
+          f"list ({len(saved)} tasks, this config/code gives {len(now)}; first difference at "
+          f"task {diff}: {saved[diff] if diff < len(saved) else None} vs "
+          f"{now[diff] if diff < len(now) else None}). Resume with the config and code that "
+          "started the run, or start a new --workdir; nothing was changed.")
 
   def _check_finite_info(self, info: dict, where: str) -> None:
     """Raises FloatingPointError naming the loss and the seeds whose last update was NaN/inf
