@@ -85,8 +85,9 @@ def test_scores_final_stats_and_table_match_hand_computed_values(tmp_path):
   panels = {"inverted_double_pendulum": {"wombet": rows, "bc": offline}}
   units = {"inverted_double_pendulum": unit}
   table = figures.markdown_table(fig, panels, units)
-  assert "| wombet | 75.0 ± 25.0 | 37.5 ± 12.5 | 2 | 1000 |" in table
-  assert "| bc | 50.0 ± 25.0 | 50.0 ± 25.0 | 2 | 0 |" in table
+  assert "| wombet | 75.0 ± 25.0 | 37.5 ± 12.5 | 2 | 1000 |  |" in table
+  # bc's finals 25, 75 against wombet's 50, 100 on the same seeds: -25 each, paired.
+  assert "| bc | 50.0 ± 25.0 | 50.0 ± 25.0 | 2 | 0 | -25.0 ± 0.0 (0/2) |" in table
   png = figures.draw(fig, panels, units, str(tmp_path / "f.png"))
   with open(png, "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -145,20 +145,39 @@ def final_stats(rows: Sequence[Mapping], key: str = "score") -> dict:
           "auc_std": float(per_seed_mean.std())}
 
 
+def final_by_seed(rows: Sequence[Mapping], key: str = "score") -> dict[int, float]:
+  """{seed: `key` at the run's last evaluation step}."""
+  evals = [r for r in rows if r.get("phase") == "eval" and r.get(key) is not None]
+  if not evals:
+    return {}
+  last_step = max(int(r["target_env_steps"]) for r in evals)
+  return {int(r["seed"]): float(r[key]) for r in evals if int(r["target_env_steps"]) == last_step}
+
+
 def markdown_table(figure: Figure, panels: Mapping[str, Mapping[str, Sequence[Mapping]]],
                    units: Mapping[str, str]) -> str:
+  """Per env: each variant's final and mean-over-evaluations score, and its final minus the
+  first variant's, paired by seed (every variant runs the same seeds)."""
   lines = [f"## Figure {figure.number}: {figure.title}", ""]
   for env, runs in panels.items():
+    first_label = next(iter(runs))
+    first = final_by_seed(runs[first_label])
     lines += [f"### {env} ({units[env]}, mean ± std over seeds)", "",
-              "| variant | final | mean over evaluations | seeds | target env steps |",
-              "| --- | ---: | ---: | ---: | ---: |"]
+              f"| variant | final | mean over evaluations | seeds | target env steps | "
+              f"final - {first_label} (paired ± s.e.; seeds above) |",
+              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for label, rows in runs.items():
       s = final_stats(rows)
       if not s["n"]:
-        lines.append(f"| {label} | no evaluations | | 0 | |")
+        lines.append(f"| {label} | no evaluations | | 0 | | |")
         continue
+      mine = final_by_seed(rows)
+      common = sorted(set(mine) & set(first))
+      paired = ("" if label == first_label or not common else
+                results.format_paired(results.paired_stats([mine[k] - first[k] for k in common])))
       lines.append(f"| {label} | {s['final_mean']:.1f} ± {s['final_std']:.1f} | "
-                   f"{s['auc_mean']:.1f} ± {s['auc_std']:.1f} | {s['n']} | {s['steps']} |")
+                   f"{s['auc_mean']:.1f} ± {s['auc_std']:.1f} | {s['n']} | {s['steps']} | "
+                   f"{paired} |")
     lines.append("")
   return "\n".join(lines)
 

@@ -117,11 +117,22 @@ def paired_differences(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Map
     seeds = sorted(set(a_by[step]) & set(b_by[step]))
     if not seeds:
       continue
-    d = np.array([a_by[step][s] - b_by[step][s] for s in seeds])
-    se = float(np.std(d, ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None
-    out[step] = {"mean": float(np.mean(d)), "se": se, "n": len(d),
-                 "fraction_a_above": float(np.mean(d > 0))}
+    out[step] = paired_stats([a_by[step][s] - b_by[step][s] for s in seeds])
   return out
+
+
+def paired_stats(diffs: Sequence[float]) -> dict:
+  """Mean, standard error (ddof=1; None for one pair), n and fraction > 0 of paired diffs."""
+  d = np.asarray(diffs, np.float64)
+  se = float(np.std(d, ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None
+  return {"mean": float(np.mean(d)), "se": se, "n": len(d),
+          "fraction_a_above": float(np.mean(d > 0))}
+
+
+def format_paired(d: Mapping[str, Any]) -> str:
+  """'+1.2 ± 0.5 (3/5)': mean ± s.e. (seeds where the first is above / seeds)."""
+  se = "" if d["se"] is None else f" ± {d['se']:.1f}"
+  return f"{d['mean']:+.1f}{se} ({d['fraction_a_above'] * d['n']:.0f}/{d['n']})"
 
 
 def comparison_table(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
@@ -146,10 +157,6 @@ def comparison_table(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
       cells.append(f"{np.mean(v):.1f} ± {np.std(v):.1f} (n={len(v)})" if v else "")
     for b in names[1:]:
       d = diffs[b].get(st)
-      if d is None:
-        cells.append("")
-      else:
-        se = "" if d["se"] is None else f" ± {d['se']:.1f}"
-        cells.append(f"{d['mean']:+.1f}{se} ({d['fraction_a_above'] * d['n']:.0f}/{d['n']})")
+      cells.append("" if d is None else format_paired(d))
     lines.append(f"| {st} | " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
