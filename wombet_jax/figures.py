@@ -126,17 +126,21 @@ def with_scores(rows: Sequence[Mapping], ref: dict | None) -> tuple[list[dict], 
   return out, ("normalised return" if ref is not None else "return (no reference score)")
 
 
+def _evals(rows: Sequence[Mapping], key: str) -> list[Mapping]:
+  return [r for r in rows if r.get("phase") == "eval" and r.get(key) is not None]
+
+
 def final_stats(rows: Sequence[Mapping], key: str = "score") -> dict:
   """Mean/std/n of `key` at each seed's last evaluation, and the mean over all evaluations.
 
   The second number is the area under the learning curve divided by its length: it rewards a
   head start that a final value hides.
   """
-  evals = [r for r in rows if r.get("phase") == "eval" and r.get(key) is not None]
+  evals = _evals(rows, key)
   if not evals:
     return {"n": 0}
   last_step = max(int(r["target_env_steps"]) for r in evals)
-  final = np.array([float(r[key]) for r in evals if int(r["target_env_steps"]) == last_step])
+  final = np.array(list(final_by_seed(rows, key).values()))
   seeds = sorted({int(r["seed"]) for r in evals})
   per_seed_mean = np.array([np.mean([float(r[key]) for r in evals if int(r["seed"]) == s])
                             for s in seeds])
@@ -147,7 +151,7 @@ def final_stats(rows: Sequence[Mapping], key: str = "score") -> dict:
 
 def final_by_seed(rows: Sequence[Mapping], key: str = "score") -> dict[int, float]:
   """{seed: `key` at the run's last evaluation step}."""
-  evals = [r for r in rows if r.get("phase") == "eval" and r.get(key) is not None]
+  evals = _evals(rows, key)
   if not evals:
     return {}
   last_step = max(int(r["target_env_steps"]) for r in evals)
@@ -171,10 +175,8 @@ def markdown_table(figure: Figure, panels: Mapping[str, Mapping[str, Sequence[Ma
       if not s["n"]:
         lines.append(f"| {label} | no evaluations | | 0 | | |")
         continue
-      mine = final_by_seed(rows)
-      common = sorted(set(mine) & set(first))
-      paired = ("" if label == first_label or not common else
-                results.format_paired(results.paired_stats([mine[k] - first[k] for k in common])))
+      d = None if label == first_label else results.paired_stats(final_by_seed(rows), first)
+      paired = "" if d is None else results.format_paired(d)
       lines.append(f"| {label} | {s['final_mean']:.1f} ± {s['final_std']:.1f} | "
                    f"{s['auc_mean']:.1f} ± {s['auc_std']:.1f} | {s['n']} | {s['steps']} | "
                    f"{paired} |")

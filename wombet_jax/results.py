@@ -112,18 +112,17 @@ def paired_differences(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Map
   between-seed variance that both algorithms share, which is what makes the difference of two
   noisy curves readable at a few seeds."""
   a_by, b_by = _evals_by_step(rows_a, key), _evals_by_step(rows_b, key)
-  out = {}
-  for step in sorted(set(a_by) & set(b_by)):
-    seeds = sorted(set(a_by[step]) & set(b_by[step]))
-    if not seeds:
-      continue
-    out[step] = paired_stats([a_by[step][s] - b_by[step][s] for s in seeds])
-  return out
+  stats = {step: paired_stats(a_by[step], b_by[step]) for step in sorted(set(a_by) & set(b_by))}
+  return {step: d for step, d in stats.items() if d is not None}
 
 
-def paired_stats(diffs: Sequence[float]) -> dict:
-  """Mean, standard error (ddof=1; None for one pair), n and fraction > 0 of paired diffs."""
-  d = np.asarray(diffs, np.float64)
+def paired_stats(a: Mapping[int, float], b: Mapping[int, float]) -> dict | None:
+  """a - b over the seeds both {seed: value} maps hold: mean, standard error (ddof=1; None
+  for one pair), n and the fraction of seeds where a > b; None when no seed is shared."""
+  seeds = sorted(set(a) & set(b))
+  if not seeds:
+    return None
+  d = np.array([a[s] - b[s] for s in seeds], np.float64)
   se = float(np.std(d, ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None
   return {"mean": float(np.mean(d)), "se": se, "n": len(d),
           "fraction_a_above": float(np.mean(d > 0))}
