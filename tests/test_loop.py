@@ -48,6 +48,10 @@ def test_run_writes_the_contract(full_run, config):
   assert len(src) == config.num_seeds * (config.pets.random_episodes + config.pets.mpc_episodes)
   assert all(0 < r["accept_rate"] <= 1 and r["n_offline"] > 0 for r in evals)
   assert all(config.sampling.beta_min <= r["beta"] <= config.sampling.beta_max for r in evals)
+  # The critic's model penalty is logged once updates have run (null before the first).
+  pens = [r["penalty"] for r in evals if r["target_env_steps"] > 0]
+  assert all(p is not None and p > 0 for p in pens), pens
+  assert all(r["penalty"] is None for r in evals if r["target_env_steps"] == 0)
   saved = json.load(open(os.path.join(wd, "summary.json")))
   assert saved["complete"] and saved["num_seeds"] == config.num_seeds
   assert saved["return"]["per_seed"] == [

@@ -102,6 +102,17 @@ def test_critic_target_matches_hand_computation(sac):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+def test_update_logs_the_mean_penalty_of_its_targets():
+  # A constant u makes the logged penalty known: lambda_Q * u, and 0 when lambda_Q = 0.
+  const = lambda aux, obs, act: jnp.full(obs.shape[:1], aux)
+  batch, key = _batch(jax.random.PRNGKey(2)), jax.random.PRNGKey(3)
+  for lam, want in ((0.5, 1.5), (0.0, 0.0)):
+    c = small_config(lambda_q=lam)
+    agent = make_sac(OBS, ACT, c.agent, c.sampling, penalty_fn=const)
+    _, info = agent.update(agent.init(jax.random.PRNGKey(0)), key, batch, jnp.float32(3.0))
+    np.testing.assert_allclose(info["penalty"], want, rtol=1e-6)
+
+
 def test_layernorm_bounds_q_far_from_data(sac):
   params = sac.init(jax.random.PRNGKey(3)).critic_params
   mlp = params["params"]["mlp"]

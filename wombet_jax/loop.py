@@ -43,6 +43,7 @@ class RunState:
   n_offline: jax.Array      # transitions in D_off
   source_steps: jax.Array   # int32
   target_steps: jax.Array   # int32
+  penalty: jax.Array        # mean lambda_Q u(s', a') in the last step's critic targets (nan before)
 
 
 class Pipeline(NamedTuple):
@@ -107,7 +108,7 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
         agent=agent.init(ks[3]), beta=sampling.init_beta(config.sampling),
         env=pair.target.reset(ks[4]), episode_return=jnp.float32(0.0), train_return=nan,
         td_error=nan, accept_rate=nan, n_offline=jnp.int32(0),
-        source_steps=jnp.int32(0), target_steps=jnp.int32(0))
+        source_steps=jnp.int32(0), target_steps=jnp.int32(0), penalty=nan)
 
   def source_episode_one(s: RunState, use_planner: bool):
     key, k = jax.random.split(s.key)
@@ -194,7 +195,8 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
     key, k = jax.random.split(s.key)
     offline = s.offline if spec.uses_offline else None
     ag, beta, info = agent.update_many(s.agent, s.beta, k, offline, s.online, aux_of(s))
-    return s.replace(key=key, agent=ag, beta=beta, td_error=info["td_error"])
+    return s.replace(key=key, agent=ag, beta=beta, td_error=info["td_error"],
+                     penalty=info.get("penalty", s.penalty))
 
   learn_start = max(batch, lo.start_steps if explore_randomly else batch)
   period = int(getattr(agent, "update_period", 0) or 0)
@@ -224,7 +226,7 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
 
     states, _ = jax.lax.scan(body, states, t0 + jnp.arange(lo.eval_every))
     return states, {"beta": states.beta.beta, "td_error": states.td_error,
-                    "train_return": states.train_return}
+                    "train_return": states.train_return, "penalty": states.penalty}
 
   def evaluate(states: RunState):
     traced("evaluate")

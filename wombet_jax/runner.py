@@ -93,7 +93,7 @@ class Runner:
     host = jax.device_get({"src": states.source_steps, "tgt": states.target_steps,
                            "beta": states.beta.beta, "td": states.td_error,
                            "acc": states.accept_rate, "noff": states.n_offline,
-                           "train": states.train_return})
+                           "train": states.train_return, "pen": states.penalty})
     rows, uses_off = [], self.pipe.spec.uses_offline
     for i, seed in enumerate(self.seeds):
       ret = float(returns[i])
@@ -108,6 +108,10 @@ class Runner:
           "td_error": float(host["td"][i]),
           "accept_rate": float(host["acc"][i]) if uses_off else None,
           "n_offline": int(host["noff"][i]) if uses_off else None,
+          # Mean lambda_Q u(s', a') in the critic targets: null without a model penalty
+          # and before the first update (nan in the state).
+          "penalty": (float(host["pen"][i]) if self.pipe.spec.uses_model_penalty
+                      and np.isfinite(host["pen"][i]) else None),
           "train_return": float(host["train"][i])})
     return rows
 
@@ -194,7 +198,9 @@ class Runner:
                  f"{t_glob + c.loop.eval_every}/{total_chunks * c.loop.eval_every} | return "
                  f"{ret.mean():.2f} ± {ret.std():.2f}{norm_s} | "
                  + (f"beta {np.mean(jax.device_get(info['beta'])):.2f} | "
-                    if self.pipe.spec.uses_offline else "") +
+                    if self.pipe.spec.uses_offline else "")
+                 + (f"penalty {np.mean(jax.device_get(info['penalty'])):.3f} | "
+                    if self.pipe.spec.uses_model_penalty else "") +
                  f"{c.loop.eval_every * c.num_seeds / dt:.0f} steps/s | "
                  f"ETA {_fmt_time(steady * (total_chunks - done_chunks))}")
       elapsed = time.time() - t_start

@@ -130,8 +130,10 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
   def act_deterministic(state, obs):
     return jnp.tanh(actor.apply(state.actor_params, obs)[0])
 
-  def critic_target(state, key, batch, aux):
-    """Robust Bellman target, eqs. (7) and (9); no gradient flows through it."""
+  def target_and_penalty(state, key, batch, aux):
+    """(y, mean lambda_Q u(s', a')): the robust Bellman target of eqs. (7) and (9), with no
+    gradient through it, and the size of its model penalty (0 without one), logged so that a
+    run shows how much the penalty weighs against the rewards."""
     k_pi, k_sub = jax.random.split(key)
     next_obs = _field(batch, "next_obs")
     chex.assert_shape(next_obs, (None, obs_dim))
@@ -146,9 +148,15 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
       u = penalty_fn(aux, next_obs, next_act)
       chex.assert_equal_shape([u, q_min])
       soft_v = soft_v - lambda_q * u
+      pen = jnp.mean(lambda_q * u)
+    else:
+      pen = jnp.zeros((), soft_v.dtype)
     terminal = _field(batch, "terminal").astype(soft_v.dtype)
     y = _field(batch, "reward") + gamma * (1.0 - terminal) * soft_v
-    return jax.lax.stop_gradient(y)
+    return jax.lax.stop_gradient(y), jax.lax.stop_gradient(pen)
+
+  def critic_target(state, key, batch, aux):
+    return target_and_penalty(state, key, batch, aux)[0]
 
   def critic_loss(params, obs, action, y):
     q = q_all(params, obs, action)
@@ -166,7 +174,7 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
     obs, action = _field(batch, "obs"), _field(batch, "action")
     chex.assert_shape(obs, (None, obs_dim))
     chex.assert_shape(action, (obs.shape[0], act_dim))
-    y = critic_target(state, k_target, batch, aux)
+    y, pen = target_and_penalty(state, k_target, batch, aux)
     (c_loss, q), c_grad = jax.value_and_grad(critic_loss, has_aux=True)(
         state.critic_params, obs, action, y)
     c_upd, critic_opt = critic_tx.update(c_grad, state.critic_opt, state.critic_params)
@@ -190,7 +198,7 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
                          critic_opt=critic_opt, alpha_opt=alpha_opt, step=state.step + 1)
     info = dict(critic_loss=c_loss, actor_loss=a_loss, temperature_loss=t_loss,
                 alpha=jnp.exp(log_alpha), entropy=entropy, q_mean=jnp.mean(q),
-                target_mean=jnp.mean(y), td_abs=jnp.mean(jnp.abs(y - q)))
+                target_mean=jnp.mean(y), td_abs=jnp.mean(jnp.abs(y - q)), penalty=pen)
     return new_state, info
 
   def td_stats(state, key, batch, aux):
