@@ -2,6 +2,7 @@
 
   python experiments/reference_scores.py                                   # IDP, CPU budget
   python experiments/reference_scores.py --scale=paper --envs=hopper --reference_steps=1000000
+  python experiments/reference_scores.py --envs=reacher --episode_length=50   # CPU budget
 
 R_random: a uniform-random policy on the target task, mean over --random_episodes batched
 episodes. R_reference: a long SAC run on the target (the config's SAC, --reference_steps env
@@ -32,12 +33,20 @@ _SEEDS = flags.DEFINE_integer("num_seeds", 3, "Seeds of the SAC run.")
 _EVALS = flags.DEFINE_integer("num_evals", 10, "Evaluations along the SAC run.")
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/wombet_reference", "Where the SAC runs live.")
 _TABLE = flags.DEFINE_string("table", None, "Output table (default: the committed one).")
+_EPISODE_LENGTH = flags.DEFINE_integer(
+    "episode_length", None, "Episode length (part of the table's key); default: the config's "
+    "(default.py's 200 at --scale=cpu), 0: the pair's own.")
 
 
-def sac_config(scale: str, env: str, steps: int, seeds: int, evals: int):
+def sac_config(scale: str, env: str, steps: int, seeds: int, evals: int,
+               episode_length: int | None = None):
   name = "default" if scale == "cpu" else env
   c = importlib.import_module(f"experiments.configs.{name}").get_config()
   c.env, c.algo, c.compare, c.num_seeds = env, "sac", "", seeds
+  if episode_length is not None:
+    if episode_length < 0:
+      raise ValueError(f"--episode_length={episode_length}: must be >= 0 (0: the pair's own)")
+    c.episode_length = episode_length
   if steps <= 0 or evals <= 0 or steps % evals:
     raise ValueError(f"--reference_steps={steps} must be a positive multiple of "
                      f"--num_evals={evals}")
@@ -67,7 +76,8 @@ def main(argv):
   for env in [e.strip() for e in _ENVS.value.split(",") if e.strip()]:
     if env not in registry.names():
       raise ValueError(f"--envs contains {env!r}; known pairs: {', '.join(registry.names())}")
-    c = sac_config(_SCALE.value, env, _STEPS.value, _SEEDS.value, _EVALS.value)
+    c = sac_config(_SCALE.value, env, _STEPS.value, _SEEDS.value, _EVALS.value,
+                   _EPISODE_LENGTH.value)
     config_lib.validate(c)
     pair = registry.make_pair(env, c.episode_length or None)
     ep_len = pair.episode_length

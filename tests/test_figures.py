@@ -115,6 +115,15 @@ def test_committed_reference_table_has_command_and_budget():
     assert entry["reference_steps"] > 0 and entry["random_episodes"] > 0
 
 
+def test_reference_config_takes_the_episode_length():
+  from experiments import reference_scores
+  c = reference_scores.sac_config("cpu", "reacher", 1000, 2, 10)
+  assert (c.env, c.algo, c.episode_length, c.loop.eval_every) == ("reacher", "sac", 200, 100)
+  assert reference_scores.sac_config("cpu", "reacher", 1000, 2, 10, 50).episode_length == 50
+  with pytest.raises(ValueError, match="--episode_length=-1"):
+    reference_scores.sac_config("cpu", "reacher", 1000, 2, 10, -1)
+
+
 def test_keyed_rollout_draws_fresh_actions_and_unkeyed_matches_a_python_loop():
   pair = registry.make_pair("pointmass")
   uniform = lambda obs, k: jax.random.uniform(k, (pair.act_dim,), minval=-1.0, maxval=1.0)
