@@ -72,9 +72,7 @@ def make_bc(ctx) -> common.Agent:
     del key, aux
     return dict(bc_loss=loss(state.actor_params, batch))
 
-  update_many = common.make_update_many(update, td_abs, int(cfg.agent.batch_size),
-                                        int(cfg.agent.utd), cfg.sampling)
-  return common.jit_agent(common.Agent(
-      init=init, act=act, act_deterministic=act_deterministic, update=update,
-      update_many=update_many, td_abs=td_abs, losses=losses,
-      extras=dict(policy=lambda s, o: actor.apply(s.actor_params, o))))
+  return common.assemble(
+      cfg, init=init, act=act, act_deterministic=act_deterministic, update=update,
+      td_abs=td_abs, losses=losses,
+      extras=dict(policy=lambda s, o: actor.apply(s.actor_params, o)))

@@ -167,6 +167,19 @@ def make_update_many(update: Callable, td_abs: Callable, batch_size: int, utd: i
   return update_many
 
 
+def assemble(cfg, *, init: Callable, act: Callable, act_deterministic: Callable,
+             update: Callable, td_abs: Callable, losses: Callable,
+             extras: Mapping[str, Callable], batch_size: Optional[int] = None) -> Agent:
+  """The jitted Agent of an off-policy algorithm: its pure functions plus the G-update block
+  of ``make_update_many`` (batch size ``cfg.agent.batch_size`` unless given, G =
+  ``cfg.agent.utd``, beta from ``cfg.sampling``)."""
+  batch = int(cfg.agent.batch_size if batch_size is None else batch_size)
+  update_many = make_update_many(update, td_abs, batch, int(cfg.agent.utd), cfg.sampling)
+  return jit_agent(Agent(init=init, act=act, act_deterministic=act_deterministic,
+                         update=update, update_many=update_many, td_abs=td_abs, losses=losses,
+                         extras=extras))
+
+
 def jit_agent(agent: Agent) -> Agent:
   """Every function of ``agent`` jitted (jit inside jit/vmap/scan is free)."""
   return agent._replace(

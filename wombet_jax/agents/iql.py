@@ -142,12 +142,10 @@ def make_iql(ctx) -> common.Agent:
     q = q_all(state.critic_params, common.field(batch, "obs"), common.field(batch, "action"))
     return jnp.mean(jnp.abs(y - q))
 
-  update_many = common.make_update_many(update, td_abs, int(cfg.agent.batch_size),
-                                        int(cfg.agent.utd), cfg.sampling)
-  return common.jit_agent(common.Agent(
-      init=init, act=act, act_deterministic=act_deterministic, update=update,
-      update_many=update_many, td_abs=td_abs, losses=losses,
+  return common.assemble(
+      cfg, init=init, act=act, act_deterministic=act_deterministic, update=update,
+      td_abs=td_abs, losses=losses,
       extras=dict(q_values=lambda s, o, a: q_all(s.critic_params, o, a),
                   target_q_values=lambda s, o, a: q_all(s.target_critic_params, o, a),
                   value=lambda s, o: value.apply(s.value_params, o),
-                  policy=lambda s, o: actor.apply(s.actor_params, o))))
+                  policy=lambda s, o: actor.apply(s.actor_params, o)))

@@ -144,15 +144,13 @@ def make_model_based(ctx, section, prefix: str, penalty: float, conservative_wei
   def td_abs(state, key, batch, aux):
     return core["td_abs"](state.learner, key, batch, aux)
 
-  update_many = common.make_update_many(update, td_abs, batch_size, int(cfg.agent.utd),
-                                        cfg.sampling)
-  return common.jit_agent(common.Agent(
-      init=init, act=act, act_deterministic=act_deterministic, update=update,
-      update_many=update_many, td_abs=td_abs, losses=losses,
+  return common.assemble(
+      cfg, init=init, act=act, act_deterministic=act_deterministic, update=update,
+      td_abs=td_abs, losses=losses, batch_size=batch_size,
       extras=dict(q_values=lambda s, o, a: core["q_all"](s.learner.critic_params, o, a),
                   policy=lambda s, o: core["policy"](s.learner, o),
                   target=lambda s, k, b: core["target"](s.learner, k, b),
-                  make_batch=make_batch)))
+                  make_batch=make_batch))
 
 
 def make_mopo(ctx) -> common.Agent:
