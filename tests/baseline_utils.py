@@ -129,6 +129,32 @@ def fast(fn):
   return call
 
 
+def train_on_fixed_batch(agent, steps, aux=None):
+  """(initial state, state after ``steps`` updates on one random batch, that batch): the
+  shared set-up of the tests that updates lower an agent's losses."""
+  st0 = agent.init(jax.random.PRNGKey(0))
+  batch = random_batch(jax.random.PRNGKey(1))
+  run = fast(lambda s, ks: jax.lax.scan(
+      lambda s, k: (agent.update(s, k, batch, aux)[0], None), s, ks)[0])
+  return st0, run(st0, jax.random.split(jax.random.PRNGKey(2), steps)), batch
+
+
+def assert_offline_to_online_improves(name, agent, config, num_seeds, fast_compile=True):
+  """The off-to-online transfer check: D_off from the PD controller steering to the SOURCE
+  goal (about -32 on the target), 1000 pretraining steps, 3000 online steps; the pretrained
+  policy beats random (~-62), and fine-tuning beats both the data and the pretrained policy."""
+  data = pd_dataset(jax.random.PRNGKey(5), goal=pointmass.SOURCE_GOAL)
+  pre, states = make_train(agent, config, pretrain_steps=1000, online_steps=3000,
+                           explore_randomly=False, fast_compile=fast_compile)(
+                               jax.random.split(jax.random.PRNGKey(0), num_seeds), data)
+  before = eval_seeds(agent, pre, jax.random.PRNGKey(2))
+  returns = eval_seeds(agent, states, jax.random.PRNGKey(2))
+  print(name, before, "->", returns)
+  assert np.mean(before) > -45.0, before
+  assert np.mean(returns) > -25.0, returns
+  assert np.mean(returns) > np.mean(before) + 3.0, (before, returns)
+
+
 def fast_agent(agent):
   """The agent with every function re-jitted by ``fast`` (for tests that call them directly)."""
   return agent._replace(

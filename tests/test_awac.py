@@ -5,7 +5,6 @@ import pytest
 
 import baseline_utils as bu
 from wombet_jax.agents import awac, common
-from wombet_jax.envs import pointmass
 
 LAM, W_MAX = 0.5, 4.0
 
@@ -45,11 +44,7 @@ def test_losses_equal_awac_equations(agent):
 
 def test_updates_lower_the_losses_on_a_fixed_batch(agent):
   ag, _ = agent
-  st0 = ag.init(jax.random.PRNGKey(0))
-  batch = bu.random_batch(jax.random.PRNGKey(1))
-  st = bu.fast(lambda s, ks: jax.lax.scan(lambda s, k: (ag.update(s, k, batch, None)[0], None),
-                                          s, ks)[0])(st0, jax.random.split(jax.random.PRNGKey(2),
-                                                                           200))
+  st0, st, batch = bu.train_on_fixed_batch(ag, 200)
   key = jax.random.PRNGKey(9)
   before, after = ag.losses(st0, key, batch, None), ag.losses(st, key, batch, None)
   assert after["critic_loss"] < 0.5 * before["critic_loss"]
@@ -63,17 +58,7 @@ def test_offline_to_online_improves_on_source_goal_data():
   advantages are small). 4 seeds: pretrained
   -32, -32, -32, -33 -> fine-tuned -20, -17, -18, -17."""
   c = bu.small_config(awac=dict(temperature=0.05), agent=dict(utd=2))
-  ag = awac.make_awac(bu.make_ctx(c))
-  data = bu.pd_dataset(jax.random.PRNGKey(5), goal=pointmass.SOURCE_GOAL)
-  pre, states = bu.make_train(ag, c, pretrain_steps=1000, online_steps=3000,
-                              explore_randomly=False)(
-                                  jax.random.split(jax.random.PRNGKey(0), 4), data)
-  before = bu.eval_seeds(ag, pre, jax.random.PRNGKey(2))
-  returns = bu.eval_seeds(ag, states, jax.random.PRNGKey(2))
-  print("awac", before, "->", returns)
-  assert np.mean(before) > -45.0, before      # pretraining alone beats random (~-62)
-  assert np.mean(returns) > -25.0, returns    # fine-tuning beats the data (~-32)
-  assert np.mean(returns) > np.mean(before) + 3.0, (before, returns)
+  bu.assert_offline_to_online_improves("awac", awac.make_awac(bu.make_ctx(c)), c, num_seeds=4)
 
 
 def test_bad_config_raises():

@@ -8,7 +8,6 @@ import pytest
 import baseline_utils as bu
 from wombet_jax import replay
 from wombet_jax.agents import cql
-from wombet_jax.envs import pointmass
 
 ALPHA, N = 2.0, 3
 
@@ -95,11 +94,7 @@ def test_cal_ql_critic_loss_uses_the_calibrated_bound(agents):
 
 def test_update_lowers_the_critic_loss_and_sample_offline_adds_mc_returns(agents):
   ag, cal = agents
-  st0 = ag.init(jax.random.PRNGKey(0))
-  batch = bu.random_batch(jax.random.PRNGKey(1))
-  st = bu.fast(lambda s, ks: jax.lax.scan(lambda s, k: (ag.update(s, k, batch, None)[0], None),
-                                          s, ks)[0])(st0, jax.random.split(jax.random.PRNGKey(2),
-                                                                           200))
+  st0, st, batch = bu.train_on_fixed_batch(ag, 200)
   key = jax.random.PRNGKey(9)
   before, after = ag.losses(st0, key, batch, None), ag.losses(st, key, batch, None)
   # The logsumexp over 3n actions keeps the gap above ~0, so the loss cannot vanish.
@@ -131,14 +126,5 @@ def test_cal_ql_offline_to_online_improves_on_source_goal_data():
   pretraining steps then 3000 online steps at G = 2 with 50/50 batches; alpha = 0.5 for the
   pointmass reward scale, B = 32. Seeds 0, 1: pretrained -35, -33 -> fine-tuned -17, -24."""
   c = bu.small_config(cql=dict(alpha=0.5, num_action_samples=N), agent=dict(utd=2, batch_size=32))
-  ag = cql.make_cal_ql(bu.make_ctx(c))
-  data = bu.pd_dataset(jax.random.PRNGKey(5), goal=pointmass.SOURCE_GOAL)
-  pre, states = bu.make_train(ag, c, pretrain_steps=1000, online_steps=3000,
-                              explore_randomly=False, fast_compile=False)(
-                                  jax.random.split(jax.random.PRNGKey(0), 2), data)
-  before = bu.eval_seeds(ag, pre, jax.random.PRNGKey(2))
-  returns = bu.eval_seeds(ag, states, jax.random.PRNGKey(2))
-  print("cal_ql", before, "->", returns)
-  assert np.mean(before) > -45.0, before      # pretraining alone beats random (~-62)
-  assert np.mean(returns) > -25.0, returns    # fine-tuning beats the data (~-32)
-  assert np.mean(returns) > np.mean(before) + 3.0, (before, returns)
+  bu.assert_offline_to_online_improves("cal_ql", cql.make_cal_ql(bu.make_ctx(c)), c,
+                                       num_seeds=2, fast_compile=False)

@@ -72,11 +72,7 @@ def test_actor_and_targets_move_only_every_policy_delay_steps(agent):
 
 def test_updates_lower_both_losses_on_a_fixed_batch(agent):
   ag, _ = agent
-  st0 = ag.init(jax.random.PRNGKey(0))
-  batch = bu.random_batch(jax.random.PRNGKey(1))
-  run = bu.fast(lambda s, ks: jax.lax.scan(lambda s, k: (ag.update(s, k, batch, None)[0], None),
-                                           s, ks)[0])
-  st = run(st0, jax.random.split(jax.random.PRNGKey(2), 300))
+  st0, st, batch = bu.train_on_fixed_batch(ag, 300)
   key = jax.random.PRNGKey(9)
   before, after = ag.losses(st0, key, batch, None), ag.losses(st, key, batch, None)
   assert after["critic_loss"] < 0.5 * before["critic_loss"]
