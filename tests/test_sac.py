@@ -74,7 +74,8 @@ def _hand_target(key, batch, mean, log_std, q_consts, alpha, gamma, lam, aux):
                 - np.log(1 - a ** 2), -1)
   u = aux * (np.sum(a ** 2, -1) + 0.1 * np.sum(np.asarray(batch["next_obs"]), -1))
   soft = q_min - alpha * logp - lam * u
-  return np.asarray(batch["reward"]) + gamma * (1 - np.asarray(batch["terminal"])) * soft, q_min
+  y = np.asarray(batch["reward"]) + gamma * (1 - np.asarray(batch["terminal"])) * soft
+  return y, q_min, u
 
 
 def test_critic_target_matches_hand_computation(sac):
@@ -84,7 +85,7 @@ def test_critic_target_matches_hand_computation(sac):
   seen_min = set()
   for seed in range(8):     # several keys, so both subset minima (1 and 2) are exercised
     key = jax.random.PRNGKey(100 + seed)
-    want, q_min = _hand_target(key, batch, mean, log_std, q_consts, alpha, 0.99, 0.5, 2.0)
+    want, q_min, _ = _hand_target(key, batch, mean, log_std, q_consts, alpha, 0.99, 0.5, 2.0)
     got = sac.critic_target(state, key, batch, jnp.float32(2.0))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     seen_min.add(q_min)
@@ -95,22 +96,22 @@ def test_critic_target_matches_hand_computation(sac):
   # lambda_Q = 0 or no penalty_fn: the penalty term disappears.
   c = small_config(lambda_q=0.0)
   key = jax.random.PRNGKey(7)
-  want, _ = _hand_target(key, batch, mean, log_std, q_consts, alpha, 0.99, 0.0, 2.0)
+  want, _, _ = _hand_target(key, batch, mean, log_std, q_consts, alpha, 0.99, 0.0, 2.0)
   for agent in (make_sac(OBS, ACT, c.agent, c.sampling, penalty_fn=penalty),
                 make_sac(OBS, ACT, small_config().agent, c.sampling, penalty_fn=None)):
     got = agent.critic_target(state, key, batch, None)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_update_logs_the_mean_penalty_of_its_targets():
-  # A constant u makes the logged penalty known: lambda_Q * u, and 0 when lambda_Q = 0.
-  const = lambda aux, obs, act: jnp.full(obs.shape[:1], aux)
+def test_update_logs_the_mean_penalty_of_its_targets(sac):
+  # update's key use: k_target, k_actor = split(key); the target draws a' from k_target.
+  mean, log_std, q_consts, alpha = [0.3, -0.2], [-1.0, -0.5], [1.0, 2.0, 3.0], 0.2
+  state = _fixed_heads(sac.init(jax.random.PRNGKey(0)), mean, log_std, q_consts, math.log(alpha))
   batch, key = _batch(jax.random.PRNGKey(2)), jax.random.PRNGKey(3)
-  for lam, want in ((0.5, 1.5), (0.0, 0.0)):
-    c = small_config(lambda_q=lam)
-    agent = make_sac(OBS, ACT, c.agent, c.sampling, penalty_fn=const)
-    _, info = agent.update(agent.init(jax.random.PRNGKey(0)), key, batch, jnp.float32(3.0))
-    np.testing.assert_allclose(info["penalty"], want, rtol=1e-6)
+  _, info = sac.update(state, key, batch, jnp.float32(2.0))
+  _, _, u = _hand_target(jax.random.split(key)[0], batch, mean, log_std, q_consts, alpha, 0.99,
+                         0.5, 2.0)
+  np.testing.assert_allclose(info["penalty"], 0.5 * np.mean(u), rtol=1e-5)
 
 
 def test_layernorm_bounds_q_far_from_data(sac):
