@@ -139,8 +139,8 @@ def final_stats(rows: Sequence[Mapping], key: str = "score") -> dict:
   evals = _evals(rows, key)
   if not evals:
     return {"n": 0}
-  last_step = max(int(r["target_env_steps"]) for r in evals)
-  final = np.array(list(final_by_seed(rows, key).values()))
+  last_step, finals = _last_evaluation(evals, key)
+  final = np.array(list(finals.values()))
   seeds = sorted({int(r["seed"]) for r in evals})
   per_seed_mean = np.array([np.mean([float(r[key]) for r in evals if int(r["seed"]) == s])
                             for s in seeds])
@@ -149,13 +149,17 @@ def final_stats(rows: Sequence[Mapping], key: str = "score") -> dict:
           "auc_std": float(per_seed_mean.std())}
 
 
+def _last_evaluation(evals: Sequence[Mapping], key: str) -> tuple[int, dict[int, float]]:
+  """(last evaluation step, {seed: `key` there}) of non-empty evaluation rows."""
+  last_step = max(int(r["target_env_steps"]) for r in evals)
+  return last_step, {int(r["seed"]): float(r[key]) for r in evals
+                     if int(r["target_env_steps"]) == last_step}
+
+
 def final_by_seed(rows: Sequence[Mapping], key: str = "score") -> dict[int, float]:
   """{seed: `key` at the run's last evaluation step}."""
   evals = _evals(rows, key)
-  if not evals:
-    return {}
-  last_step = max(int(r["target_env_steps"]) for r in evals)
-  return {int(r["seed"]): float(r[key]) for r in evals if int(r["target_env_steps"]) == last_step}
+  return _last_evaluation(evals, key)[1] if evals else {}
 
 
 def markdown_table(figure: Figure, panels: Mapping[str, Mapping[str, Sequence[Mapping]]],
