@@ -24,7 +24,8 @@ def oracle_model(num_elites: int = 2) -> WorldModel:
     return jnp.full(obs.shape[:-1], state[0], jnp.float32)
 
   return WorldModel(init=None, train=None, predict=None, sample_next=sample_next,
-                    uncertainty=uncertainty, num_elites=num_elites)
+                    next_from_noise=sample_next, uncertainty=uncertainty,
+                    num_elites=num_elites)
 
 
 @pytest.fixture(scope="module")

@@ -224,11 +224,38 @@ def test_member_assignment_ts_inf_and_ts1(particles):
   np.testing.assert_allclose(float(jnp.mean(out1["uncertainty"])) * 6 / 5 - 1, 1.5, atol=0.15)
 
 
+# Common random numbers: s' = s + a + eps with reward s'[0] (discount 1) gives a return whose
+# noise part, sum_t (H - t) eps_t, does not depend on the actions. With shared noise the
+# difference between two candidates is exactly the noise-free difference.
+WALK_DYN = Dynamics(step=lambda p, eps, o, a, m: o + a + eps,
+                    uncertainty=lambda p, o, a: jnp.float32(0.0), num_members=2)
+
+
+@pytest.mark.parametrize("propagation", ["ts_inf", "ts1"])
+@pytest.mark.parametrize("common_noise", [True, False])
+def test_common_noise_cancels_between_candidates(common_noise, propagation):
+  h = 5
+  cfg = planner_config(horizon=h, population=4, num_elites=2, particles=6, discount=1.0,
+                       common_noise=common_noise)
+  planner = make_planner(cfg, 1, WALK_DYN, lambda o, a, o2: o2[0], propagation=propagation)
+  seqs = jnp.stack([jnp.zeros((h, 1)), jnp.full((h, 1), 0.1), jnp.zeros((h, 1))])
+  ret = np.asarray(jax.jit(planner.evaluate)(None, jax.random.key(3), jnp.zeros(1), seqs,
+                                             0.0)["return"])
+  noise_free_gap = 0.1 * sum(h - t for t in range(h))  # 1.5
+  if common_noise:
+    np.testing.assert_allclose(ret[1] - ret[0], noise_free_gap, rtol=1e-5)
+    np.testing.assert_allclose(ret[2], ret[0], rtol=1e-6)
+  else:  # independent draws: equal sequences get different returns
+    assert abs(ret[2] - ret[0]) > 1e-3
+  # The particles' draws are independent of each other: the mean over 6 particles is noisy.
+  assert abs(ret[0]) > 1e-3
+
+
 @pytest.mark.parametrize("field,value", [("method", "random"), ("horizon", 0),
                                          ("num_elites", 1000), ("alpha", 1.0),
                                          ("init_std", 0.0), ("discount", 1.5),
                                          ("lambda_plan", -1.0), ("mppi_temperature", 0.0),
-                                         ("particles", 2.5)])
+                                         ("particles", 2.5), ("common_noise", None)])
 def test_bad_config_raises_naming_field(field, value):
   with pytest.raises(ValueError, match=f"planner.{field}"):
     validate_planner_config(planner_config(**{field: value}))

@@ -133,6 +133,13 @@ def test_sample_next_and_propagation(fitted, heldout):
   expected = (mean[members, rows] + jnp.sqrt(var[members, rows])
               * jax.random.normal(key, (64, OBS_DIM)))
   np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+  # The planner's entry point: the same sample for the same standard-normal draw, the mean for
+  # eps = 0, for per-row and for scalar members.
+  eps = jax.random.normal(key, (64, OBS_DIM))
+  np.testing.assert_allclose(jax.jit(wm.next_from_noise)(state, eps, x, u, members), got,
+                             rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(jax.jit(wm.next_from_noise)(state, 0.0, x, u, jnp.int32(2)),
+                             mean[2], rtol=1e-5, atol=1e-5)
   # TS-inf keeps each particle's member; TS-1 redraws them every step.
   _, kept = W.propagate(wm, state, key, x, u, members, "ts_inf")
   np.testing.assert_array_equal(kept, members)

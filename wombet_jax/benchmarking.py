@@ -37,6 +37,31 @@ def time_fn(fn: Callable, *args, warmup: int = 1, repeats: int = 5, **kwargs) ->
           "first_s": first_s, "repeats": repeats}
 
 
+def time_interleaved(cases: dict[str, tuple[Callable, tuple]], repeats: int) -> dict:
+  """Min wall and process-CPU seconds of each case's fn(*args), timed round-robin.
+
+  Every case is first called once untimed (compilation; its time is `first_s`); then each of
+  `repeats` rounds times every case once. On a shared machine whose speed drifts over minutes,
+  a case timed in one block lands in a fast or a slow stretch as a whole; interleaved, every
+  case sees the same stretches, so ratios between cases (x floor) hold.
+  """
+  if repeats < 1:
+    raise ValueError(f"need repeats >= 1, got repeats={repeats}")
+  out = {}
+  for name, (fn, args) in cases.items():
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    out[name] = {"s": float("inf"), "cpu_s": float("inf"), "first_s": time.perf_counter() - start}
+  for _ in range(repeats):
+    for name, (fn, args) in cases.items():
+      wall, cpu = time.perf_counter(), time.process_time()
+      jax.block_until_ready(fn(*args))
+      out[name]["s"] = min(out[name]["s"], time.perf_counter() - wall)
+      out[name]["cpu_s"] = min(out[name]["cpu_s"], time.process_time() - cpu)
+    print(f"  round done: { {k: round(v['s'], 3) for k, v in out.items()} }", flush=True)
+  return out
+
+
 def _cell(value: Any) -> str:
   if isinstance(value, float):
     return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"

@@ -91,6 +91,8 @@ def validate(c: ml_collections.ConfigDict) -> None:
   _nonnegative(c, "planner.lambda_plan")
   _in_range(c, "planner.discount", 0.0, 1.0)
   _in_range(c, "planner.mppi_temperature", 1e-6, 1e6)
+  if not isinstance(_get(c, "planner.common_noise"), bool):
+    _fail("planner.common_noise", c.planner.common_noise, "must be True or False")
 
   _positive_int(c, "pets.random_episodes")
   _positive_int(c, "pets.mpc_episodes", allow_zero=True)

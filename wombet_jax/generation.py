@@ -38,7 +38,8 @@ class Rollouts:
 
 def model_dynamics(wm: WorldModel) -> Dynamics:
   """Adapts the world model to the planner's dynamics protocol (members index the elites)."""
-  return Dynamics(step=wm.sample_next, uncertainty=wm.uncertainty, num_members=wm.num_elites)
+  return Dynamics(step=wm.next_from_noise, uncertainty=wm.uncertainty,
+                  num_members=wm.num_elites)
 
 
 def make_model_planner(config, pair: TaskPair, wm: WorldModel, reward_fn) -> Planner:

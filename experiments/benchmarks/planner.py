@@ -5,7 +5,7 @@ Defaults (mbrl-lib conf/overrides/pets_halfcheetah.yaml): CEM, horizon 30, popul
 5 iterations, 20 particles, ensemble of 5 Gaussian MLPs with 4 hidden layers of 200 (SiLU),
 obs 18, act 6, reward next_obs[0] - 0.1 |a|^2. The dynamics are a stacked-array ensemble
 applied to one member per particle group (what the planner's grouped vmap is built for), plus
-one row with the project's world model through its `sample_next`. The floor is the time of
+one row with the project's world model through its `next_from_noise`. The floor is the time of
 the same FLOPs as jnp.dot: (a) the MLP's own matmul shapes, chained over horizon x iterations,
 (b) one square matmul. Also: M start states planned at once (vmap, as data generation does)
 vs one at a time.
@@ -76,12 +76,12 @@ def gaussian_mlp(params, obs, act, activation=jax.nn.silu):
 
 def ensemble_dynamics(members, activation=jax.nn.silu, noise=True) -> Dynamics:
   """noise=False predicts the mean (no Gaussian sample): the row that prices the sampling."""
-  def step(params, key, obs, act, member):
+  def step(params, eps, obs, act, member):
     mean, logvar = gaussian_mlp(jax.tree.map(lambda x: x[member], params), obs, act,
                                 activation)
     if not noise:
       return obs + mean
-    return obs + mean + jnp.exp(0.5 * logvar) * jax.random.normal(key, mean.shape)
+    return obs + mean + jnp.exp(0.5 * logvar) * eps
 
   def uncertainty(params, obs, act):  # MOPO: max over members of ||sigma||
     _, logvar = jax.vmap(lambda p: gaussian_mlp(p, obs, act, activation))(params)
@@ -154,7 +154,8 @@ def batch_rows_for(batch, common, population, particles, dyn, params):
 
 def main():
   parser = benchmarking.base_parser(__doc__.splitlines()[0])
-  parser.add_argument("--repeats", type=int, default=None, help="default 3; 2 with --quick")
+  parser.add_argument("--repeats", type=int, default=None,
+                      help="timed rounds over all cases, default 5; 2 with --quick")
   parser.add_argument("--no-world-model", action="store_true",
                       help="skip the row with wombet_jax.world_model")
   parser.add_argument("--no-batch", action="store_true",
@@ -163,7 +164,7 @@ def main():
                       help="M start states planned at once (default 256; 16 with --quick)")
   args = parser.parse_args()
   q = args.quick
-  repeats = args.repeats or (2 if q else 3)
+  repeats = args.repeats or (2 if q else 5)
   horizon, population, iterations, particles = (10, 100, 2, 10) if q else (30, 400, 5, 20)
   members, hidden, layers = 5, 200, 4
   batch = args.batch or (16 if q else 256)
@@ -179,40 +180,38 @@ def main():
   flops = forward_flops(rollout_steps, hidden, layers)
   rows = []
 
-  def floor_rows():
-    run, x0 = make_floor_chain(members, population * particles // members, hidden, layers,
-                               horizon * iterations)
-    t_chain = timed(run, x0, repeats=repeats)
-    sq, sq_args, sq_flops = make_floor_square(flops)
-    t_sq = timed(sq, *sq_args, repeats=repeats)
-    scale = flops / sq_flops  # the cube root rounds the size: rescale to exactly `flops`
-    return t_chain, {**t_sq, "s": t_sq["s"] * scale, "cpu_s": t_sq["cpu_s"] * scale}
-
   load_before = os.getloadavg()[0]
-  chain0, square0 = floor_rows()
+  # Every case is built first and then timed round-robin (benchmarking.time_interleaved): the
+  # machine's speed drifts, and the x-floor ratios must compare like with like.
+  cases, flop_mult = {}, {}
+  run, x0 = make_floor_chain(members, population * particles // members, hidden, layers,
+                             horizon * iterations)
+  cases["floor: jnp.dot, the MLP's shapes"] = (run, (x0,))
+  sq, sq_args, sq_flops = make_floor_square(flops)
+  cases["floor: one square jnp.dot, same FLOPs"] = (sq, sq_args)
 
-  def plan_row(name, dynamics, model_params, propagation, lam, flop_mult, **overrides):
+  def plan_case(name, dynamics, model_params, propagation, lam, mult, **overrides):
     cfg = planner_config(**{**common, "population": population, **overrides})
     planner = make_planner(cfg, ACT_DIM, dynamics, reward, propagation=propagation)
-    t = timed(jax.jit(planner.plan), planner.init(), jax.random.key(2), obs, model_params,
-              jnp.float32(lam), repeats=repeats)
-    return {"case": name, "flops": flops * flop_mult, **t}
+    cases[name] = (jax.jit(planner.plan), (planner.init(), jax.random.key(2), obs, model_params,
+                                           jnp.float32(lam)))
+    flop_mult[name] = mult
 
-  plan_results = [
-      plan_row("CEM ts_inf, lambda=0", dyn, params, "ts_inf", 0.0, 1),
-      plan_row("CEM ts1, lambda=0", dyn, params, "ts1", 0.0, 1),
-      plan_row("MPPI ts_inf, lambda=0", dyn, params, "ts_inf", 0.0, 1, method="mppi"),
-      plan_row(f"CEM ts_inf, lambda=1 (u adds {members} passes)", dyn, params, "ts_inf", 1.0,
-               1 + members),
-      plan_row("CEM ts_inf, lambda=0, ReLU MLP (without SiLU's cost)",
-               ensemble_dynamics(members, jax.nn.relu), params, "ts_inf", 0.0, 1),
-      # Where the time over the floor goes: the Gaussian sample, then SiLU, then what is left
-      # (bias + activation as one extra memory pass per layer, reward, CEM's own work).
-      plan_row("CEM ts_inf, lambda=0, mean prediction (without sampling's cost)",
-               ensemble_dynamics(members, noise=False), params, "ts_inf", 0.0, 1),
-      plan_row("CEM ts_inf, lambda=0, ReLU MLP, mean prediction",
-               ensemble_dynamics(members, jax.nn.relu, noise=False), params, "ts_inf", 0.0, 1),
-  ]
+  plan_case("CEM ts_inf, lambda=0", dyn, params, "ts_inf", 0.0, 1)
+  plan_case("CEM ts_inf, lambda=0, noise per rollout (common_noise=False)", dyn, params,
+            "ts_inf", 0.0, 1, common_noise=False)
+  plan_case("CEM ts1, lambda=0", dyn, params, "ts1", 0.0, 1)
+  plan_case("MPPI ts_inf, lambda=0", dyn, params, "ts_inf", 0.0, 1, method="mppi")
+  plan_case(f"CEM ts_inf, lambda=1 (u adds {members} passes)", dyn, params, "ts_inf", 1.0,
+            1 + members)
+  # Where the time over the floor goes: SiLU, the Gaussian sample, and what is left (bias +
+  # activation as one extra memory pass per layer, reward, CEM's own work).
+  plan_case("CEM ts_inf, lambda=0, ReLU MLP (without SiLU's cost)",
+            ensemble_dynamics(members, jax.nn.relu), params, "ts_inf", 0.0, 1)
+  plan_case("CEM ts_inf, lambda=0, mean prediction (without sampling's cost)",
+            ensemble_dynamics(members, noise=False), params, "ts_inf", 0.0, 1)
+  plan_case("CEM ts_inf, lambda=0, ReLU MLP, mean prediction",
+            ensemble_dynamics(members, jax.nn.relu, noise=False), params, "ts_inf", 0.0, 1)
   if not args.no_world_model:
     try:
       import wombet_jax.world_model as W
@@ -222,38 +221,40 @@ def main():
       wm_cfg = base.get_config().world_model
       wm_cfg.hidden_size, wm_cfg.num_layers, wm_cfg.num_elites = hidden, layers, members
       wm = W.make_world_model(OBS_DIM, ACT_DIM, wm_cfg)
-      wm_dyn = Dynamics(step=wm.sample_next, uncertainty=wm.uncertainty,
+      wm_dyn = Dynamics(step=wm.next_from_noise, uncertainty=wm.uncertainty,
                         num_members=wm.num_elites)
-      # sample_next evaluates every elite and picks one; with the planner's constant member
+      # next_from_noise evaluates every elite and picks one; with the planner's constant member
       # per group XLA keeps only the picked member's matmuls, so the FLOPs are one pass's.
-      plan_results.append(plan_row("world_model.sample_next, lambda=0", wm_dyn,
-                                   wm.init(jax.random.key(3)), "ts_inf", 0.0, 1))
+      plan_case("world_model.next_from_noise, lambda=0", wm_dyn, wm.init(jax.random.key(3)),
+                "ts_inf", 0.0, 1)
 
-  chain1, square1 = floor_rows()  # again after the planners: the machine's load drifts
-  chain = min(chain0["s"], chain1["s"])
-  chain_cpu = min(chain0["cpu_s"], chain1["cpu_s"])
-  square = min(square0["s"], square1["s"])
-  square_cpu = min(square0["cpu_s"], square1["cpu_s"])
-  rows.append({"case": "floor: jnp.dot, the MLP's shapes", "flops": flops, "s": chain,
-               "cpu_s": chain_cpu, "GFLOP/s": flops / chain / 1e9, "x floor": 1.0,
+  times = benchmarking.time_interleaved(cases, repeats)
+  chain = times["floor: jnp.dot, the MLP's shapes"]
+  scale = flops / sq_flops  # the cube root rounds the size: rescale to exactly `flops`
+  sq_t = times["floor: one square jnp.dot, same FLOPs"]
+  rows.append({"case": "floor: jnp.dot, the MLP's shapes", "flops": flops, "s": chain["s"],
+               "cpu_s": chain["cpu_s"], "GFLOP/s": flops / chain["s"] / 1e9, "x floor": 1.0,
                "x floor (cpu)": 1.0})
-  rows.append({"case": "floor: one square jnp.dot, same FLOPs", "flops": flops, "s": square,
-               "cpu_s": square_cpu, "GFLOP/s": flops / square / 1e9, "x floor": square / chain,
-               "x floor (cpu)": square_cpu / chain_cpu})
-  for r in plan_results:
-    mult = r["flops"] / flops
-    rows.append({"case": r["case"], "flops": r["flops"], "s": r["s"], "cpu_s": r["cpu_s"],
-                 "GFLOP/s": r["flops"] / r["s"] / 1e9, "x floor": r["s"] / (chain * mult),
-                 "x floor (cpu)": r["cpu_s"] / (chain_cpu * mult), "compile_s": r["first_s"]})
+  rows.append({"case": "floor: one square jnp.dot, same FLOPs", "flops": flops,
+               "s": sq_t["s"] * scale, "cpu_s": sq_t["cpu_s"] * scale,
+               "GFLOP/s": flops / (sq_t["s"] * scale) / 1e9,
+               "x floor": sq_t["s"] * scale / chain["s"],
+               "x floor (cpu)": sq_t["cpu_s"] * scale / chain["cpu_s"]})
+  for name, mult in flop_mult.items():
+    t = times[name]
+    rows.append({"case": name, "flops": flops * mult, "s": t["s"], "cpu_s": t["cpu_s"],
+                 "GFLOP/s": flops * mult / t["s"] / 1e9, "x floor": t["s"] / (chain["s"] * mult),
+                 "x floor (cpu)": t["cpu_s"] / (chain["cpu_s"] * mult),
+                 "compile_s": t["first_s"]})
   if not q:
     rows.append({"case": "peer: mbrl-lib PETS CEM (peers/README.md, not rerun)", "flops": flops,
-                 "s": PEER_S, "x floor": PEER_S / chain})
+                 "s": PEER_S, "x floor": PEER_S / chain["s"]})
 
   load = (load_before, os.getloadavg()[0])
   title = (f"Planner: one planning step, H={horizon}, population {population}, {iterations} "
            f"iterations, {particles} particles, ensemble {members} x {layers}x{hidden} SiLU, "
            f"obs {OBS_DIM}, act {ACT_DIM} ({benchmarking.device_description()}, load average "
-           f"{load[0]:.1f} -> {load[1]:.1f}; s: min wall seconds, cpu_s: process CPU seconds, "
+           f"{load[0]:.1f} -> {load[1]:.1f}; s: min wall seconds over rounds that time every case in turn, cpu_s: process CPU seconds, "
            f"x floor: vs the first row scaled by FLOPs)")
   benchmarking.report(title, rows, None,
                       columns=["case", "flops", "s", "cpu_s", "GFLOP/s", "x floor",

@@ -51,6 +51,7 @@ def get_config() -> ml_collections.ConfigDict:
   pl.lambda_plan = 1.0           # uncertainty penalty in the planning objective (0: plain PETS)
   pl.discount = 0.99
   pl.mppi_temperature = 1.0
+  pl.common_noise = True          # model noise shared by all candidates (common random numbers)
 
   # Step 1 at k=0: PETS in the real source env.
   pe = c.pets = ml_collections.ConfigDict()

@@ -39,13 +39,16 @@ class WorldModel(NamedTuple):
   parameters with holdout early stopping; recomputes the normaliser and reselects the elites;
   metrics hold holdout_loss, epochs, steps, finite (see training.make_train). predict(state,
   obs, act) -> per-elite (mean, var) of s', each (K, ..., obs_dim). sample_next(state, key, obs,
-  act, member) -> s' (..., obs_dim) from elite `member` in [0, K). uncertainty(state, obs, act)
-  -> u (...,), of the kind fixed by config.uncertainty.
+  act, member) -> s' (..., obs_dim) from elite `member` in [0, K). next_from_noise(state, eps,
+  obs, act, member) -> the same sample for a given standard-normal draw eps (broadcastable to
+  obs), mu + sigma * eps (the planner shares eps between candidates). uncertainty(state, obs,
+  act) -> u (...,), of the kind fixed by config.uncertainty.
   """
   init: Callable[[jax.Array], ModelState]
   train: Callable[[ModelState, jax.Array, Data], tuple[ModelState, dict]]
   predict: Callable[[ModelState, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
   sample_next: Callable[[ModelState, jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
+  next_from_noise: Callable[[ModelState, jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
   uncertainty: Callable[[ModelState, jax.Array, jax.Array], jax.Array]
   num_elites: int
 
@@ -117,15 +120,17 @@ def make_world_model(obs_dim: int, act_dim: int,
     shape = (num_elites,) + batch + (obs_dim,)
     return mean_next.reshape(shape), var_next.reshape(shape)
 
-  def sample_next(state: ModelState, key: jax.Array, obs: jax.Array, act: jax.Array,
-                  member: jax.Array) -> jax.Array:
-    """s' ~ N(mu_m, sigma_m^2) of elite `member` (int, broadcastable to obs.shape[:-1]).
+  def next_from_noise(state: ModelState, eps: jax.Array, obs: jax.Array, act: jax.Array,
+                      member: jax.Array) -> jax.Array:
+    """s' = mu_m + sigma_m * eps for elite `member` (int, broadcastable to obs.shape[:-1]).
 
-    A scalar `member` runs only that elite (its weights gathered once): under the planner's
-    vmap over member groups this becomes one batched matmul per layer, K times cheaper than
-    evaluating every elite. Per-row members evaluate all elites and select.
+    eps: standard-normal draws broadcastable to obs. A scalar `member` runs only that elite
+    (its weights gathered once): under the planner's vmap over member groups this becomes one
+    batched matmul per layer, K times cheaper than evaluating every elite. Per-row members
+    evaluate all elites and select.
     """
     member = jnp.asarray(member, jnp.int32)
+    eps = jnp.asarray(eps, jnp.float32)
     if member.ndim == 0:
       _check_last_dim("obs", obs, obs_dim)
       _check_last_dim("act", act, act_dim)
@@ -137,14 +142,20 @@ def make_world_model(obs_dim: int, act_dim: int,
       mean, logvar = apply_member(params, (x - norm.in_mean) / norm.in_std)
       mu = obs_flat + mean * norm.out_std + norm.out_mean
       sigma = jnp.exp(0.5 * logvar) * norm.out_std
-      nxt = mu + sigma * jax.random.normal(key, mu.shape, mu.dtype)
-      return nxt.reshape(batch + (obs_dim,))
+      eps_flat = jnp.broadcast_to(eps, obs.shape).reshape(mu.shape)
+      return (mu + sigma * eps_flat).reshape(batch + (obs_dim,))
     mean, var = predict(state, obs, act)
     member = jnp.broadcast_to(member, obs.shape[:-1])
     pick = member[None, ..., None]
     mu = jnp.take_along_axis(mean, pick, axis=0)[0]
     sigma = jnp.sqrt(jnp.take_along_axis(var, pick, axis=0)[0])
-    return mu + sigma * jax.random.normal(key, mu.shape, mu.dtype)
+    return mu + sigma * eps
+
+  def sample_next(state: ModelState, key: jax.Array, obs: jax.Array, act: jax.Array,
+                  member: jax.Array) -> jax.Array:
+    """s' ~ N(mu_m, sigma_m^2) of elite `member`: next_from_noise with eps ~ N(0, I)."""
+    return next_from_noise(state, jax.random.normal(key, obs.shape, jnp.float32), obs, act,
+                           member)
 
   def uncertainty(state: ModelState, obs: jax.Array, act: jax.Array) -> jax.Array:
     """u(s, a) (...,): max_i ||sigma_i||_2 over elites (MOPO) or the ensemble disagreement.
@@ -157,7 +168,8 @@ def make_world_model(obs_dim: int, act_dim: int,
     return jnp.linalg.norm(jnp.std(mean, axis=0), axis=-1)
 
   return WorldModel(init=init, train=make_train(num_members, num_elites, config, optimizer),
-                    predict=predict, sample_next=sample_next, uncertainty=uncertainty,
+                    predict=predict, sample_next=sample_next,
+                    next_from_noise=next_from_noise, uncertainty=uncertainty,
                     num_elites=num_elites)
 
 
