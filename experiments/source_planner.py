@@ -49,47 +49,67 @@ def describe(trs, ret) -> str:
   return f"source return {float(ret):8.1f}, {where}"
 
 
-def main(_):
-  c = _CONFIG.value
+def probe(c: ml_collections.ConfigDict, episodes: int, trials: int, big: tuple, seed: int,
+          log=print) -> dict:
+  """The source phase of one seed, then `trials` episodes per planner with its final model.
+
+  big: (horizon, population, iterations, particles, num_elites) of the larger planner.
+  Returns {"episodes": [(phase, return)], "transitions": int, "planners": {name: [returns]}}.
+  """
   config_lib.validate(c)
-  if _EPISODES.value <= c.pets.random_episodes:
-    raise ValueError(f"--episodes={_EPISODES.value} must exceed config.pets.random_episodes="
+  if episodes <= c.pets.random_episodes:
+    raise ValueError(f"episodes={episodes} must exceed config.pets.random_episodes="
                      f"{c.pets.random_episodes} (no MPC episode otherwise)")
+  if trials < 1:
+    raise ValueError(f"trials={trials} must be >= 1")
   pair = registry.make_pair(c.env, c.episode_length)
   wm = W.make_world_model(pair.obs_dim, pair.act_dim, c.world_model)
-  big = ml_collections.ConfigDict(c.to_dict())
-  (big.planner.horizon, big.planner.population, big.planner.iterations, big.planner.particles,
-   big.planner.num_elites) = (int(v) for v in _BIG.value)
-  planners = {"config": generation.make_model_planner(c, pair, wm, pair.source.reward_fn),
-              "big": generation.make_model_planner(big, pair, wm, pair.source.reward_fn)}
-  collect = {(name, use): jax.jit(
-      lambda k, m, pl=pl, use=use: generation.collect_source_episode(
-          pair, pl, c.episode_length, k, m, use))
-             for name, pl in planners.items() for use in (False, True)}
+  c_big = ml_collections.ConfigDict(c.to_dict())
+  pb = c_big.planner
+  pb.horizon, pb.population, pb.iterations, pb.particles, pb.num_elites = (int(v) for v in big)
+  config_lib.validate(c_big)
+  configs = {"config": c, "big": c_big}
+  collect = {}
+  for name, cfg in configs.items():
+    pl = generation.make_model_planner(cfg, pair, wm, pair.source.reward_fn)
+    for use in (False, True):
+      collect[(name, use)] = jax.jit(
+          lambda k, m, pl=pl, use=use: generation.collect_source_episode(
+              pair, pl, pair.episode_length, k, m, use))
   train = jax.jit(wm.train)
-  key = jax.random.key(_SEED.value)
+  key = jax.random.key(seed)
   key, k0 = jax.random.split(key)
   state = wm.init(k0)
   data = W.make_data(c.world_model.capacity, pair.obs_dim, pair.act_dim)
-  for i in range(_EPISODES.value):
+  out = {"episodes": [], "planners": {}}
+  for i in range(episodes):
     key, k_ep, k_fit = jax.random.split(key, 3)
     use = i >= c.pets.random_episodes
     trs, ret = collect[("config", use)](k_ep, state)
     data = W.add_to_data(data, trs.obs, trs.action, trs.next_obs)
     state, info = train(state, k_fit, data)
     W.check_finite(info, where="source_planner")
-    print(f"episode {i + 1} ({'MPC' if use else 'random'}): {describe(trs, ret)}; "
-          f"holdout loss after fit {float(np.min(info['holdout_loss'])):.4f}", flush=True)
-  print(f"\nthe final model ({int(data.size)} transitions) under two planners:")
-  for name in planners:
-    p = (c if name == "config" else big).planner
+    out["episodes"].append(("MPC" if use else "random", float(ret)))
+    log(f"episode {i + 1} ({'MPC' if use else 'random'}): {describe(trs, ret)}; "
+        f"holdout loss after fit {float(np.min(info['holdout_loss'])):.4f}")
+  out["transitions"] = int(data.size)
+  log(f"\nthe final model ({out['transitions']} transitions) under two planners:")
+  for name, cfg in configs.items():
+    p = cfg.planner
     rets = []
-    for t in range(_TRIALS.value):
+    for t in range(trials):
       trs, ret = collect[(name, True)](jax.random.fold_in(key, t), state)
       rets.append(float(ret))
-      print(f"  {name} (H={p.horizon}, population {p.population}, {p.iterations} iterations, "
-            f"{p.particles} particles): {describe(trs, ret)}", flush=True)
-    print(f"  {name}: mean source return {np.mean(rets):.1f}")
+      log(f"  {name} (H={p.horizon}, population {p.population}, {p.iterations} iterations, "
+          f"{p.particles} particles): {describe(trs, ret)}")
+    log(f"  {name}: mean source return {np.mean(rets):.1f}")
+    out["planners"][name] = rets
+  return out
+
+
+def main(_):
+  probe(_CONFIG.value, _EPISODES.value, _TRIALS.value, tuple(_BIG.value), _SEED.value,
+        log=lambda msg: print(msg, flush=True))
 
 
 if __name__ == "__main__":
