@@ -4,16 +4,18 @@ larger planner: a probe for what limits the data WOMBET generates.
   python experiments/source_planner.py                       # default config, 8 source episodes
   python experiments/source_planner.py --config.env=reacher --config.episode_length=50
 
-Runs the source phase the way a run does (random episodes, then MPC episodes with a model fit
-after each), for one seed and --episodes episodes in all, printing per episode the source
-return, the first real episode end and the cart/tip state there. Then it plans --trials
-episodes with the final model under the config's planner and under a larger one (--big_*), so
-"the planner is too small" and "the model is not good enough" can be told apart.
+Runs the source phase with a run's own jitted pieces (`loop.make_pipeline`: random episodes,
+then MPC episodes, a model fit after each), for one seed and --episodes episodes in all,
+printing each episode's source return and the holdout loss after its fit. Then it plans
+--trials episodes with the final model under the config's planner and under a larger one
+(--big), printing where each first ends, so "the planner is too small" and "the model is not
+good enough" can be told apart.
 """
 import os
 import sys
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import app, flags
@@ -22,9 +24,8 @@ from ml_collections import config_flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from wombet_jax import config as config_lib  # noqa: E402
-from wombet_jax import generation  # noqa: E402
+from wombet_jax import generation, loop  # noqa: E402
 from wombet_jax import world_model as W  # noqa: E402
-from wombet_jax.envs import registry  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(__file__), "configs", "default.py"))
@@ -62,43 +63,34 @@ def probe(c: ml_collections.ConfigDict, episodes: int, trials: int, big: tuple, 
                      f"{c.pets.random_episodes} (no MPC episode otherwise)")
   if trials < 1:
     raise ValueError(f"trials={trials} must be >= 1")
-  pair = registry.make_pair(c.env, c.episode_length)
-  wm = W.make_world_model(pair.obs_dim, pair.act_dim, c.world_model)
   c_big = ml_collections.ConfigDict(c.to_dict())
   pb = c_big.planner
   pb.horizon, pb.population, pb.iterations, pb.particles, pb.num_elites = (int(v) for v in big)
   config_lib.validate(c_big)
-  configs = {"config": c, "big": c_big}
-  collect = {}
-  for name, cfg in configs.items():
-    pl = generation.make_model_planner(cfg, pair, wm, pair.source.reward_fn)
-    for use in (False, True):
-      collect[(name, use)] = jax.jit(
-          lambda k, m, pl=pl, use=use: generation.collect_source_episode(
-              pair, pl, pair.episode_length, k, m, use))
-  train = jax.jit(wm.train)
-  key = jax.random.key(seed)
-  key, k0 = jax.random.split(key)
-  state = wm.init(k0)
-  data = W.make_data(c.world_model.capacity, pair.obs_dim, pair.act_dim)
+  pipe = loop.make_pipeline(c)
+  states = pipe.init(jax.vmap(jax.random.PRNGKey)(jnp.asarray([seed], jnp.uint32)))
   out = {"episodes": [], "planners": {}}
   for i in range(episodes):
-    key, k_ep, k_fit = jax.random.split(key, 3)
     use = i >= c.pets.random_episodes
-    trs, ret = collect[("config", use)](k_ep, state)
-    data = W.add_to_data(data, trs.obs, trs.action, trs.next_obs)
-    state, info = train(state, k_fit, data)
+    states, ret = pipe.source_episode(states, use)
+    states, info = pipe.fit_model(states)
     W.check_finite(info, where="source_planner")
-    out["episodes"].append(("MPC" if use else "random", float(ret)))
-    log(f"episode {i + 1} ({'MPC' if use else 'random'}): {describe(trs, ret)}; "
-        f"holdout loss after fit {float(np.min(info['holdout_loss'])):.4f}")
-  out["transitions"] = int(data.size)
+    phase = "MPC" if use else "random"
+    out["episodes"].append((phase, float(ret[0])))
+    log(f"episode {i + 1} ({phase}): source return {float(ret[0]):8.1f}; holdout loss after "
+        f"fit {float(np.min(info['holdout_loss'])):.4f}")
+  out["transitions"] = int(states.real.size[0])
+  model = jax.tree_util.tree_map(lambda x: x[0], states.model)
+  key = jax.random.fold_in(jax.random.PRNGKey(seed), episodes)
   log(f"\nthe final model ({out['transitions']} transitions) under two planners:")
-  for name, cfg in configs.items():
+  for name, cfg in {"config": c, "big": c_big}.items():
+    planner = generation.make_model_planner(cfg, pipe.pair, pipe.wm, pipe.pair.source.reward_fn)
+    collect = jax.jit(lambda k, m, planner=planner: generation.collect_source_episode(
+        pipe.pair, planner, pipe.episode_length, k, m, True))
     p = cfg.planner
     rets = []
     for t in range(trials):
-      trs, ret = collect[(name, True)](jax.random.fold_in(key, t), state)
+      trs, ret = collect(jax.random.fold_in(key, t), model)
       rets.append(float(ret))
       log(f"  {name} (H={p.horizon}, population {p.population}, {p.iterations} iterations, "
           f"{p.particles} particles): {describe(trs, ret)}")

@@ -254,8 +254,9 @@ def main():
   title = (f"Planner: one planning step, H={horizon}, population {population}, {iterations} "
            f"iterations, {particles} particles, ensemble {members} x {layers}x{hidden} SiLU, "
            f"obs {OBS_DIM}, act {ACT_DIM} ({benchmarking.device_description()}, load average "
-           f"{load[0]:.1f} -> {load[1]:.1f}; s: min wall seconds over rounds that time every case in turn, cpu_s: process CPU seconds, "
-           f"x floor: vs the first row scaled by FLOPs)")
+           f"{load[0]:.1f} -> {load[1]:.1f}; s: min wall seconds over rounds that time every "
+           f"case in turn, cpu_s: process CPU seconds, x floor: vs the first row scaled by "
+           f"FLOPs)")
   benchmarking.report(title, rows, None,
                       columns=["case", "flops", "s", "cpu_s", "GFLOP/s", "x floor",
                                "x floor (cpu)", "compile_s"])
