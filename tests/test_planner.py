@@ -251,6 +251,44 @@ def test_common_noise_cancels_between_candidates(common_noise, propagation):
   assert abs(ret[0]) > 1e-3
 
 
+# Members matter here: s' = s + a + (member + 1) * eps, so two rollouts agree only when they
+# share both the member and the noise. The default's 2 particles over 3 elites is the case
+# where particles is not a multiple of the members.
+MEMBER_WALK_DYN = Dynamics(step=lambda p, eps, o, a, m: o + a + (m + 1.0) * eps,
+                           uncertainty=lambda p, o, a: jnp.float32(0.0), num_members=3)
+
+
+@pytest.mark.parametrize("propagation", ["ts_inf", "ts1"])
+@pytest.mark.parametrize("particles", [2, 4])
+def test_identical_candidates_get_identical_objectives(particles, propagation):
+  h = 5
+  cfg = planner_config(horizon=h, population=32, num_elites=3, particles=particles,
+                       discount=1.0)
+  planner = make_planner(cfg, 1, MEMBER_WALK_DYN, lambda o, a, o2: o2[0],
+                         propagation=propagation)
+  seqs = jnp.zeros((32, h, 1)).at[7].set(0.1)
+  out = jax.jit(planner.evaluate)(None, jax.random.key(5), jnp.zeros(1), seqs, 0.0)
+  ret = np.asarray(out["return"])
+  same = np.delete(ret, 7)
+  np.testing.assert_array_equal(same, same[0])  # 31 identical candidates, one objective
+  np.testing.assert_allclose(ret[7] - ret[0], 0.1 * sum(h - t for t in range(h)), rtol=1e-5)
+  assert abs(ret[0]) > 1e-3  # and the noise is there
+
+
+def test_fewer_particles_than_members_use_every_member():
+  # TS-inf with 1 particle over 3 members: the member is drawn per evaluation, uniformly.
+  cfg = planner_config(horizon=6, population=4, num_elites=2, particles=1, discount=1.0)
+  planner = make_planner(cfg, 1, MEMBER_DYN._replace(num_members=3), lambda o, a, o2: 0.0)
+  many = jax.jit(jax.vmap(planner.evaluate, in_axes=(None, 0, None, None, None)))
+  out = many(None, jax.random.split(jax.random.key(2), 300), jnp.array([-1.0, 0.0]),
+             jnp.zeros((2, 6, 1)), 0.0)
+  member = np.round(np.asarray(out["uncertainty"])[:, 0] * 6 / 5 - 1).astype(int)
+  np.testing.assert_array_equal(np.asarray(out["uncertainty"])[:, 0],  # both candidates
+                                np.asarray(out["uncertainty"])[:, 1])
+  counts = np.bincount(member, minlength=3)
+  assert counts.min() > 70, counts  # about 100 each of 300
+
+
 @pytest.mark.parametrize("field,value", [("method", "random"), ("horizon", 0),
                                          ("num_elites", 1000), ("alpha", 1.0),
                                          ("init_std", 0.0), ("discount", 1.5),

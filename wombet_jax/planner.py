@@ -11,18 +11,19 @@ under the learned ensemble (PETS in the source env, data generation in the model
 
 Efficiency (the planner is the hot loop of data generation): all population x particles
 rollouts advance together in one `lax.scan` over the horizon. Rollouts are laid out as
-(num_members, n) slots and `step` is vmapped twice, the outer vmap over the member index and
-the inner one with the member fixed, so an ensemble model indexes its stacked weights once per
-member and runs one (n, in) x (in, out) matmul per member and layer, never a gather of weights
-per particle. u is computed (num_members more passes) only when lambda_plan != 0.
+(particles, n) and `step` is vmapped twice, the outer vmap over the particle and its member
+index and the inner one with the member fixed, so an ensemble model gathers its stacked weights
+once per particle and runs one (n, in) x (in, out) matmul per particle and layer, never a
+gather of weights per rollout. u is computed (num_members more passes) only when
+lambda_plan != 0.
 
-Common random numbers (planner.common_noise, default on): the model's noise eps is drawn per
-particle and step and shared by all candidates, so candidate j's particle p sees the same noise
-as candidate k's (and, under TS-inf with particles a multiple of num_members, the same member).
-Each candidate's objective keeps its distribution (one independent draw per particle), but
-differences between candidates are no longer blurred by different noise, which is what CEM's
-ranking needs; and the draw is population times smaller (4% of a planning step at mbrl-lib's
-sizes on a 2-core CPU). common_noise=False draws eps per rollout (mbrl-lib's sampling).
+Common random numbers (planner.common_noise, default on): particle p of every candidate uses
+the same member and the same model noise eps at every step, for any particles/num_members
+ratio, so identical candidates get identical objectives and differences between candidates
+are not blurred by different noise or members, which is what CEM's ranking needs. Each
+candidate's objective keeps its distribution (one independent draw per particle), and the draw
+is population times smaller (4% of a planning step at mbrl-lib's sizes on a 2-core CPU).
+common_noise=False draws eps per rollout (mbrl-lib's sampling); members stay shared.
 
 CEM follows mbrl-lib: samples truncated at 2 std and clipped to [-1, 1], the top num_elites
 refit mean and variance, both smoothed with alpha; the variance restarts at init_std^2 at each
@@ -124,14 +125,12 @@ def make_planner(config_planner, act_dim: int, dynamics: Dynamics, reward_fn: Ca
   reward_fn(obs, act, next_obs) -> (); termination_fn(obs, act, next_obs) -> bool (). After a
   particle terminates its later rewards and penalties are zero (alive-bonus tasks must not
   gain by imagining life after a fall); the terminating transition itself still counts.
-  propagation: "ts_inf" keeps each particle's member fixed over the horizon, the members
-  spread evenly over each candidate's particles. "ts1" redraws every particle's member at
-  every step: the rollouts are rotated by a uniformly random offset over the equal-size
-  member groups, so each particle's member is uniform and independent across steps (as a
-  per-step random permutation would give) while each candidate's particles stay spread over
-  the members and the matmuls stay grouped; a rotation is two index gathers, a permutation
-  would cost sorts. Member indices stay constants, so XLA can reduce a model that evaluates
-  every member and selects one (world_model.sample_next) to the selected member's matmuls.
+  propagation: "ts_inf" keeps each particle's member fixed over the horizon, "ts1" redraws
+  it at every step. Particle p uses member (p + offset) mod num_members, with the offset
+  uniform in [0, num_members) and drawn once per evaluation (ts_inf) or at every step (ts1):
+  each particle's member is uniform (independent across steps under ts1), a candidate's
+  particles stay spread evenly over the members, and every candidate's particle p sees the
+  same member, so the members never enter the difference between two candidates.
   """
   validate_planner_config(config_planner)
   if propagation not in PROPAGATIONS:
@@ -160,22 +159,27 @@ def make_planner(config_planner, act_dim: int, dynamics: Dynamics, reward_fn: Ca
   def rollouts(params, key, obs, actions, lambda_plan, always_uncertainty):
     """Discounted return, discounted u and mean u per sequence; actions (N, H, A)."""
     n_seq = actions.shape[0]
-    n_roll = n_seq * particles
-    per_member = -(-n_roll // num_members)
-    slots = per_member * num_members
-    # Rollout r = particle * N + sequence; slot r belongs to member r // per_member, so each
-    # sequence's particles spread evenly over the members. Slots past n_roll are padding.
-    seq_of_slot = jnp.arange(slots) % n_seq
-    members = jnp.arange(num_members, dtype=jnp.int32)
-    act_slots = jnp.swapaxes(actions[seq_of_slot], 0, 1)  # (H, slots, A)
     obs_dim = obs.shape[-1]
-    # Padding slots reuse the last particle's noise; their results are dropped.
-    particle_of_slot = jnp.minimum(jnp.arange(slots) // n_seq, particles - 1)
+    # Rollouts are laid out (particles, N): particle p of every sequence uses the same member
+    # and the same noise, whatever particles and num_members are, so identical candidates get
+    # identical objectives (common random numbers). Particle p's member is (p + offset) mod
+    # num_members: the members spread evenly over each candidate's particles, and the offset,
+    # uniform in [0, num_members), makes each particle's member uniform, so with fewer
+    # particles than members no member is left out of the estimate. TS-inf draws the offset
+    # once per evaluation, TS-1 at every step (a fresh uniform member per particle and step).
+    act_p = jnp.broadcast_to(jnp.swapaxes(actions, 0, 1)[:, None],
+                             (horizon, particles, n_seq, act_dim))
+    particle_ids = jnp.arange(particles, dtype=jnp.int32)
+    k_offset, k_steps = jax.random.split(key)
+    offset0 = jax.random.randint(k_offset, (), 0, num_members, dtype=jnp.int32)
 
-    def draw_noise(k):  # (slots, obs_dim) standard normals, shared by sequences if common
+    def draw_noise(k):  # (particles, N, obs_dim) standard normals, shared by sequences if common
       if common_noise:
-        return jax.random.normal(k, (particles, obs_dim))[particle_of_slot]
-      return jax.random.normal(k, (slots, obs_dim))
+        return jnp.broadcast_to(jax.random.normal(k, (particles, 1, obs_dim)),
+                                (particles, n_seq, obs_dim))
+      return jax.random.normal(k, (particles, n_seq, obs_dim))
+
+    flat = lambda x: x.reshape((particles * n_seq,) + x.shape[2:])
 
     def penalty(s, a):
       unc_f = lambda: unc_v(params, s, a).astype(jnp.float32)
@@ -183,23 +187,20 @@ def make_planner(config_planner, act_dim: int, dynamics: Dynamics, reward_fn: Ca
         return unc_f()
       # Skip the ensemble-wide uncertainty (num_members forward passes) when unpenalised;
       # lambda_plan is unbatched under the data-generation vmap, so this stays a real branch.
-      return jax.lax.cond(lambda_plan != 0, unc_f, lambda: jnp.zeros((slots,), jnp.float32))
+      return jax.lax.cond(lambda_plan != 0, unc_f,
+                          lambda: jnp.zeros((particles * n_seq,), jnp.float32))
 
     def body(carry, xs):
       s, alive, ret, unc, unc_sum, n_alive = carry
       a, k, disc = xs
-      k_step, k_perm = jax.random.split(k)
+      k_step, k_member = jax.random.split(k)
       eps = draw_noise(k_step)
-      group = lambda x: x.reshape((num_members, per_member) + x.shape[1:])
-      if ts1:  # a random rotation of rollouts over the member groups (see make_planner)
-        shift = jax.random.randint(k_perm, (), 0, slots)
-        fwd = (jnp.arange(slots) + shift) % slots  # an index gather: jnp.roll was slower
-        nxt = step_grouped(params, group(eps[fwd]), group(s[fwd]), group(a[fwd]), members)
-        nxt = nxt.reshape(slots, obs_dim)[(jnp.arange(slots) - shift) % slots]
-      else:
-        nxt = step_grouped(params, group(eps), group(s), group(a), members)
-        nxt = nxt.reshape(slots, obs_dim)
-      nxt = nxt.astype(jnp.float32)
+      offset = (jax.random.randint(k_member, (), 0, num_members, dtype=jnp.int32) if ts1
+                else offset0)
+      members = (particle_ids + offset) % num_members
+      nxt = step_grouped(params, eps, s.reshape(particles, n_seq, obs_dim), a, members)
+      nxt = nxt.reshape(particles * n_seq, obs_dim).astype(jnp.float32)
+      a = flat(a)
       r = reward_v(s, a, nxt).astype(jnp.float32)
       u = penalty(s, a)
       ret = ret + disc * jnp.where(alive, r, 0.0)
@@ -210,14 +211,15 @@ def make_planner(config_planner, act_dim: int, dynamics: Dynamics, reward_fn: Ca
         alive = alive & ~term_v(s, a, nxt).astype(bool)
       return (nxt, alive, ret, unc, unc_sum, n_alive), None
 
-    zeros = jnp.zeros((slots,), jnp.float32)
-    init = (jnp.broadcast_to(obs, (slots, obs_dim)), jnp.ones((slots,), bool), zeros, zeros,
+    n_roll = particles * n_seq
+    zeros = jnp.zeros((n_roll,), jnp.float32)
+    init = (jnp.broadcast_to(obs, (n_roll, obs_dim)), jnp.ones((n_roll,), bool), zeros, zeros,
             zeros, zeros)
-    xs = (act_slots, jax.random.split(key, horizon), discounts)
+    xs = (act_p, jax.random.split(k_steps, horizon), discounts)
     (_, _, ret, unc, unc_sum, n_alive), _ = jax.lax.scan(body, init, xs)
 
     def per_seq(x):  # mean over particles
-      return jnp.mean(x[:n_roll].reshape(particles, n_seq), axis=0)
+      return jnp.mean(x.reshape(particles, n_seq), axis=0)
 
     return {"return": per_seq(ret), "penalty": per_seq(unc),
             "uncertainty": per_seq(unc_sum / jnp.maximum(n_alive, 1.0))}
