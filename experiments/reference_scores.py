@@ -25,7 +25,8 @@ sys.path.insert(0, ROOT)
 
 _ENVS = flags.DEFINE_string("envs", "inverted_double_pendulum", "Comma-separated task pairs.")
 _SCALE = flags.DEFINE_enum("scale", "cpu", ["cpu", "paper"],
-                           "cpu: experiments/configs/default.py with the env replaced; paper: "
+                           "cpu: experiments/configs/cpu/<env>.py where it exists, else "
+                           "experiments/configs/default.py with the env replaced; paper: "
                            "experiments/configs/<env>.py (its episode length and agent).")
 _RANDOM_EPISODES = flags.DEFINE_integer("random_episodes", 1000, "Episodes for R_random.")
 _STEPS = flags.DEFINE_integer("reference_steps", 30_000, "Target env steps of the SAC run.")
@@ -40,7 +41,13 @@ _EPISODE_LENGTH = flags.DEFINE_integer(
 
 def sac_config(scale: str, env: str, steps: int, seeds: int, evals: int,
                episode_length: int | None = None):
-  name = "default" if scale == "cpu" else env
+  from wombet_jax.envs import registry
+  pair = registry.base_name(env)  # "hopper:source" uses hopper's config
+  if scale == "cpu":
+    cpu = os.path.join(ROOT, "experiments", "configs", "cpu", f"{pair}.py")
+    name = f"cpu.{pair}" if os.path.exists(cpu) else "default"
+  else:
+    name = pair
   c = importlib.import_module(f"experiments.configs.{name}").get_config()
   c.env, c.algo, c.compare, c.num_seeds = env, "sac", "", seeds
   if episode_length is not None:
@@ -74,8 +81,9 @@ def main(argv):
       table = json.load(f)
   command = "python experiments/reference_scores.py " + " ".join(sys.argv[1:])
   for env in [e.strip() for e in _ENVS.value.split(",") if e.strip()]:
-    if env not in registry.names():
-      raise ValueError(f"--envs contains {env!r}; known pairs: {', '.join(registry.names())}")
+    if not registry.is_known(env):
+      raise ValueError(f"--envs contains {env!r}; known pairs: {', '.join(registry.names())} "
+                       f"(each also as <pair>{registry.SOURCE_SUFFIX})")
     c = sac_config(_SCALE.value, env, _STEPS.value, _SEEDS.value, _EVALS.value,
                    _EPISODE_LENGTH.value)
     config_lib.validate(c)

@@ -292,3 +292,17 @@ def test_mjx_pair(mjx_rollout):
     assert (src_obs[:, 5] >= 0).all() and (target_obs[:, 5] <= 0).all()
     goals = np.linalg.norm(target_obs[:, 4:6], axis=-1)
     assert goals.max() <= 0.2 + 1e-6 and goals.std() > 0.02
+
+
+def test_source_suffix_puts_the_source_task_in_the_targets_place():
+  from wombet_jax.envs import registry
+  pair = registry.make_pair("pointmass:source")
+  base = registry.make_pair("pointmass")
+  assert pair.name == "pointmass:source" and pair.target is pair.source
+  assert pair.episode_length == base.episode_length
+  obs, act = jnp.ones(pair.obs_dim), jnp.zeros(pair.act_dim)
+  np.testing.assert_allclose(pair.target.reward_fn(obs, act, obs),
+                             base.source.reward_fn(obs, act, obs))
+  assert registry.is_known("hopper:source") and not registry.is_known("hopper:target")
+  with pytest.raises(ValueError, match="hopper:target"):
+    registry.default_episode_length("hopper:target")

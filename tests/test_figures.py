@@ -109,7 +109,7 @@ def test_committed_reference_table_has_command_and_budget():
   table = reference.load()
   for k, entry in table.items():
     env, length = k.split("/")
-    assert env in registry.names() and int(length) == entry["episode_length"]
+    assert registry.is_known(env) and int(length) == entry["episode_length"]
     assert entry["reference"] > entry["random"]
     assert entry["command"].startswith("python experiments/reference_scores.py")
     assert entry["reference_steps"] > 0 and entry["random_episodes"] > 0

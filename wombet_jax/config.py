@@ -59,10 +59,11 @@ def _nonnegative(c, field: str):
 
 def validate(c: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming the first invalid field."""
-  from wombet_jax.envs import names as env_names  # local: envs import brax, slow-ish
+  from wombet_jax.envs import registry  # local: envs import brax, slow-ish
 
-  if c.env not in env_names():
-    _fail("env", c.env, f"unknown task pair; known: {list(env_names())}")
+  if not registry.is_known(c.env):
+    _fail("env", c.env, f"unknown task pair; known: {list(registry.names())}, each also as "
+          f"<pair>{registry.SOURCE_SUFFIX}")
   _choice(c, "algo", ALGOS)
   _positive_int(c, "seed", allow_zero=True)
   _positive_int(c, "num_seeds")

@@ -4,6 +4,7 @@ Adding a pair is adding an entry here (DESIGN.md "Tasks"); nothing else branches
 """
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from typing import Callable
 
@@ -21,31 +22,52 @@ _PAIRS: dict[str, tuple[Callable[[int], base.TaskPair], int]] = {
 }
 
 
+# "<pair>:source" is the pair with its source task in the target's place: what runs on the
+# target (online RL, evaluation, reference scores) then runs on the source task. It measures
+# what an algorithm reaches on the source task itself, e.g. SAC with as many source steps as
+# WOMBET's source phase used.
+SOURCE_SUFFIX = ":source"
+
+
 def names() -> tuple[str, ...]:
   """Registered pair names, pointmass first."""
   return tuple(_PAIRS)
 
 
+def base_name(name: str) -> str:
+  """The registered pair behind `name` ("hopper:source" -> "hopper")."""
+  return name[:-len(SOURCE_SUFFIX)] if name.endswith(SOURCE_SUFFIX) else name
+
+
+def is_known(name: str) -> bool:
+  """A registered pair, or one with the ":source" suffix."""
+  return base_name(name) in _PAIRS
+
+
 def default_episode_length(name: str) -> int:
-  if name not in _PAIRS:
-    raise ValueError(f"unknown task pair {name!r}; known pairs: {', '.join(names())}")
-  return _PAIRS[name][1]
+  if not is_known(name):
+    raise ValueError(f"unknown task pair {name!r}; known pairs: {', '.join(names())} "
+                     f"(each also as <pair>{SOURCE_SUFFIX})")
+  return _PAIRS[base_name(name)][1]
 
 
 def make_pair(name: str, episode_length: int | None = None) -> base.TaskPair:
   """Builds the named source/target pair.
 
   Args:
-    name: one of names().
+    name: one of names(), optionally with the ":source" suffix (the source task as target).
     episode_length: time limit; None (or 0, the config's "default" value) keeps the pair's
       default.
   """
   default_length = default_episode_length(name)
-  builder = _PAIRS[name][0]
+  builder = _PAIRS[base_name(name)][0]
   if episode_length is None or episode_length == 0:
     episode_length = default_length
   if (isinstance(episode_length, bool) or not isinstance(episode_length, numbers.Integral)
       or episode_length < 0):
     raise ValueError(f"episode_length must be a positive int (or None / 0 for the default "
                      f"{default_length}), got {episode_length!r}")
-  return builder(int(episode_length))
+  pair = builder(int(episode_length))
+  if name.endswith(SOURCE_SUFFIX):
+    pair = dataclasses.replace(pair, name=name, target=pair.source)
+  return pair

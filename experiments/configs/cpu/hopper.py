@@ -1,0 +1,6 @@
+"""hopper at CPU scale: WOMBET vs SAC from scratch, 5 seeds, 45k target steps (see locomotion.py)."""
+from experiments.configs.cpu import locomotion
+
+
+def get_config():
+  return locomotion.get_cpu_config("hopper")
