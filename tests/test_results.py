@@ -69,3 +69,30 @@ def test_paired_differences_match_hand_computed_values():
   table = results.comparison_table({"wombet": a, "sac": b})
   line = [ln for ln in table.splitlines() if ln.startswith("| 100 |")][0]
   assert "+6.7 ± 8.8 (2/3)" in line and "wombet - sac" in table  # normalized = 10 x return
+
+
+def _eval_rows(algo, curves):
+  """curves: {seed: [(step, value), ...]} -> evaluation rows."""
+  return [{"algo": algo, "phase": "eval", "seed": s, "target_env_steps": st,
+           "normalized_return": v} for s, pts in curves.items() for st, v in pts]
+
+
+def test_steps_to_threshold_by_hand():
+  # SAC's final mean is (80 + 100) / 2 = 90: thresholds 45 (50%) and 72 (80%).
+  sac = _eval_rows("sac", {0: [(0, 0), (1000, 40), (2000, 60), (3000, 80)],
+                           1: [(0, 0), (1000, 50), (2000, 90), (3000, 100)]})
+  wombet = _eval_rows("wombet", {0: [(0, 10), (1000, 50), (2000, 70), (3000, 75)],
+                                 1: [(0, 46), (1000, 30), (2000, 60), (3000, 60)]})
+  st = results.steps_to_threshold({"wombet": wombet, "sac": sac}, "sac")
+  assert st["baseline_final"] == 90.0 and st["thresholds"] == {0.5: 45.0, 0.8: 72.0}
+  assert st["steps"]["sac"] == {0.5: {0: 2000, 1: 1000}, 0.8: {0: 3000, 1: 2000}}
+  # The first evaluation at or above the threshold, even if a later one falls below it.
+  assert st["steps"]["wombet"] == {0.5: {0: 1000, 1: 0}, 0.8: {0: 3000, 1: None}}
+  r50, r80 = st["ratio"]["wombet"][0.5], st["ratio"]["wombet"][0.8]
+  assert r50["per_seed"] == {0: 0.5, 1: 0.0} and r50["median"] == 0.25 and r50["n"] == 2
+  assert r80["per_seed"] == {0: 1.0} and r80["n"] == 1  # seed 1 never reaches 72
+  table = results.steps_to_threshold_table(st)
+  assert "| wombet | 80% (72.0) | 0: 3000, 1: - | 3000 (1/2 reached) | 1.00 [1.00, 1.00] (1) |" \
+      in table
+  with pytest.raises(ValueError, match="baseline='td3'"):
+    results.steps_to_threshold({"sac": sac}, "td3")

@@ -159,3 +159,75 @@ def comparison_table(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
       cells.append("" if d is None else format_paired(d))
     lines.append(f"| {st} | " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
+
+
+def steps_to_threshold(runs: Mapping[str, Sequence[Mapping[str, Any]]], baseline: str,
+                       fractions: Sequence[float] = (0.5, 0.8),
+                       key: str = "normalized_return") -> dict:
+  """Target env steps each seed of each run needs to first reach fraction * the baseline's
+  final value (mean over seeds of its last evaluation), and each run's per-seed ratio of steps
+  to the baseline's (the paper's "less than half the interaction budget", measured).
+
+  A seed that never reaches a threshold has steps None and no ratio. Ratios pair seeds (the
+  same seed means the same initial states and evaluation episodes in both runs); their spread
+  is reported as median, min and max over the seeds where both runs reach the threshold.
+  Returns {"baseline_final", "thresholds": {fraction: value}, "steps": {algo: {fraction:
+  {seed: steps}}}, "ratio": {algo: {fraction: {"per_seed", "median", "min", "max", "n"}}}}.
+  """
+  if baseline not in runs:
+    raise ValueError(f"baseline={baseline!r} is not among the runs {list(runs)}")
+  by = {a: _evals_by_step(rows, key) for a, rows in runs.items()}
+  if not by[baseline]:
+    raise ValueError(f"the {baseline} run has no evaluation with a non-null {key}")
+  final = float(np.mean(list(by[baseline][max(by[baseline])].values())))
+  out = {"key": key, "baseline": baseline, "baseline_final": final, "thresholds": {},
+         "steps": {}, "ratio": {}}
+  for f in fractions:
+    out["thresholds"][f] = f * final
+  for a, evals in by.items():
+    seeds = sorted(set().union(*[set(v) for v in evals.values()]))
+    out["steps"][a] = {}
+    for f, thr in out["thresholds"].items():
+      out["steps"][a][f] = {
+          s: next((st for st in sorted(evals) if evals[st].get(s, -math.inf) >= thr), None)
+          for s in seeds}
+  for a in runs:
+    if a == baseline:
+      continue
+    out["ratio"][a] = {}
+    for f in fractions:
+      mine, base = out["steps"][a][f], out["steps"][baseline][f]
+      per_seed = {s: mine[s] / base[s] for s in sorted(set(mine) & set(base))
+                  if mine[s] is not None and base[s] not in (None, 0)}
+      vals = list(per_seed.values())
+      out["ratio"][a][f] = {"per_seed": per_seed, "n": len(vals),
+                            "median": float(np.median(vals)) if vals else None,
+                            "min": float(min(vals)) if vals else None,
+                            "max": float(max(vals)) if vals else None}
+  return out
+
+
+def steps_to_threshold_table(st: Mapping[str, Any]) -> str:
+  """Markdown of steps_to_threshold: per algorithm and threshold, the steps of every seed
+  ("-": never reached) and, for the others, the per-seed ratio to the baseline."""
+  base = st["baseline"]
+  lines = [f"Threshold: a fraction of {base}'s final {st['key']} "
+           f"({st['baseline_final']:.1f}, mean over seeds); steps = the first evaluation at "
+           "or above it.", "",
+           "| algo | threshold | steps per seed | median steps | ratio to "
+           f"{base} (median [min, max], seeds) |",
+           "| --- | ---: | --- | ---: | ---: |"]
+  for a, per_f in st["steps"].items():
+    for f, thr in st["thresholds"].items():
+      steps = per_f[f]
+      cells = ", ".join(f"{s}: {'-' if v is None else v}" for s, v in steps.items())
+      reached = [v for v in steps.values() if v is not None]
+      med = f"{np.median(reached):.0f}" if reached else "-"
+      ratio = ""
+      if a != base:
+        r = st["ratio"][a][f]
+        ratio = ("-" if not r["n"] else
+                 f"{r['median']:.2f} [{r['min']:.2f}, {r['max']:.2f}] ({r['n']})")
+      lines.append(f"| {a} | {f:.0%} ({thr:.1f}) | {cells} | {med} "
+                   f"({len(reached)}/{len(steps)} reached) | {ratio} |")
+  return "\n".join(lines) + "\n"
