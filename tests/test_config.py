@@ -65,3 +65,29 @@ def test_absolute_thresholds_allow_any_return_but_not_negative_uncertainty():
   c.filter.eps_u = -0.5
   with pytest.raises(ValueError, match=r"config.filter.eps_u=-0.5"):
     validate(c)
+
+
+PAPER_PAIRS = ("halfcheetah", "hopper", "walker2d", "ant", "reacher", "inverted_double_pendulum")
+
+
+@pytest.mark.parametrize("env", PAPER_PAIRS)
+def test_paper_and_cpu_configs_validate_and_build(env):
+  """Every paper config (and the CPU-scale locomotion ones) builds its pipeline for WOMBET and
+  SAC at its real shapes; nothing is compiled (experiments/check_configs.py runs them)."""
+  import importlib
+  
+  from wombet_jax import loop
+  names = [f"experiments.configs.{env}"]
+  if os.path.exists(os.path.join(os.path.dirname(__file__), "..", "experiments", "configs", "cpu",
+                                 f"{env}.py")):
+    names.append(f"experiments.configs.cpu.{env}")
+  for name in names:
+    c = importlib.import_module(name).get_config()
+    assert c.env == env
+    for algo in ("wombet", "sac"):
+      c.algo = algo
+      validate(c)
+      pipe = loop.make_pipeline(c)
+      assert pipe.episode_length == (c.episode_length or 1000)
+      assert pipe.pair.name == env
+      assert all(v == 0 for v in pipe.trace_counts.values())  # built, not traced

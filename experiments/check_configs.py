@@ -1,0 +1,195 @@
+"""Paper-scale readiness: builds and runs every piece of each paper config on this machine for
+a few steps, and projects the wall time of the full budget.
+
+  python experiments/check_configs.py                                  # six pairs, WOMBET + SAC
+  python experiments/check_configs.py --envs=hopper --algos=wombet --json=/tmp/check.json
+
+For each config (experiments/configs/<env>.py, one seed) every jitted piece is compiled and then
+timed on a short run with the paper's shapes: source episodes and evaluations of --steps steps
+(a step costs the same in a short episode), the world-model fit for one epoch over --fit_data
+random transitions, data generation with --gen_trajectories trajectories of --steps steps, and
+--steps online target steps with every step learning (G updates). The projection scales each
+measured cost to the config's counts:
+
+  source   = ep_len * (random episodes * t_random_step + MPC episodes * t_mpc_step)
+  fits     = per fit max_epochs * t_epoch * transitions / fit_data (an upper bound: holdout early
+             stopping usually ends sooner), after each source episode and at each iteration
+  generate = iterations * H_gen * t_gen_step * num_trajectories / gen_trajectories
+  online   = iterations * steps_per_iteration * t_target_step
+  evals    = (evaluations + 1) * ep_len * t_eval_step
+
+per seed; seeds are a vmap axis, so on a CPU S seeds cost about S times this and on an
+accelerator much less. Memory per seed is the size of one seed's run state (buffers, model,
+agent). Not part of CI: compiling the paper shapes takes minutes per config.
+"""
+import json
+import os
+import time
+
+from absl import app, flags
+
+_ENVS = flags.DEFINE_list("envs", ["halfcheetah", "hopper", "walker2d", "ant", "reacher",
+                                   "inverted_double_pendulum"], "Paper configs to check.")
+_ALGOS = flags.DEFINE_list("algos", ["wombet", "sac"], "Algorithms per config.")
+_STEPS = flags.DEFINE_integer("steps", 5, "Steps per timed piece (episodes, chunks, generation).")
+_FIT_DATA = flags.DEFINE_integer("fit_data", 20_000, "Random transitions for the timed fit.")
+_GEN = flags.DEFINE_integer("gen_trajectories", 2, "Trajectories in the timed generation.")
+_JSON = flags.DEFINE_string("json", None, "Also write the results as JSON here.")
+
+
+def _timed(fn, *args):
+  """(first-call seconds, second-call seconds, output of the second call)."""
+  import jax
+  t0 = time.time()
+  jax.block_until_ready(fn(*args))
+  first = time.time() - t0
+  t0 = time.time()
+  out = jax.block_until_ready(fn(*args))
+  return first, time.time() - t0, out
+
+
+def shrunk(config, steps: int, gen_trajectories: int):
+  """The config with the counts that set no per-step shape shrunk to `steps`."""
+  c = config.copy_and_resolve_references()
+  c.num_seeds = 1
+  c.episode_length = steps
+  c.loop.eval_every = c.loop.checkpoint_every = steps
+  c.loop.steps_per_iteration = steps
+  c.loop.start_steps = 0
+  c.generation.horizon = steps
+  c.generation.num_trajectories = gen_trajectories
+  c.loop.offline_capacity = max(c.loop.offline_capacity, steps * gen_trajectories)
+  c.world_model.max_epochs = 1
+  return c
+
+
+def check(config, steps: int, fit_data: int, gen_trajectories: int) -> dict:
+  """Compile and per-step times of every piece of `config`'s run, and the projection."""
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+
+  from wombet_jax import config as config_lib
+  from wombet_jax import loop
+  from wombet_jax import world_model as wm_lib
+
+  config_lib.validate(config)
+  full = loop.make_pipeline(config)  # the real config builds (its shapes are what is timed)
+  ep_len, spec = full.episode_length, full.spec
+  c = shrunk(config, steps, gen_trajectories)
+  config_lib.validate(c)
+  pipe = loop.make_pipeline(c)
+  states = pipe.init(jax.vmap(jax.random.PRNGKey)(jnp.zeros((1,), jnp.uint32)))
+  state_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(states))
+  lo, t = config.loop, {}
+  compile_s = 0.0
+  evals = lo.num_iterations * (lo.steps_per_iteration // lo.eval_every)
+  proj = {"online": lo.num_iterations * lo.steps_per_iteration}
+  if spec.uses_offline:
+    first, t_rand, _ = _timed(lambda s: pipe.source_episode(s, False), states)
+    compile_s += first - t_rand
+    first, t_mpc, (states, _) = _timed(lambda s: pipe.source_episode(s, True), states)
+    compile_s += first - t_mpc
+    t["random_step"], t["mpc_step"] = t_rand / steps, t_mpc / steps
+    obs_dim, act_dim = pipe.pair.obs_dim, pipe.pair.act_dim
+    n = min(fit_data, config.world_model.capacity)
+    rnd = np.random.default_rng(0)
+    real = jax.vmap(lambda d, o, a, o2: wm_lib.add_to_data(d, o, a, o2))(
+        states.real, *(jnp.asarray(rnd.normal(size=(1, n, d)), jnp.float32)
+                       for d in (obs_dim, act_dim, obs_dim)))
+    fit_states = states.replace(real=real)
+    first, t_epoch, _ = _timed(pipe.fit_model, fit_states)
+    compile_s += first - t_epoch
+    t["fit_epoch_per_transition"] = t_epoch / n
+    first, t_gen, (states, _) = _timed(pipe.regenerate, states)
+    compile_s += first - t_gen
+    t["gen_step_per_trajectory"] = t_gen / steps / gen_trajectories
+    episodes = config.pets.random_episodes + config.pets.mpc_episodes
+    src_steps = episodes * ep_len
+    proj["source"] = ep_len * (config.pets.random_episodes * t["random_step"]
+                               + config.pets.mpc_episodes * t["mpc_step"])
+    sizes = [min(ep_len * (e + 1), config.world_model.capacity) for e in range(episodes)]
+    sizes += [min(src_steps + k * lo.steps_per_iteration, config.world_model.capacity)
+              for k in range(1, lo.num_iterations)]
+    proj["fits"] = sum(config.world_model.max_epochs * t["fit_epoch_per_transition"] * m
+                       for m in sizes)
+    proj["generate"] = (lo.num_iterations * config.generation.horizon
+                        * config.generation.num_trajectories * t["gen_step_per_trajectory"])
+  if spec.offline_pretrain:
+    first, t_pre, (states, _) = _timed(lambda s: pipe.pretrain(s, 0, steps), states)
+    compile_s += first - t_pre
+    t["pretrain_update"] = t_pre / steps
+    proj["pretrain"] = lo.offline_steps * t["pretrain_update"]
+  # Online: one chunk from t0 = 0 fills the buffer; timed chunks start past learn_start, so
+  # every step runs its G updates.
+  states, _ = pipe.chunk(states, jnp.int32(0))
+  t0 = jnp.int32(max(config.agent.batch_size, lo.start_steps))
+  first, t_chunk, _ = _timed(lambda s: pipe.chunk(s, t0), states)
+  compile_s += first - t_chunk
+  t["target_step"] = t_chunk / steps
+  proj["online"] = proj["online"] * t["target_step"]
+  first, t_eval, _ = _timed(pipe.evaluate, states)
+  compile_s += first - t_eval
+  t["eval_step"] = t_eval / steps
+  proj["evals"] = (evals + 1) * ep_len * t["eval_step"]
+  total = sum(proj.values())
+  return {"env": config.env, "algo": config.algo, "episode_length": ep_len,
+          "target_steps": lo.num_iterations * lo.steps_per_iteration,
+          "compile_seconds": compile_s, "seconds_per_1000_target_steps": 1000 * t["target_step"],
+          "state_mib_per_seed": state_bytes / 2**20, "per_step_seconds": t,
+          "projected_seconds_per_seed": proj, "projected_total_hours_per_seed": total / 3600}
+
+
+def table(rows: list[dict]) -> str:
+  head = ("| env | algo | compile s | s / 1000 target steps | state MiB / seed | projected h / seed "
+          "(source, fits, generation, online, evals) |")
+  lines = [head, "| --- | --- | ---: | ---: | ---: | --- |"]
+  for r in rows:
+    p = r["projected_seconds_per_seed"]
+    parts = ", ".join(f"{k} {p[k] / 3600:.2f}" for k in ("source", "fits", "generate",
+                                                          "pretrain", "online", "evals")
+                      if k in p)
+    lines.append(f"| {r['env']} | {r['algo']} | {r['compile_seconds']:.0f} | "
+                 f"{r['seconds_per_1000_target_steps']:.1f} | {r['state_mib_per_seed']:.0f} | "
+                 f"**{r['projected_total_hours_per_seed']:.1f}** ({parts}) |")
+  return "\n".join(lines) + "\n"
+
+
+def main(argv):
+  del argv
+  import importlib
+
+  import jax
+  from absl import logging as absl_logging
+  absl_logging.set_verbosity(absl_logging.WARNING)
+  if _STEPS.value < 1 or _GEN.value < 1 or _FIT_DATA.value < 1:
+    raise SystemExit(f"--steps={_STEPS.value}, --gen_trajectories={_GEN.value} and "
+                     f"--fit_data={_FIT_DATA.value} must be integers >= 1")
+  rows = []
+  for env in _ENVS.value:
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", f"{env}.py")
+    if not os.path.exists(path):
+      raise SystemExit(f"--envs contains {env!r}: no paper config experiments/configs/{env}.py")
+    for algo in _ALGOS.value:
+      config = importlib.import_module(f"experiments.configs.{env}").get_config()
+      config.algo, config.compare = algo, ""
+      t0 = time.time()
+      r = check(config, _STEPS.value, _FIT_DATA.value, _GEN.value)
+      r["check_seconds"] = time.time() - t0
+      rows.append(r)
+      print(table([r]).splitlines()[-1], f"({r['check_seconds']:.0f} s)", flush=True)
+  device = jax.devices()[0]
+  print(f"\n{device.platform} ({device.device_kind}), {os.cpu_count()} CPU cores\n")
+  print(table(rows), end="")
+  if _JSON.value:
+    from wombet_jax import results
+    results.atomic_write_json(_JSON.value, {"device": f"{device.platform} {device.device_kind}",
+                                            "cpu_count": os.cpu_count(),
+                                            "flags": {"steps": _STEPS.value,
+                                                      "fit_data": _FIT_DATA.value,
+                                                      "gen_trajectories": _GEN.value},
+                                            "rows": rows})
+
+
+if __name__ == "__main__":
+  app.run(main)
