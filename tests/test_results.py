@@ -96,3 +96,20 @@ def test_steps_to_threshold_by_hand():
       in table
   with pytest.raises(ValueError, match="baseline='td3'"):
     results.steps_to_threshold({"sac": sac}, "td3")
+
+
+def test_source_phase_table_by_hand():
+  from experiments import source_phase
+  rows = [{"phase": "source", "seed": s, "source_env_steps": steps, "return": ret}
+          for s, steps, ret in ((0, 10, -4.0), (1, 10, -2.0), (0, 20, 3.0), (1, 20, 5.0))]
+  rows.append({"phase": "eval", "seed": 0, "source_env_steps": 20, "return": 99.0})
+  episodes = source_phase.source_episodes(rows, random_episodes=1)
+  assert [(e["episode"], e["phase"], e["source_env_steps"]) for e in episodes] == [
+      (1, "random", 10), (2, "MPC", 20)]
+  yard = {"random": -3.5, "reference_final": 7.0, "reference_final_std": 0.5, "reference": 8.0,
+          "reference_steps": 20, "reference_seeds": 2, "command": "cmd"}
+  s = source_phase.summary(episodes, yard)
+  assert [(e["mean"], e["std"]) for e in s["episodes"]] == [(-3.0, 1.0), (4.0, 1.0)]
+  text = source_phase.table(s)
+  assert "| 2 | MPC | 20 | 4.0 ± 1.0 (n=2) |" in text
+  assert "uniform-random policy -3.5; SAC after 20 source steps 7.0 ± 0.5" in text
