@@ -123,6 +123,23 @@ def _shift_headings(md: str, levels: int) -> str:
   return re.sub(r"(?m)^(#+) ", lambda m: "#" * (len(m.group(1)) + levels) + " ", md)
 
 
+def _relink(md: str, from_dir: str, page_dir: str) -> str:
+  """Relative markdown links of a notes file (written relative to its own folder) made relative
+  to the page it is pasted into."""
+  def fix(m):
+    target, anchor = m.group(1), m.group(2) or ""
+    if re.match(r"[a-z]+:", target) or target.startswith("/"):
+      return m.group(0)
+    new = os.path.relpath(os.path.normpath(os.path.join(from_dir, target)), page_dir)
+    return f"]({new.replace(os.sep, '/')}{anchor})"
+  return re.sub(r"\]\(([^)#\s]+)(#[^)\s]*)?\)", fix, md)
+
+
+def _notes(path: str, level: int, page_dir: str) -> str:
+  return _relink(_shift_headings(_read_text(path).strip("\n"), level), os.path.dirname(path),
+                 page_dir)
+
+
 def _anchor(title: str) -> str:
   """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
   return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
@@ -350,7 +367,7 @@ def render_result(meta: dict, folder: str, rel: str, level: int, warn: Callable[
   if "notes" in meta or os.path.exists(notes):
     if not os.path.exists(notes):
       raise PageError(f"{folder}: notes {meta['notes']!r} does not exist")
-    out += [_shift_headings(_read_text(notes).strip("\n"), level), ""]
+    out += [_notes(notes, level, root), ""]
   for i, sub in enumerate(meta.get("subresults", ())):
     check_meta(sub, f"{folder} subresult {i}", sub=True)
     out += render_result(sub, os.path.normpath(os.path.join(folder, sub["dir"])),
@@ -401,14 +418,13 @@ def render_benchmarks(meta: Mapping[str, Any], folder: str) -> str:
          "section names them. Back to [the results](../README.md).", ""]
   notes = os.path.join(folder, meta.get("notes", "notes.md"))
   if os.path.exists(notes):
-    out += [_shift_headings(_read_text(notes).strip("\n"), 1), ""]
+    out += [_notes(notes, 1, folder), ""]
   for i, entry in enumerate(meta.get("subresults", ())):
     check_meta(entry, f"{folder} entry {i}", sub=True)
     out += [f"## {entry['title']}", ""] + _provenance(entry) + [""]
     out += _benchmark_tables(entry, folder)
     if "notes" in entry:
-      out += [_shift_headings(_read_text(os.path.join(folder, entry["notes"])).strip("\n"), 2),
-              ""]
+      out += [_notes(os.path.join(folder, entry["notes"]), 2, folder), ""]
   return "\n".join(out).rstrip("\n") + "\n"
 
 
