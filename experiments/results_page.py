@@ -218,6 +218,9 @@ def render_comparison(meta: Mapping[str, Any], folder: str, warn: Callable[[str]
     raise PageError(f"{folder}: no metrics.jsonl to compare")
   runs = {label: results.read_jsonl(os.path.join(folder, p)) for label, p in runs_paths.items()}
   out = [results.comparison_table(runs)]
+  committed = os.path.join(folder, "comparison.md")
+  if "runs" not in meta and os.path.exists(committed) and _read_text(committed) != out[0]:
+    warn(f"{folder}: comparison.md differs from the table its metrics give today")
   timing = []
   for label, p in runs_paths.items():
     summary = os.path.join(folder, os.path.dirname(p), "summary.json")
@@ -245,6 +248,9 @@ def render_comparison(meta: Mapping[str, Any], folder: str, warn: Callable[[str]
     st = steps_to_threshold_from_json(_read_json(st_path), list(runs))
     out.append("Steps to threshold (`experiments/thresholds.py`):\n")
     out.append(results.steps_to_threshold_table(st))
+    committed = os.path.splitext(st_path)[0] + ".md"
+    if os.path.exists(committed) and _read_text(committed) != out[-1]:
+      warn(f"{folder}: {os.path.basename(committed)} differs from its JSON rendered today")
   return "\n".join(out)
 
 
