@@ -140,6 +140,23 @@ def _notes(path: str, level: int, page_dir: str) -> str:
                  page_dir)
 
 
+def script_function(module: str, function: str, *args: Any) -> str:
+  """experiments.<module>.<function>(*args) (JSON arguments, text result), called in a fresh
+  interpreter. The scripts define absl flags when imported, and two that define the same flag
+  cannot be imported into one process (experiments.check_configs and
+  experiments.reference_scores both define --envs; lower_bound and source_planner --config), so
+  importing them here would break any process, such as the test suite, that imports another."""
+  import subprocess
+  code = ("import json, sys; sys.path.insert(0, sys.argv[1]); "
+          f"from experiments import {module} as m; "
+          f"sys.stdout.write(m.{function}(*json.load(sys.stdin)))")
+  done = subprocess.run([sys.executable, "-c", code, ROOT], input=json.dumps(args),
+                        capture_output=True, text=True, cwd=ROOT)
+  if done.returncode:
+    raise PageError(f"experiments.{module}.{function} failed:\n{done.stderr}")
+  return done.stdout
+
+
 def _anchor(title: str) -> str:
   """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
   return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
@@ -294,9 +311,9 @@ def render_figure(meta: Mapping[str, Any], folder: str, warn: Callable[[str], No
 
 
 def render_lower_bound(meta: Mapping[str, Any], folder: str, warn: Callable[[str], None]) -> str:
-  from experiments import lower_bound
   d = _read_json(os.path.join(folder, "lower_bound.json"))
-  md = lower_bound.markdown(d["rows"], d["fraction_planned_x_penalised"], d["lambdas"], d["meta"])
+  md = script_function("lower_bound", "markdown", d["rows"], d["fraction_planned_x_penalised"],
+                       d["lambdas"], d["meta"])
   committed = os.path.join(folder, "lower_bound.md")
   if os.path.exists(committed) and _read_text(committed) != md:
     warn(f"{folder}: lower_bound.md differs from lower_bound.json rendered today")
@@ -336,11 +353,11 @@ def render_log_means(meta: Mapping[str, Any], folder: str, warn: Callable[[str],
 
 def render_check_configs(meta: Mapping[str, Any], folder: str,
                          warn: Callable[[str], None]) -> str:
-  from experiments import check_configs
   d = _read_json(os.path.join(folder, meta.get("json", "check_configs.json")))
   flags = ", ".join(f"--{k}={v}" for k, v in sorted((d.get("flags") or {}).items()))
   head = f"Device: {d.get('device', '?')}, {d.get('cpu_count', '?')} CPU cores"
-  return f"{head}{'; flags ' + flags if flags else ''}.\n\n" + check_configs.table(d["rows"])
+  return (f"{head}{'; flags ' + flags if flags else ''}.\n\n"
+          + script_function("check_configs", "table", d["rows"]))
 
 
 RENDER = {"comparison": render_comparison, "figure": render_figure,
@@ -360,6 +377,9 @@ def _png(meta: Mapping[str, Any]) -> str | None:
 def render_result(meta: dict, folder: str, rel: str, level: int, warn: Callable[[str], None],
                   root: str) -> list[str]:
   """One result's section: heading, provenance, PNG, tables, notes, then its subresults."""
+  if meta["kind"] not in RENDER:
+    raise PageError(f"{folder}: kind {meta['kind']!r} belongs in a benchmarks folder; a result "
+                    f"section takes one of {list(RENDER)}")
   out = ["#" * level + " " + meta["title"], ""]
   out += _provenance(meta) + [""]
   png = _png(meta)
