@@ -1,4 +1,4 @@
-"""Dual-criterion trajectory filter (eq. 6) and target-reward relabelling (DESIGN.md steps 3-4).
+"""Dual-criterion trajectory filter (eq. 6) and target-reward relabelling (steps 3-4).
 
 A generated trajectory tau is kept iff U(tau) <= eps_u and R_S(tau) >= eps_r. The thresholds
 are absolute numbers or quantiles of the generated batch (default). Everything on arrays is

@@ -7,7 +7,7 @@ shape the compiled program); contents, ``size``, ``ptr`` and the mixing ratio ``
 so filling a buffer or changing beta never recompiles. The state is a pytree, so a seed axis can
 be added with ``jax.vmap``.
 
-Mixed sampling (DESIGN.md step 5): each batch takes round(beta * B) rows from D_off and the rest
+Mixed sampling (step 5): each batch takes round(beta * B) rows from D_off and the rest
 from D_on. To keep shapes static when beta changes, B rows are drawn from each buffer and row i
 comes from D_off iff i < round(beta * B).
 """

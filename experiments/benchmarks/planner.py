@@ -32,7 +32,7 @@ from wombet_jax import benchmarking  # noqa: E402
 from wombet_jax.planner import Dynamics, make_planner  # noqa: E402
 
 OBS_DIM, ACT_DIM = 18, 6
-PEER_S = 4.46  # mbrl-lib 0.2.0 on this 2-core CPU, shared/peers/README.md (not rerun here)
+PEER_S = 4.46  # mbrl-lib 0.2.0's own PETS CEM at these sizes on the 2-core CPU (not rerun here)
 
 
 def timed(fn, *args, repeats, warmup=None):
@@ -247,7 +247,7 @@ def main():
                  "x floor (cpu)": t["cpu_s"] / (chain["cpu_s"] * mult),
                  "compile_s": t["first_s"]})
   if not q:
-    rows.append({"case": "peer: mbrl-lib PETS CEM (peers/README.md, not rerun)", "flops": flops,
+    rows.append({"case": "peer: mbrl-lib PETS CEM (measured separately, not rerun)", "flops": flops,
                  "s": PEER_S, "x floor": PEER_S / chain["s"]})
 
   load = (load_before, os.getloadavg()[0])

@@ -28,7 +28,7 @@ def get_config() -> ml_collections.ConfigDict:
   wm.patience = 5                # epochs without holdout improvement before stopping
   wm.holdout_fraction = 0.2
   wm.capacity = 100_000          # fixed-size buffer of real transitions (D_src + D_on)
-  # Departure from DESIGN.md (which names max_std the default): max_std measures the learned
+  # Departure from the paper (whose default is MOPO's max_std): max_std measures the learned
   # aleatoric noise, which does not grow off the data. On x' = Ax + Bu + noise it was 0.34x
   # as large 5 std outside the data as inside, while disagreement (std of the elite means)
   # was 14x (tests/test_world_model.py). The paper's bounds need u to grow with model error,
@@ -95,7 +95,7 @@ def get_config() -> ml_collections.ConfigDict:
   sa.beta_min = 0.25
   sa.beta_max = 0.75
   sa.rho = 0.01
-  # delta_k of the rule: "absolute" = mean |TD error| (sec. 4.6, DESIGN.md); "relative" divides
+  # delta_k of the rule: "absolute" = mean |TD error| (sec. 4.6, the paper's); "relative" divides
   # it by mean |target| (a departure, used by default.py): where Q grows with episode length
   # the absolute TD error rises while the critic improves (IDP: 1.9 -> 5.0 as returns grow
   # 6x), which drives beta to beta_max just when the online data has become the better data.

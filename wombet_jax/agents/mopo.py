@@ -7,7 +7,7 @@ model-data buffer in the agent state): from the first ``rollout_batch`` states s
 batch, run h = ``rollout_length`` steps
   a_t ~ pi(.|s_t),  s_{t+1} ~ N(mu_m, sigma_m^2) of a uniformly random elite m (per step),
   r~_t = r_T(s_t, a_t, s_{t+1}) - lambda u(s_t, a_t)                  (MOPO's penalised reward)
-with u the world model's uncertainty (max_i ||sigma_i||, DESIGN.md) and r_T the target task's
+with u the world model's uncertainty (world_model.uncertainty) and r_T the target task's
 reward (D_off is relabelled with r_T; these methods are evaluated zero-shot on the target).
 Steps after a model termination are dropped. The transitions go into the model buffer; each
 learner batch is round(real_ratio B) rows of the D_off batch plus the rest from that buffer.
