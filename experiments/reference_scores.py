@@ -34,6 +34,9 @@ _SEEDS = flags.DEFINE_integer("num_seeds", 3, "Seeds of the SAC run.")
 _EVALS = flags.DEFINE_integer("num_evals", 10, "Evaluations along the SAC run.")
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/wombet_reference", "Where the SAC runs live.")
 _TABLE = flags.DEFINE_string("table", None, "Output table (default: the committed one).")
+_RUN = flags.DEFINE_string(
+    "run", None, "A finished SAC run directory (metrics.jsonl, config.json) to take R_reference "
+    "from instead of training one; its env and episode length must match (one pair only).")
 _EPISODE_LENGTH = flags.DEFINE_integer(
     "episode_length", None, "Episode length (part of the table's key); default: the config's "
     "(default.py's 200 at --scale=cpu), 0: the pair's own.")
@@ -65,6 +68,23 @@ def sac_config(scale: str, env: str, steps: int, seeds: int, evals: int,
   return c
 
 
+def check_run(wd: str, env: str, episode_length: int) -> None:
+  """Raises ValueError unless `wd` holds a finished SAC run of `env` at `episode_length`."""
+  for f in ("metrics.jsonl", "config.json", "summary.json"):
+    if not os.path.exists(os.path.join(wd, f)):
+      raise ValueError(f"--run={wd!r} holds no {f}: not a finished run directory")
+  with open(os.path.join(wd, "config.json")) as f:
+    c = json.load(f)
+  with open(os.path.join(wd, "summary.json")) as f:
+    complete = json.load(f).get("complete")
+  from wombet_jax.envs import registry
+  length = c["episode_length"] or registry.default_episode_length(c["env"])
+  got = (c["algo"], c["env"], length, complete)
+  if got != ("sac", env, episode_length, True):
+    raise ValueError(f"--run={wd!r} is (algo, env, episode length, complete) = {got}; allowed: "
+                     f"('sac', {env!r}, {episode_length}, True)")
+
+
 def main(argv):
   del argv
   import jax
@@ -80,7 +100,10 @@ def main(argv):
     with open(table_path) as f:
       table = json.load(f)
   command = "python experiments/reference_scores.py " + " ".join(sys.argv[1:])
-  for env in [e.strip() for e in _ENVS.value.split(",") if e.strip()]:
+  envs = [e.strip() for e in _ENVS.value.split(",") if e.strip()]
+  if _RUN.value and len(envs) != 1:
+    raise ValueError(f"--run takes one pair in --envs, got {envs}")
+  for env in envs:
     if not registry.is_known(env):
       raise ValueError(f"--envs contains {env!r}; known pairs: {', '.join(registry.names())} "
                        f"(each also as <pair>{registry.SOURCE_SUFFIX})")
@@ -96,8 +119,12 @@ def main(argv):
     print(f"[reference {env}] R_random = {r_random:.2f} over {_RANDOM_EPISODES.value} episodes "
           f"of {ep_len} steps ({time.time() - t0:.0f} s)", flush=True)
 
-    wd = os.path.join(_WORKDIR.value, env, f"sac-{figures.config_hash(c)}")
-    figures.ensure_run(c, wd, run_fn=runner.run)
+    if _RUN.value:
+      wd = _RUN.value
+      check_run(wd, env, ep_len)
+    else:
+      wd = os.path.join(_WORKDIR.value, env, f"sac-{figures.config_hash(c)}")
+      figures.ensure_run(c, wd, run_fn=runner.run)
     rows = results.read_jsonl(os.path.join(wd, "metrics.jsonl"))
     steps, mean, std, n = plotting.curve(rows, "return")
     best = int(mean.argmax())
@@ -108,7 +135,7 @@ def main(argv):
         "reference_final_std": float(std[-1]), "reference_algo": "sac",
         "reference_steps": int(steps[-1]), "reference_seeds": n,
         "random_episodes": _RANDOM_EPISODES.value, "scale": _SCALE.value,
-        "command": command, "date": datetime.date.today().isoformat(),
+        "reference_run": _RUN.value, "command": command, "date": datetime.date.today().isoformat(),
         "seconds": round(time.time() - t0, 1)}
     if entry["reference"] <= r_random:
       raise ValueError(f"{env}: the SAC reference ({entry['reference']:.2f}) does not beat "

@@ -146,3 +146,24 @@ def _zero_return(pair, k, length):
     ret += alive * float(tr.reward)
     alive *= 1.0 - float(tr.done)
   return ret
+
+
+def test_reference_from_an_existing_run_checks_what_it_is(tmp_path):
+  import json
+
+  from experiments import reference_scores
+  wd = tmp_path / "run"
+  wd.mkdir()
+  (wd / "metrics.jsonl").write_text("")
+  (wd / "config.json").write_text(json.dumps({"algo": "sac", "env": "hopper",
+                                              "episode_length": 0}))
+  (wd / "summary.json").write_text(json.dumps({"complete": True}))
+  reference_scores.check_run(str(wd), "hopper", 1000)  # 0: the pair's own 1000
+  with pytest.raises(ValueError, match=r"\('sac', 'hopper', 500, True\)"):
+    reference_scores.check_run(str(wd), "hopper", 500)
+  (wd / "config.json").write_text(json.dumps({"algo": "wombet", "env": "hopper",
+                                              "episode_length": 1000}))
+  with pytest.raises(ValueError, match="'wombet', 'hopper', 1000, True"):
+    reference_scores.check_run(str(wd), "hopper", 1000)
+  with pytest.raises(ValueError, match="holds no metrics.jsonl"):
+    reference_scores.check_run(str(tmp_path), "hopper", 1000)
