@@ -203,9 +203,9 @@ def draw(figure: Figure, panels: Mapping[str, Mapping[str, Sequence[Mapping]]],
   width = 5.6 * cols
   fig, axes = plt.subplots(rows_, cols, figsize=(width, 3.9 * rows_), dpi=120, squeeze=False)
   for ax, (env, runs) in zip(axes.flat, panels.items()):
-    plotting.plot_curves(ax, runs, "score")
+    kind = plotting.plot_curves(ax, runs, "score")
     ax.set_title(env)
-    ax.set_ylabel(units[env])
+    ax.set_ylabel(f"{units[env]} ({plotting.BAND_LABELS[kind]})")
   for ax in list(axes.flat)[n:]:
     ax.axis("off")
   handles, labels = axes.flat[0].get_legend_handles_labels()
