@@ -1,6 +1,8 @@
 """Policy export: the artefact a run writes rebuilds each seed's actor without the run."""
 import json
 import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -8,9 +10,12 @@ import numpy as np
 import pytest
 
 from experiments.configs import smoke
-from wombet_jax import algos, checkpointing, config as config_lib, loop, policy, runner
+from wombet_jax import algos, checkpointing, config as config_lib, evaluation, loop, policy
+from wombet_jax import results, runner
 from wombet_jax import world_model as wm_lib
 from wombet_jax.envs import make_pair
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def sac_smoke_config():
@@ -113,3 +118,47 @@ def test_a_new_export_replaces_the_parameter_file_and_shapes_are_checked(sac_run
     policy.load(str(tmp_path / "nothing"))
   with pytest.raises(ValueError, match="algo='dqn' has no exportable actor; allowed: \\['awac'"):
     policy.actor_params("dqn", final.agent)
+
+
+def _last_evaluation(wd):
+  rows = [r for r in results.read_jsonl(os.path.join(wd, "metrics.jsonl"))
+          if r["phase"] == "eval"]
+  last = max(r["target_env_steps"] for r in rows)
+  return last, {r["seed"]: r["return"] for r in rows if r["target_env_steps"] == last}
+
+
+def test_evaluate_replays_the_runs_last_evaluation(sac_run):
+  _, wd, _ = sac_run
+  step, want = _last_evaluation(wd)
+  out = evaluation.evaluate(wd)
+  assert (out["seeds"], out["target_env_steps"], out["episodes"]) == ([0, 1], step, 2)
+  np.testing.assert_allclose(out["return"]["per_seed"], [want[0], want[1]], rtol=1e-6)
+  assert out["normalized_return"] is None  # no reference scores for pointmass
+  one = evaluation.evaluate(wd, seed=1)
+  np.testing.assert_allclose(one["return"]["per_seed"], [want[1]], rtol=1e-6)
+  # Other keys, tasks and the sampled policy are other episodes.
+  for kw in ({"key_seed": 3}, {"task": "source"}, {"stochastic": True}, {"episodes": 3}):
+    other = evaluation.evaluate(wd, **kw)["return"]["per_seed"]
+    assert np.all(np.isfinite(other)) and not np.allclose(other, [want[0], want[1]]), kw
+  with pytest.raises(ValueError, match="task='sorce' is invalid: allowed \\['target', 'source'\\]"):
+    evaluation.evaluate(wd, task="sorce")
+  with pytest.raises(ValueError, match="episodes=0 is invalid: must be an integer >= 1"):
+    evaluation.evaluate(wd, episodes=0)
+
+
+def test_evaluate_command_writes_json_and_fails_in_one_line(sac_run, tmp_path):
+  _, wd, _ = sac_run
+  _, want = _last_evaluation(wd)
+  script = os.path.join(ROOT, "experiments", "evaluate.py")
+  path = str(tmp_path / "eval.json")
+  done = subprocess.run([sys.executable, script, f"--workdir={wd}", "--seed=1",
+                         f"--json={path}"], capture_output=True, text=True, cwd=ROOT)
+  assert done.returncode == 0, done.stderr
+  out = json.load(open(path))
+  np.testing.assert_allclose(out["return"]["per_seed"], [want[1]], rtol=1e-6)
+  assert f"seed 1: return {want[1]:.3f}" in done.stdout
+  bad = subprocess.run([sys.executable, script, f"--workdir={wd}", "--seed=7"],
+                       capture_output=True, text=True, cwd=ROOT)
+  assert bad.returncode != 0
+  assert bad.stderr.strip().splitlines()[-1] == ("evaluate.py: seed=7 is not in this policy; "
+                                                 "allowed: [0, 1]")
