@@ -1,6 +1,5 @@
 """Rendering an exported policy's evaluation episode: HTML for MJX pairs, PNG for pointmass."""
 import base64
-import io
 import json
 import os
 import re
