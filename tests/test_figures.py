@@ -88,6 +88,11 @@ def test_scores_final_stats_and_table_match_hand_computed_values(tmp_path):
   assert "| wombet | 75.0 ± 25.0 | 37.5 ± 12.5 | 2 | 1000 |  |" in table
   # bc's finals 25, 75 against wombet's 50, 100 on the same seeds: -25 each, paired.
   assert "| bc | 50.0 ± 25.0 | 50.0 ± 25.0 | 2 | 0 | -25.0 ± 0.0 (0/2) |" in table
+  # IQM of two seeds is their mean; the resampled pairs give 50, 75 or 100 (wombet) and 25,
+  # 50 or 75 (bc), each end with probability 1/4. Best: seeds' maxima 50, 100 and 25, 75.
+  assert "| 2 | 1000 |  | 75.0 [50.0, 100.0] | 75.0 |" in table
+  assert "| -25.0 ± 0.0 (0/2) | 50.0 [25.0, 75.0] | 50.0 |" in table
+  assert "| final IQM [95% CI] | best |" in table
   png = figures.draw(fig, panels, units, str(tmp_path / "f.png"))
   with open(png, "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -113,3 +113,26 @@ def test_source_phase_table_by_hand():
   text = source_phase.table(s)
   assert "| 2 | MPC | 20 | 4.0 ± 1.0 (n=2) |" in text
   assert "uniform-random policy -3.5; SAC after 20 source steps 7.0 ± 0.5" in text
+def test_comparison_table_gives_iqm_intervals_best_and_probability_of_improvement():
+  # normalized_return = 10 x return: wombet ends at 0, 10, 20, 1000, sac at 5 on every seed.
+  a = ([_row(s, 0, 5.0, "wombet") for s in range(4)]
+       + [_row(s, 100, r, "wombet") for s, r in enumerate([0.0, 1.0, 2.0, 100.0])])
+  b = [_row(s, 0, 5.0) for s in range(4)] + [_row(s, 100, 0.5) for s in range(4)]
+  table = results.comparison_table({"wombet": a, "sac": b})
+  lines = table.splitlines()
+  assert lines[0] == ("| target env steps | wombet normalized_return | wombet IQM [95% CI] | "
+                      "sac normalized_return | sac IQM [95% CI] | "
+                      "wombet - sac (paired ± s.e.; seeds above) |")
+  # Constant columns have a point interval; four seeds trim one on each side: (10 + 20) / 2.
+  assert lines[2].startswith("| 0 | 50.0 ± 0.0 (n=4) | 50.0 [50.0, 50.0] | 50.0 ± 0.0 (n=4) |"
+                             " 50.0 [50.0, 50.0] |")
+  # The resampled IQM is 0 when at least three of the four draws are the 0 seed:
+  # P = 4 (1/4)^3 (3/4) + (1/4)^4 = 5.1% > 2.5%, so the lower end is 0; likewise 1000 above.
+  assert lines[3].startswith("| 100 | 257.5 ± 428.7 (n=4) | 15.0 [0.0, 1000.0] |")
+  assert "| 5.0 ± 0.0 (n=4) | 5.0 [5.0, 5.0] |" in lines[3]
+  # Best: each seed's maximum over both evaluations, then the mean: (50 + 50 + 50 + 1000) / 4.
+  # P(wombet > sac) at the final step: 0 < 5 and 10, 20, 1000 > 5 -> 3/4.
+  assert "| wombet | 15.0 [0.0, 1000.0] | 287.5 |  | 4 |" in table
+  assert "| sac | 5.0 [5.0, 5.0] | 50.0 | 0.75 | 4 |" in table
+  assert "| algorithm | final normalized_return IQM [95% CI] | best (mean over seeds) |" in table
+  assert results.best_by_seed(a, "return") == {0: 5.0, 1: 5.0, 2: 5.0, 3: 100.0}

@@ -164,26 +164,30 @@ def final_by_seed(rows: Sequence[Mapping], key: str = "score") -> dict[int, floa
 
 def markdown_table(figure: Figure, panels: Mapping[str, Mapping[str, Sequence[Mapping]]],
                    units: Mapping[str, str]) -> str:
-  """Per env: each variant's final and mean-over-evaluations score, and its final minus the
-  first variant's, paired by seed (every variant runs the same seeds)."""
+  """Per env: each variant's final and mean-over-evaluations score, its final minus the first
+  variant's, paired by seed (every variant runs the same seeds), the final score's
+  interquartile mean with its 95% stratified bootstrap interval, and the best evaluation
+  (each seed's maximum over the run, mean over seeds)."""
   lines = [f"## Figure {figure.number}: {figure.title}", ""]
   for env, runs in panels.items():
     first_label = next(iter(runs))
     first = final_by_seed(runs[first_label])
     lines += [f"### {env} ({units[env]}, mean ± std over seeds)", "",
               f"| variant | final | mean over evaluations | seeds | target env steps | "
-              f"final - {first_label} (paired ± s.e.; seeds above) |",
-              "| --- | ---: | ---: | ---: | ---: | ---: |"]
+              f"final - {first_label} (paired ± s.e.; seeds above) | final IQM [95% CI] | "
+              "best |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for label, rows in runs.items():
       s = final_stats(rows)
       if not s["n"]:
-        lines.append(f"| {label} | no evaluations | | 0 | | |")
+        lines.append(f"| {label} | no evaluations | | 0 | | | | |")
         continue
       d = None if label == first_label else results.paired_stats(final_by_seed(rows), first)
       paired = "" if d is None else results.format_paired(d)
       lines.append(f"| {label} | {s['final_mean']:.1f} ± {s['final_std']:.1f} | "
                    f"{s['auc_mean']:.1f} ± {s['auc_std']:.1f} | {s['n']} | {s['steps']} | "
-                   f"{paired} |")
+                   f"{paired} | {results.iqm_cell(list(final_by_seed(rows).values()))} | "
+                   f"{np.mean(list(results.best_by_seed(rows, 'score').values())):.1f} |")
     lines.append("")
   return "\n".join(lines)
 
@@ -199,9 +203,9 @@ def draw(figure: Figure, panels: Mapping[str, Mapping[str, Sequence[Mapping]]],
   width = 5.6 * cols
   fig, axes = plt.subplots(rows_, cols, figsize=(width, 3.9 * rows_), dpi=120, squeeze=False)
   for ax, (env, runs) in zip(axes.flat, panels.items()):
-    plotting.plot_curves(ax, runs, "score")
+    kind = plotting.plot_curves(ax, runs, "score")
     ax.set_title(env)
-    ax.set_ylabel(units[env])
+    ax.set_ylabel(f"{units[env]} ({plotting.BAND_LABELS[kind]})")
   for ax in list(axes.flat)[n:]:
     ax.axis("off")
   handles, labels = axes.flat[0].get_legend_handles_labels()

@@ -13,6 +13,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from wombet_jax import stats
+
 METRIC_KEYS = ("algo", "env", "seed", "phase", "iteration", "source_env_steps",
                "target_env_steps", "return", "normalized_return")
 WOMBET_KEYS = ("beta", "td_error", "accept_rate", "n_offline")
@@ -134,10 +136,32 @@ def format_paired(d: Mapping[str, Any]) -> str:
   return f"{d['mean']:+.1f}{se} ({d['fraction_a_above'] * d['n']:.0f}/{d['n']})"
 
 
+def best_by_seed(rows: Sequence[Mapping[str, Any]], key: str) -> dict[int, float]:
+  """{seed: the best `key` over that seed's evaluations}."""
+  return _best(_evals_by_step(rows, key))
+
+
+def _best(by_step: Mapping[int, Mapping[int, float]]) -> dict[int, float]:
+  best: dict[int, float] = {}
+  for per_seed in by_step.values():
+    for s, v in per_seed.items():
+      best[s] = max(v, best.get(s, -math.inf))
+  return best
+
+
+def iqm_cell(values: Sequence[float]) -> str:
+  """'IQM [lower, upper]' over seeds (stratified bootstrap, 95%); '' without values."""
+  return stats.format_ci(*stats.iqm_ci(list(values))) if len(values) else ""
+
+
 def comparison_table(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
-  """Markdown: mean ± std over seeds at every evaluation step, per algorithm; then, for each
+  """Markdown: at every evaluation step, per algorithm, mean ± std over seeds and the
+  interquartile mean with its 95% stratified bootstrap interval (`stats`); then, for each
   other algorithm, the paired difference first - other (mean ± s.e. over shared seeds, and
-  the fraction of seeds where the first is above)."""
+  the fraction of seeds where the first is above). A second table gives, per algorithm, the
+  final evaluation's IQM [95% CI], the best evaluation over the run (each seed's maximum,
+  mean over seeds) and the probability that a run of the first algorithm ends above a run of
+  this one."""
   key = ("normalized_return"
          if all(_evals_by_step(rows, "normalized_return") for rows in runs.values())
          else "return")
@@ -145,8 +169,8 @@ def comparison_table(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
   names = list(runs)
   diffs = {b: paired_differences(runs[names[0]], runs[b], key) for b in names[1:]}
   steps = sorted(set().union(*[set(t) for t in tables.values()]))
-  head = [f"{a} {key}" for a in names] + [f"{names[0]} - {b} (paired ± s.e.; seeds above)"
-                                          for b in names[1:]]
+  head = ([h for a in names for h in (f"{a} {key}", f"{a} IQM [95% CI]")]
+          + [f"{names[0]} - {b} (paired ± s.e.; seeds above)" for b in names[1:]])
   lines = ["| target env steps | " + " | ".join(head) + " |",
            "| ---: | " + " | ".join("---:" for _ in head) + " |"]
   for st in steps:
@@ -154,11 +178,29 @@ def comparison_table(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
     for a in names:
       v = list(tables[a].get(st, {}).values())
       cells.append(f"{np.mean(v):.1f} ± {np.std(v):.1f} (n={len(v)})" if v else "")
+      cells.append(iqm_cell(v))
     for b in names[1:]:
       d = diffs[b].get(st)
       cells.append("" if d is None else format_paired(d))
     lines.append(f"| {st} | " + " | ".join(cells) + " |")
-  return "\n".join(lines) + "\n"
+  return "\n".join(lines + [""] + summary_table(tables, key)) + "\n"
+
+
+def summary_table(tables: Mapping[str, Mapping[int, Mapping[int, float]]], key: str) -> list:
+  """Lines of the per-algorithm table of `comparison_table` from {algo: {step: {seed: v}}}."""
+  names = list(tables)
+  finals = {a: t[max(t)] if t else {} for a, t in tables.items()}
+  lines = [f"| algorithm | final {key} IQM [95% CI] | best (mean over seeds) | "
+           f"P({names[0]} > algorithm), final | seeds |", "| --- | ---: | ---: | ---: | ---: |"]
+  for a, t in tables.items():
+    best = _best(t)
+    first, this = list(finals[names[0]].values()), list(finals[a].values())
+    poi = (f"{stats.probability_of_improvement(first, this):.2f}"
+           if a != names[0] and first and this else "")
+    lines.append(f"| {a} | {iqm_cell(this)} | "
+                 f"{f'{np.mean(list(best.values())):.1f}' if best else ''} | {poi} | "
+                 f"{len(this)} |")
+  return lines
 
 
 def steps_to_threshold(runs: Mapping[str, Sequence[Mapping[str, Any]]], baseline: str,

@@ -19,6 +19,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from wombet_jax import checkpointing, dataset, generation, loop, reference, results
 from wombet_jax import world_model as wm_lib
+from wombet_jax import policy
 from wombet_jax.config import validate
 
 
@@ -210,8 +211,10 @@ class Runner:
                            {"next_task": idx + 1, "rows": rows, "elapsed": elapsed,
                             "tasks": [list(t) for t in self.tasks]})
         self._last_save = time.time()
+        policy.export_run(os.path.join(self.workdir, "policy"), pipe, states, self.seeds)
         self._write_outputs(rows, final=False, timing=timing)
         self.log(f"checkpoint saved: task {idx + 1}/{len(self.tasks)}")
+    policy.export_run(os.path.join(self.workdir, "policy"), pipe, states, self.seeds)
     summary = self._write_outputs(rows, final=True, timing={"elapsed_seconds":
                                                             time.time() - t_start})
     self._plot(rows)

@@ -1,0 +1,234 @@
+"""A run's policies as a small artefact: the actors of every seed, rebuilt without the run.
+
+`export(path, ...)` writes into the folder `path`:
+  * `params-<content hash>.npz`: the actor parameters of every seed, stacked on a leading
+    seed axis (flax's nested dict flattened to '/'-joined names), the seeds, and each seed's
+    evaluation key (so that an evaluation of the run can be replayed exactly);
+  * `policy.json`: what rebuilding the actor needs (algorithm, actor kind, obs/act dims,
+    hidden sizes, exploration noise), the task (env, episode length, evaluation episodes),
+    the seeds, the run's step counters and the name of the parameter file.
+The parameter file is written first and `policy.json`, which names it, second, both
+atomically; older parameter files are removed last. A run killed at any moment therefore
+leaves a `policy.json` whose parameter file is complete.
+
+`load(path, seed=None)` returns a jittable deterministic `act(obs)`; `load_policy(path)` the
+parameters and pure action functions for batched use (`experiments/evaluate.py`). Nothing
+here builds a world model, a buffer or an environment.
+
+Actor kinds, and the deterministic action of each (the algorithms' `act_deterministic`):
+  * "tanh_gaussian" (SAC, WOMBET, RLPD, CQL, Cal-QL, MOPO, COMBO, PPO): tanh of the Gaussian
+    mean; sampling draws tanh(mean + std eps).
+  * "tanh_mean_gaussian" (BC, IQL, IQL->online, AWAC): the squashed mean; sampling draws
+    mean + std eps clipped to [-1, 1].
+  * "deterministic" (TD3): tanh(MLP(s)); sampling adds N(0, exploration_noise^2), clipped.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import io
+import json
+import os
+from typing import Any, Callable, NamedTuple
+
+import flax.traverse_util
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from wombet_jax import results
+from wombet_jax.agents.common import TanhMeanGaussianActor, gaussian_sample
+from wombet_jax.networks import (DeterministicActor, TanhGaussianActor, hidden_dims,
+                                 tanh_gaussian_sample)
+
+FORMAT = 1
+META_FILE = "policy.json"
+KINDS = ("tanh_gaussian", "tanh_mean_gaussian", "deterministic")
+
+# algorithm -> (actor kind, path of the actor parameters inside the agent's state).
+ACTORS: dict[str, tuple[str, tuple[str, ...]]] = {
+    **{a: ("tanh_gaussian", ("actor_params",)) for a in ("wombet", "sac", "rlpd", "cql",
+                                                         "cal_ql")},
+    **{a: ("tanh_gaussian", ("learner", "actor_params")) for a in ("mopo", "combo")},
+    "ppo": ("tanh_gaussian", ("params", "actor")),
+    **{a: ("tanh_mean_gaussian", ("actor_params",)) for a in ("bc", "iql", "iql_ft", "awac")},
+    "td3": ("deterministic", ("actor_params",)),
+}
+
+
+def actor_params(algo: str, agent_state: Any) -> Any:
+  """The actor's parameters inside `agent_state` of algorithm `algo`."""
+  if algo not in ACTORS:
+    raise ValueError(f"algo={algo!r} has no exportable actor; allowed: {sorted(ACTORS)}")
+  node = agent_state
+  for part in ACTORS[algo][1]:
+    node = node[part] if isinstance(node, dict) else getattr(node, part)
+  return node
+
+
+def make_actor(kind: str, act_dim: int, hidden):
+  if kind == "tanh_gaussian":
+    return TanhGaussianActor(act_dim, tuple(hidden))
+  if kind == "tanh_mean_gaussian":
+    return TanhMeanGaussianActor(act_dim, tuple(hidden))
+  if kind == "deterministic":
+    return DeterministicActor(act_dim, tuple(hidden))
+  raise ValueError(f"actor kind {kind!r} is unknown; allowed: {list(KINDS)}")
+
+
+def action_fns(meta: dict) -> tuple[Callable, Callable]:
+  """(deterministic(params, obs), sample(params, key, obs)) for one seed's parameters."""
+  kind = meta["kind"]
+  module = make_actor(kind, meta["act_dim"], meta["hidden"])
+  noise = float(meta.get("exploration_noise") or 0.0)
+
+  def deterministic(params, obs):
+    out = module.apply(params, obs)
+    if kind == "tanh_gaussian":
+      return jnp.tanh(out[0])
+    return out[0] if kind == "tanh_mean_gaussian" else out
+
+  def sample(params, key, obs):
+    out = module.apply(params, obs)
+    if kind == "tanh_gaussian":
+      return tanh_gaussian_sample(key, *out)[0]
+    if kind == "tanh_mean_gaussian":
+      return gaussian_sample(key, *out)
+    return jnp.clip(out + noise * jax.random.normal(key, out.shape, out.dtype), -1.0, 1.0)
+
+  return deterministic, sample
+
+
+# --- writing ----------------------------------------------------------------------------------
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+  buf = io.BytesIO()
+  np.savez(buf, **arrays)
+  return buf.getvalue()
+
+
+def export(path: str, agent_states: Any, *, config, obs_dim: int, act_dim: int,
+           episode_length: int, seeds, target_env_steps: int, source_env_steps: int = 0,
+           eval_keys=None) -> str:
+  """Writes the policy artefact of a seed-batched agent state into the folder `path`.
+
+  `config` is the run's resolved config (algo, env, agent sizes, td3 noise, eval episodes);
+  `agent_states` has a leading seed axis in the order of `seeds`; `eval_keys` (seeds, 2) are
+  the run's evaluation keys, stored to replay its evaluations. Returns `path`.
+  """
+  algo = config.algo
+  params = jax.device_get(actor_params(algo, agent_states))
+  kind = ACTORS[algo][0]
+  seeds = [int(s) for s in seeds]
+  flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(params), sep="/")
+  arrays = {f"params/{k}": np.asarray(v) for k, v in flat.items()}
+  for name, v in arrays.items():
+    if v.shape[:1] != (len(seeds),):
+      raise ValueError(f"actor parameter {name} has shape {v.shape}; expected a leading seed "
+                       f"axis of {len(seeds)} (seeds {seeds})")
+  arrays["seeds"] = np.asarray(seeds, np.int64)
+  if eval_keys is not None:
+    arrays["eval_key"] = np.asarray(jax.device_get(eval_keys))
+  data = _npz_bytes(arrays)
+  params_file = f"params-{hashlib.sha1(data).hexdigest()[:16]}.npz"
+  meta = {
+      "format": FORMAT, "algo": algo, "kind": kind, "obs_dim": int(obs_dim),
+      "act_dim": int(act_dim),
+      "hidden": list(hidden_dims(config.agent.hidden_size, config.agent.num_layers)),
+      "exploration_noise": float(config.td3.exploration_noise) if kind == "deterministic"
+      else None,
+      "env": config.env, "episode_length": int(episode_length),
+      "eval_episodes": int(config.loop.eval_episodes), "seeds": seeds,
+      "target_env_steps": int(target_env_steps), "source_env_steps": int(source_env_steps),
+      "params_file": params_file}
+  results.atomic_write_bytes(os.path.join(path, params_file), data)
+  results.atomic_write_json(os.path.join(path, META_FILE), meta)
+  for old in glob.glob(os.path.join(path, "params-*.npz")):
+    if os.path.basename(old) != params_file:
+      os.unlink(old)
+  return path
+
+
+def export_run(path: str, pipe, states, seeds) -> str:
+  """`export` of a runner's batched `loop.RunState` under its `loop.Pipeline`."""
+  host = jax.device_get({"tgt": states.target_steps[0], "src": states.source_steps[0]})
+  return export(path, states.agent, config=pipe.config, obs_dim=pipe.pair.obs_dim,
+                act_dim=pipe.pair.act_dim, episode_length=pipe.episode_length, seeds=seeds,
+                target_env_steps=int(host["tgt"]), source_env_steps=int(host["src"]),
+                eval_keys=states.eval_key)
+
+
+# --- reading ----------------------------------------------------------------------------------
+class Policy(NamedTuple):
+  """A loaded artefact: `params` stacked over `seeds`; the functions take one seed's params."""
+  meta: dict
+  params: Any
+  seeds: list
+  eval_keys: Any             # (seeds, 2) uint32, or None
+  deterministic: Callable    # (params, obs) -> action
+  sample: Callable           # (params, key, obs) -> action
+
+  def seed_index(self, seed: int) -> int:
+    if seed not in self.seeds:
+      raise ValueError(f"seed={seed!r} is not in this policy; allowed: {self.seeds}")
+    return self.seeds.index(seed)
+
+  def params_of(self, seed: int) -> Any:
+    i = self.seed_index(seed)
+    return jax.tree_util.tree_map(lambda x: x[i], self.params)
+
+
+def read_meta(path: str) -> dict:
+  file = os.path.join(path, META_FILE)
+  if not os.path.exists(file):
+    raise FileNotFoundError(f"{file} does not exist; a run writes <workdir>/policy/ at each "
+                            "checkpoint and at its end")
+  with open(file) as f:
+    meta = json.load(f)
+  if meta.get("format") != FORMAT:
+    raise ValueError(f"{file} has format {meta.get('format')!r}; this code reads {FORMAT}")
+  return meta
+
+
+def load_policy(path: str) -> Policy:
+  """Reads the artefact in folder `path` (or `<workdir>/policy` given a run's workdir)."""
+  if not os.path.exists(os.path.join(path, META_FILE)) and os.path.isdir(
+      os.path.join(path, "policy")):
+    path = os.path.join(path, "policy")
+  meta = read_meta(path)
+  with np.load(os.path.join(path, meta["params_file"])) as z:
+    arrays = {k: z[k] for k in z.files}
+  flat = {k[len("params/"):]: jnp.asarray(v) for k, v in arrays.items()
+          if k.startswith("params/")}
+  params = flax.traverse_util.unflatten_dict(flat, sep="/")
+  _check_shapes(meta, params)
+  deterministic, sample = action_fns(meta)
+  eval_keys = jnp.asarray(arrays["eval_key"]) if "eval_key" in arrays else None
+  return Policy(meta=meta, params=params, seeds=[int(s) for s in arrays["seeds"]],
+                eval_keys=eval_keys, deterministic=deterministic, sample=sample)
+
+
+def _check_shapes(meta: dict, params: Any) -> None:
+  """The stored tree must be the one the recorded actor builds (per seed)."""
+  module = make_actor(meta["kind"], meta["act_dim"], meta["hidden"])
+  want = jax.eval_shape(module.init, jax.random.PRNGKey(0), jnp.zeros((1, meta["obs_dim"])))
+  want = {k: v.shape for k, v in
+          flax.traverse_util.flatten_dict(flax.core.unfreeze(want), sep="/").items()}
+  got = {k: v.shape[1:] for k, v in flax.traverse_util.flatten_dict(params, sep="/").items()}
+  if got != want:
+    raise ValueError(f"stored actor parameters {got} do not match the {meta['kind']} actor of "
+                     f"policy.json (obs_dim={meta['obs_dim']}, act_dim={meta['act_dim']}, "
+                     f"hidden={meta['hidden']}), which has {want}")
+
+
+def load(path: str, seed: int | None = None) -> Callable:
+  """A jitted deterministic `act(obs)`.
+
+  With `seed` (one of the run's seeds, as in metrics.jsonl), obs is (..., obs_dim) and the
+  action (..., act_dim); without, obs has a leading seed axis (seeds, ..., obs_dim) in the
+  order of policy.json's `seeds` and each seed's actor acts on its own slice.
+  """
+  pol = load_policy(path)
+  if seed is None:
+    return jax.jit(lambda obs: jax.vmap(pol.deterministic)(pol.params, obs))
+  params = pol.params_of(seed)
+  return jax.jit(lambda obs: pol.deterministic(params, obs))
