@@ -18,8 +18,13 @@ import os
 
 from absl import app, flags
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "A WOMBET run directory.", required=True)
-_TABLE = flags.DEFINE_string("table", None, "Reference table (default: the committed one).")
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """Only when run as a script: importing the module's functions defines no absl flags."""
+  flags.DEFINE_string("workdir", None, "A WOMBET run directory.", required=True)
+  flags.DEFINE_string("table", None, "Reference table (default: the committed one).")
 
 
 def source_episodes(rows, random_episodes: int) -> list[dict]:
@@ -88,7 +93,7 @@ def plot(s: dict, path: str, title: str) -> None:
 def main(argv):
   del argv
   from wombet_jax import reference, results
-  wd = _WORKDIR.value
+  wd = FLAGS.workdir
   for f in ("metrics.jsonl", "config.json"):
     if not os.path.exists(os.path.join(wd, f)):
       raise SystemExit(f"--workdir={wd!r} holds no {f}: not a finished run directory")
@@ -100,7 +105,7 @@ def main(argv):
     raise SystemExit(f"--workdir={wd!r}: metrics.jsonl has no source episodes (algo "
                      f"{config['algo']!r} has no source phase)")
   ep_len = episodes[0]["source_env_steps"]
-  yard = reference.lookup(f"{config['env']}:source", ep_len, _TABLE.value or reference.TABLE)
+  yard = reference.lookup(f"{config['env']}:source", ep_len, FLAGS.table or reference.TABLE)
   s = summary(episodes, yard)
   results.atomic_write_json(os.path.join(wd, "source_phase.json"), s)
   results.atomic_write_bytes(os.path.join(wd, "source_phase.md"), table(s).encode())
@@ -111,4 +116,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)
