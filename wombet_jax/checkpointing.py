@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import sys
 from typing import Any, Callable
 
 import jax
@@ -28,10 +30,10 @@ CHECKSUM_KEY = "checksum"
 
 def _manager(directory: str, max_to_keep: int = 2,
              read_only: bool = False) -> ocp.CheckpointManager:
-  # Reading never writes (no directory creation, no clean-up of orbax's temporary
-  # directories): a run that is then refused leaves the workdir as it was.
+  # A manager for reading writes nothing (no directory creation, no clean-up of orbax's
+  # temporary directories), so a run that is then refused leaves the workdir as it was.
+  # (orbax's own read_only option logs three warnings per manager.)
   options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=not read_only,
-                                         read_only=read_only,
                                          cleanup_tmp_directories=not read_only,
                                          enable_async_checkpointing=False)
   return ocp.CheckpointManager(os.path.abspath(directory), options=options)
@@ -103,6 +105,7 @@ def restore(directory: str, step: int, like: Any) -> tuple[Any, dict]:
       out = mngr.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
   except Exception as e:  # orbax/tensorstore raise many types for unreadable files
+    _quiet_failed_reads()
     raise errors.CheckpointError(f"checkpoint {step} is unreadable: {_first_line(e)}") from e
   meta = dict(out["meta"])
   if CHECKSUM_KEY in meta:
@@ -128,6 +131,7 @@ def restore_newest_intact(directory: str, like: Any, check_meta: Callable[[dict]
     try:
       meta = read_meta(directory, step)
     except Exception as e:  # missing or unparsable JSON: an incomplete checkpoint
+      _quiet_failed_reads()
       skipped.append((step, f"checkpoint {step} has no readable metadata: {_first_line(e)}"))
       continue
     check_meta(meta)
@@ -158,3 +162,38 @@ def set_aside(directory: str, step: int) -> str:
 def _first_line(e: BaseException) -> str:
   text = str(e).strip().splitlines()
   return f"{type(e).__name__}: {text[0][:300] if text else ''}".rstrip(": ")
+
+
+def _is_read_aftermath(error: BaseException | None) -> bool:
+  return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+
+
+class _DropUnretrievedReads(logging.Filter):
+  """asyncio's 'Task exception was never retrieved' for orbax's other reads of a restore
+  that already failed (and was reported)."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not (record.getMessage().startswith("Task exception was never retrieved")
+                and "orbax" in str(getattr(record, "future", "")) + record.getMessage())
+
+
+_QUIET = []
+
+
+def _quiet_failed_reads() -> None:
+  """When one read of a restore fails, orbax closes its event loop while tensorstore's other
+  reads are in flight; each then reports 'Event loop is closed' (through sys.unraisablehook,
+  possibly after the restore returned) and asyncio logs its unretrieved error: hundreds of
+  lines that bury the one error the restore raises. From the first failed read on, those two
+  kinds of report are dropped; every other one goes to the previous hook/handlers."""
+  if _QUIET:
+    return
+  previous = sys.unraisablehook
+
+  def hook(unraisable):
+    if not _is_read_aftermath(unraisable.exc_value):
+      previous(unraisable)
+
+  sys.unraisablehook = hook
+  logging.getLogger("asyncio").addFilter(_DropUnretrievedReads())
+  _QUIET.append(True)
