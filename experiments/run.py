@@ -8,21 +8,74 @@ Writes the run-output contract (docs/design.md) into
 --workdir: config.json, metrics.jsonl, summary.json,
 learning_curve.png, checkpoints/. Algorithms named in config.compare run with the same seeds
 into <workdir>/compare/<algo>/, and <workdir>/comparison.png shows all curves together.
+
+A mistake in the inputs (a config field or value, a flag, a workdir that holds another run,
+a --resume with a config other than the run's) prints one line naming the field, the value
+and what is allowed, and exits with status 2; a run that has to stop (a non-finite loss, no
+intact checkpoint to resume from) prints one line and exits with status 1. --debug shows
+their tracebacks; any other error is a bug and always shows its traceback.
 """
 import os
+import re
 import sys
+from typing import NoReturn
 
 from absl import app, flags
 from ml_collections import config_flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from wombet_jax import errors  # noqa: E402  (after the path is set)
+
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py"),
     "ml_collections config file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (default: /tmp/wombet/<env>).")
-_RESUME = flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its checkpoint.")
+_RESUME = flags.DEFINE_bool(
+    "resume", False, "Continue the run in --workdir from its newest intact checkpoint. The "
+    "config must be the run's: only config.compare and config.loop.checkpoint_every may differ.")
 _MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() first.")
+_DEBUG = flags.DEFINE_bool("debug", False, "Show the traceback of input and run errors too.")
+
+
+def _exit_on(error: BaseException, debug: bool) -> NoReturn:
+  """Prints a user or run error on one line and exits with its status; anything else (or
+  with --debug) propagates with its traceback."""
+  status = errors.exit_status(error)
+  if status is None or debug:
+    raise error
+  print(errors.one_line(error), file=sys.stderr, flush=True)
+  sys.exit(status)
+
+
+def _unknown_override(argv: list[str]) -> str | None:
+  """The message for the first --config.<path>=<value> whose path the config lacks."""
+  from wombet_jax import config as config_lib
+  spec = next((a.split("=", 1)[1] for a in argv if a.startswith(("--config=", "-config="))),
+              flags.FLAGS["config"].default_as_str.strip("'"))
+  config = flags.FLAGS["config"].parser.parse(spec)
+  for arg in argv:
+    m = re.match(r"^--?(?:no)?config\.([^=]+)(?:=(.*))?$", arg)
+    if m:
+      message = config_lib.unknown_field(config, m.group(1), m.group(2))
+      if message:
+        return message
+  return None
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, with every parse error (a bad value, an unknown config field)
+  reported as a UserError."""
+  debug = any(a in ("--debug", "-debug") for a in argv)
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    _exit_on(errors.UserError(f"{e} (see --helpfull)"), debug)
+  except (AttributeError, KeyError):  # ml_collections: an override of a missing field
+    message = _unknown_override(argv)
+    if message is None:
+      raise
+    _exit_on(errors.UserError(message), debug)
 
 
 def main(argv):
@@ -30,8 +83,11 @@ def main(argv):
   from wombet_jax import experiment
   config = _CONFIG.value
   workdir = _WORKDIR.value or os.path.join("/tmp/wombet", config.env)
-  experiment.main(config, workdir, resume=_RESUME.value, multihost=_MULTIHOST.value)
+  try:
+    experiment.main(config, workdir, resume=_RESUME.value, multihost=_MULTIHOST.value)
+  except (errors.UserError, errors.RunError) as e:
+    _exit_on(e, _DEBUG.value)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -9,27 +9,13 @@ import textwrap
 import numpy as np
 import pytest
 
-from experiments.configs import smoke
 from wombet_jax import loop, results, runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope="module")
-def config():
-  return smoke.get_config()
-
-
-@pytest.fixture(scope="module")
-def pipe(config):
-  return loop.make_pipeline(config)
-
-
-@pytest.fixture(scope="module")
-def full_run(config, pipe, tmp_path_factory):
-  wd = str(tmp_path_factory.mktemp("full"))
-  summary = runner.run(config, wd, verbose=False, pipeline=pipe)
-  return wd, summary
+# `config`, `pipe` and `full_run` (the smoke config, its pipeline and one run of it) are
+# session fixtures of conftest.py, shared with test_faults.py.
 
 
 def test_run_writes_the_contract(full_run, config):
@@ -119,8 +105,7 @@ def test_sigkilled_run_resumes_to_identical_metrics(full_run, config, pipe, tmp_
 SHARDING_SCRIPT = textwrap.dedent("""
     import json, sys
     import jax
-    from experiments.configs import smoke
-    from wombet_jax import loop, results, runner
+        from wombet_jax import loop, results, runner
     assert len(jax.devices()) == 4, jax.devices()
     c = smoke.get_config()
     c.num_seeds = 8
@@ -154,7 +139,7 @@ def test_four_devices_match_one_device(tmp_path):
         assert a[k] == b[k], k
 
 
-def test_pretraining_in_pieces_equals_one_scan(config):
+def test_pretraining_in_pieces_equals_one_scan(bc_pipes):
   """The runner pretrains in pieces (progress and checkpoints between them): any split must
   give the numbers of one scan over all offline_steps updates."""
   import chex
@@ -163,10 +148,8 @@ def test_pretraining_in_pieces_equals_one_scan(config):
   from wombet_jax import replay
   from wombet_jax.envs import Transition
 
-  c = config.copy_and_resolve_references()
-  c.algo = "bc"  # the cheapest offline update; the piece logic is the same for every agent
-  whole = loop.make_pipeline(c, pretrain_piece=c.loop.offline_steps)
-  parts = loop.make_pipeline(c, pretrain_piece=8)
+  whole, parts = bc_pipes  # BC: the piece logic is the same for every agent
+  c = whole.config
   assert whole.pretrain_pieces == [(0, 20)]
   assert parts.pretrain_pieces == [(0, 8), (8, 8), (16, 4)]
   assert [t[2:] for t in runner.build_tasks(parts) if t[0] == "pretrain"] == [
@@ -192,13 +175,19 @@ def test_pretraining_in_pieces_equals_one_scan(config):
   assert parts.trace_counts["pretrain"] == 2  # pieces of 8 and the last of 4
 
 
-def test_nan_in_a_loss_names_the_loss_and_the_seeds():
-  import types
-  fake = types.SimpleNamespace(seeds=[3, 4, 5])
-  info = {"actor_loss": np.array([0.1, 0.2, 0.3]), "critic_loss": np.array([1.0, np.nan, np.inf])}
-  with pytest.raises(FloatingPointError, match=r"critic_loss.*seeds \[4, 5\]"):
-    runner.Runner._check_finite_info(fake, info, "offline pretraining (updates 0-8)")
-  runner.Runner._check_finite_info(fake, {"loss": np.ones(3), "step": np.arange(3)}, "ok")
+def test_nonfinite_health_names_the_losses_the_seeds_and_the_first_step():
+  r = runner.Runner.__new__(runner.Runner)  # only the seeds and the last checkpoint are read
+  r.seeds, r._last_saved = [3, 4, 5], 7
+  f, t = False, True
+  info = {"nonfinite_step": np.array([-1, 12, 9]),
+          "nonfinite": {"critic_loss": np.array([f, t, t]), "actor_loss": np.array([f, f, t]),
+                        loop.STATE_FLAG: np.array([f, t, f])}}
+  with pytest.raises(FloatingPointError) as e:
+    r._check_health(info, "online updates", "target step")
+  assert str(e.value) == ("online updates: actor_loss, critic_loss not finite at target step 9 "
+                          "for seeds [5] (later for seeds [4]); the run stopped; its last "
+                          "checkpoint (task 7) is kept")
+  r._check_health({"nonfinite_step": np.array([-1, -1, -1]), "nonfinite": {}}, "ok", "step")
 
 
 def test_resume_refuses_a_checkpoint_of_another_task_list(full_run, config, pipe, tmp_path):

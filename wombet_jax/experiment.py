@@ -1,4 +1,9 @@
-"""What `experiments/run.py` does: validate, run the algorithm and its comparisons, plot."""
+"""What `experiments/run.py` does: validate, run the algorithm and its comparisons, plot.
+
+Every run (the main one and each compared algorithm) is validated, built and checked against
+its workdir before the first one starts, so a bad field or an occupied workdir of any of them
+stops everything before any work or any write.
+"""
 from __future__ import annotations
 
 import os
@@ -7,13 +12,15 @@ from absl import logging as absl_logging
 
 from wombet_jax import config as config_lib
 from wombet_jax import plotting, results, runner
+from wombet_jax.errors import UserError
 
 
 def compare_algos(config) -> list[str]:
   names = [a.strip() for a in str(config.get("compare", "") or "").split(",") if a.strip()]
   for a in names:
     if a not in config_lib.ALGOS:
-      raise ValueError(f"config.compare contains {a!r}; allowed names: {list(config_lib.ALGOS)}")
+      raise UserError(f"config.compare={config.compare!r} is invalid: {a!r} is not an "
+                      f"algorithm; allowed names: {list(config_lib.ALGOS)}")
   return [a for a in names if a != config.algo]
 
 
@@ -30,13 +37,17 @@ def main(config, workdir: str, resume: bool = False, multihost: bool = False,
     c = config.copy_and_resolve_references()
     c.algo = a
     configs[a] = c
-  for c in configs.values():  # fail on any bad value before compiling anything
+  for c in configs.values():  # fail on any bad value before building anything
     config_lib.validate(c)
+  runners = {algo: runner.Runner(c, workdir if algo == config.algo
+                                 else os.path.join(workdir, "compare", algo),
+                                 resume=resume, verbose=verbose)
+             for algo, c in configs.items()}
   summaries, runs = {}, {}
-  for algo, c in configs.items():
-    wd = workdir if algo == config.algo else os.path.join(workdir, "compare", algo)
-    summaries[algo] = runner.run(c, wd, resume=resume, verbose=verbose)
-    runs[algo] = results.read_jsonl(os.path.join(wd, "metrics.jsonl"))
+  for algo in configs:
+    r = runners.pop(algo)  # dropped once done: its compiled pieces are not needed again
+    summaries[algo] = r.run()
+    runs[algo] = results.read_jsonl(os.path.join(r.workdir, "metrics.jsonl"))
   if others:
     plotting.learning_curves(runs, os.path.join(workdir, "comparison.png"),
                              title=f"{config.env}: {', '.join(runs)} ({config.num_seeds} seeds)")

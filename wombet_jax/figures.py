@@ -105,7 +105,8 @@ def ensure_run(config, wd: str, run_fn: Callable, log: Callable[[str], None] = p
       if json.load(f).get("complete"):
         log(f"reusing finished run {wd}")
         return "reused"
-  partial = os.path.exists(os.path.join(wd, "metrics.jsonl"))
+  # A run killed between its first checkpoint and its first metrics write has only the former.
+  partial = any(os.path.exists(os.path.join(wd, f)) for f in ("metrics.jsonl", "checkpoints"))
   if partial:
     log(f"resuming unfinished run {wd}")
   run_fn(config, wd, resume=partial)

@@ -9,6 +9,10 @@ between these pieces (`runner.py`): logging, evaluation, checkpoints.
 Why the time scan sits outside the seed vmap: the "has learning started" predicate depends
 only on the global step, which is the same for every seed. Kept unbatched, `lax.cond` really
 skips the updates during warm-up; inside a vmap it would run both branches.
+
+Every gradient update is checked for non-finite values without leaving the device: the scans
+carry a `Health` per seed (the first bad step and which quantities were bad there), computed
+from values the update has already produced, and the runner reads it once per piece.
 """
 from __future__ import annotations
 
@@ -62,6 +66,52 @@ class Pipeline(NamedTuple):
   chunk: Any            # (states, t0) -> (states, info)
   evaluate: Any         # states -> returns (S,)
   trace_counts: dict
+
+
+# Info entries with these suffixes are checked after every update: the losses and gradient
+# norms the agents report.
+CHECKED_SUFFIXES = ("_loss", "_norm")
+# The flag for the agent's parameters and optimiser state as a whole: a non-finite gradient
+# of any agent (whether or not it reports a norm) reaches the optimiser's moments here.
+STATE_FLAG = "agent_state"
+
+
+class Health(NamedTuple):
+  """Per seed: the first step whose update produced a non-finite value, and what was bad."""
+  step: jax.Array  # int32, -1 while every update was finite
+  flags: dict      # name -> bool, the quantities that were not finite at `step`
+
+
+def _tree_finite(tree) -> jax.Array:
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)
+            if jnp.issubdtype(x.dtype, jnp.inexact)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
+def health_flags(agent, info: dict, agent_state) -> dict:
+  """name -> True where it is not finite: every checked entry of one update's `info`, and
+  the agent state after it. Entries an agent leaves nan on updates without that loss
+  (`agent.optional_losses`, e.g. TD3's delayed actor) count only when infinite."""
+  optional = getattr(agent, "optional_losses", ())
+  flags = {name: (jnp.isinf(v) if name in optional else ~jnp.isfinite(v))
+           for name, v in info.items() if name.endswith(CHECKED_SUFFIXES)}
+  flags[STATE_FLAG] = ~_tree_finite(agent_state)
+  return flags
+
+
+def no_flags(flags_like) -> dict:
+  return jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, bool), flags_like)
+
+
+def init_health(flags_like, batch_shape: tuple = ()) -> Health:
+  return Health(step=jnp.full(batch_shape, -1, jnp.int32), flags=no_flags(flags_like))
+
+
+def record_health(h: Health, step: jax.Array, flags: dict) -> Health:
+  """Keeps the first bad step (and its flags); later ones change nothing."""
+  first = (h.step < 0) & jnp.any(jnp.stack(jax.tree_util.tree_leaves(flags)), axis=0)
+  return Health(step=jnp.where(first, step, h.step),
+                flags={k: h.flags[k] | (first & v) for k, v in flags.items()})
 
 
 def _zero_transition(obs_dim: int, act_dim: int) -> Transition:
@@ -148,16 +198,29 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
   def pretrain_one(s: RunState, start: jax.Array, length: int):
     """Updates [start, start + length) of the offline phase. Every piece derives the same
     offline_steps update keys from the unchanged run key and takes its slice, and only the
-    last piece advances the run key: any split into pieces equals one scan, bit for bit."""
-    def body(ag, k):
+    last piece advances the run key: any split into pieces equals one scan, bit for bit.
+    info: the last update's, plus the piece's Health (`nonfinite_step`: the first bad
+    update, counted from 1 over the whole offline phase; `nonfinite`)."""
+    def update(ag, k):
       k_s, k_u = jax.random.split(k)
-      return agent.update(ag, k_u, sample_offline(s.offline, k_s, batch), aux_of(s))
+      ag, info = agent.update(ag, k_u, sample_offline(s.offline, k_s, batch), aux_of(s))
+      return ag, info, health_flags(agent, info, ag)
+
+    def body(carry, x):
+      ag, health = carry
+      k, i = x
+      ag, info, flags = update(ag, k)
+      return (ag, record_health(health, i, flags)), info
 
     key, k = jax.random.split(s.key)
     keys = jax.lax.dynamic_slice_in_dim(jax.random.split(k, lo.offline_steps), start, length)
-    ag, infos = jax.lax.scan(body, s.agent, keys)
+    flags_like = jax.eval_shape(update, s.agent, keys[0])[2]
+    (ag, health), infos = jax.lax.scan(body, (s.agent, init_health(flags_like)),
+                                       (keys, start + 1 + jnp.arange(length)))
     key = jnp.where(start + length >= lo.offline_steps, key, s.key)
-    return s.replace(key=key, agent=ag), jax.tree_util.tree_map(lambda x: x[-1], infos)
+    info = jax.tree_util.tree_map(lambda x: x[-1], infos)
+    info.update(nonfinite_step=health.step, nonfinite=health.flags)
+    return s.replace(key=key, agent=ag), info
 
   if isinstance(pretrain_piece, bool) or not isinstance(pretrain_piece, int) or pretrain_piece < 1:
     raise ValueError(f"pretrain_piece={pretrain_piece!r} is invalid: must be an integer >= 1")
@@ -195,8 +258,9 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
     key, k = jax.random.split(s.key)
     offline = s.offline if spec.uses_offline else None
     ag, beta, info = agent.update_many(s.agent, s.beta, k, offline, s.online, aux_of(s))
-    return s.replace(key=key, agent=ag, beta=beta, td_error=info["td_error"],
-                     penalty=info.get("penalty", s.penalty))
+    s = s.replace(key=key, agent=ag, beta=beta, td_error=info["td_error"],
+                  penalty=info.get("penalty", s.penalty))
+    return s, health_flags(agent, info, ag)
 
   learn_start = max(batch, lo.start_steps if explore_randomly else batch)
   period = int(getattr(agent, "update_period", 0) or 0)
@@ -206,27 +270,36 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
     ag, beta, info = agent.tick(s.agent, s.beta)
     return s.replace(key=key, agent=ag, beta=beta, td_error=info["td_error"])
 
-  def learn_all(states: RunState, t):
+  def learn_all(states: RunState, t, none_bad: dict):
+    """(states, flags) after this step's updates; `none_bad` are the flags of a step without
+    updates."""
     if not period:
       return jax.vmap(learn)(states)
     # learn runs from t = learn_start - 1 on, so this is call number t - learn_start + 2;
     # t is shared by all seeds, so this cond stays a branch under the seed vmap.
     due = (t - learn_start + 2) % period == 0
-    return jax.lax.cond(due, jax.vmap(learn), jax.vmap(tick), states)
+    return jax.lax.cond(due, jax.vmap(learn), lambda x: (jax.vmap(tick)(x), none_bad), states)
 
   def chunk(states: RunState, t0: jax.Array):
+    """eval_every env steps from global step t0. info["nonfinite_step"] is the first target
+    step count (t + 1 after env step t) whose updates produced a non-finite value, per seed."""
     traced("chunk")
+    none_bad = no_flags(jax.eval_shape(jax.vmap(learn), states)[1])
 
-    def body(states, t):
+    def body(carry, t):
+      states, health = carry
       random_phase = (t < lo.start_steps) if explore_randomly else jnp.bool_(False)
       states = jax.vmap(act_and_step, in_axes=(0, None))(states, random_phase)
-      states = jax.lax.cond(t + 1 >= learn_start, lambda x: learn_all(x, t), lambda x: x,
-                            states)
-      return states, None
+      states, flags = jax.lax.cond(t + 1 >= learn_start,
+                                   lambda x: learn_all(x, t, none_bad),
+                                   lambda x: (x, none_bad), states)
+      return (states, record_health(health, t + 1, flags)), None
 
-    states, _ = jax.lax.scan(body, states, t0 + jnp.arange(lo.eval_every))
+    health = init_health(none_bad, states.target_steps.shape)
+    (states, health), _ = jax.lax.scan(body, (states, health), t0 + jnp.arange(lo.eval_every))
     return states, {"beta": states.beta.beta, "td_error": states.td_error,
-                    "train_return": states.train_return, "penalty": states.penalty}
+                    "train_return": states.train_return, "penalty": states.penalty,
+                    "nonfinite_step": health.step, "nonfinite": health.flags}
 
   def evaluate(states: RunState):
     traced("evaluate")

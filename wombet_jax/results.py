@@ -1,10 +1,14 @@
 """The run-output contract of docs/design.md ("What a run writes"), written atomically.
 
 Every file is written to a temporary sibling and renamed into place, so a run killed at any
-moment leaves either the previous complete file or the new complete file, never a torn one.
+moment leaves either the previous complete file or the new complete file, never a torn one;
+the temporary files such a kill leaves behind are removed by `remove_temp_files` when the next
+run starts. Files are mode 0644 like orbax's checkpoints, and JSON is strict (null for
+NaN/inf, never the non-standard NaN token).
 """
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -18,14 +22,18 @@ from wombet_jax import stats
 METRIC_KEYS = ("algo", "env", "seed", "phase", "iteration", "source_env_steps",
                "target_env_steps", "return", "normalized_return")
 WOMBET_KEYS = ("beta", "td_error", "accept_rate", "n_offline")
+TEMP_SUFFIX = ".partial"
+FILE_MODE = 0o644
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".")
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
+                             suffix=TEMP_SUFFIX)
   try:
     with os.fdopen(fd, "wb") as f:
+      os.fchmod(f.fileno(), FILE_MODE)  # mkstemp creates 0600
       f.write(data)
       f.flush()
       os.fsync(f.fileno())
@@ -36,26 +44,37 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     raise
 
 
-def _jsonable(x: Any) -> Any:
+def remove_temp_files(directory: str) -> list[str]:
+  """Deletes the temporary files of interrupted `atomic_write_bytes` calls in `directory`
+  (not below it); returns their paths."""
+  stale = sorted(glob.glob(os.path.join(glob.escape(directory), ".*" + TEMP_SUFFIX)))
+  for path in stale:
+    os.unlink(path)
+  return stale
+
+
+def jsonable(x: Any) -> Any:
+  """`x` as plain JSON values: arrays as lists, non-finite floats as None."""
   if isinstance(x, Mapping):
-    return {str(k): _jsonable(v) for k, v in x.items()}
+    return {str(k): jsonable(v) for k, v in x.items()}
   if isinstance(x, (list, tuple)):
-    return [_jsonable(v) for v in x]
+    return [jsonable(v) for v in x]
   if isinstance(x, (np.ndarray, np.generic)) or hasattr(x, "__array__"):
     arr = np.asarray(x)
-    return _jsonable(arr.tolist()) if arr.ndim else _jsonable(arr.item())
+    return jsonable(arr.tolist()) if arr.ndim else jsonable(arr.item())
   if isinstance(x, float) and not math.isfinite(x):
     return None  # JSON has no NaN/inf; null is what readers (pandas, jq) handle
   return x
 
 
 def atomic_write_json(path: str, obj: Any) -> None:
-  atomic_write_bytes(path, (json.dumps(_jsonable(obj), indent=2, sort_keys=True) + "\n").encode())
+  text = json.dumps(jsonable(obj), indent=2, sort_keys=True, allow_nan=False)
+  atomic_write_bytes(path, (text + "\n").encode())
 
 
 def write_jsonl(path: str, rows: Iterable[Mapping[str, Any]]) -> None:
   """Rewrites the whole file atomically (metrics files are small: one row per eval and seed)."""
-  text = "".join(json.dumps(_jsonable(r), sort_keys=True) + "\n" for r in rows)
+  text = "".join(json.dumps(jsonable(r), sort_keys=True, allow_nan=False) + "\n" for r in rows)
   atomic_write_bytes(path, text.encode())
 
 

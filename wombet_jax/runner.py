@@ -5,9 +5,15 @@ A run is a fixed list of tasks derived from the config (source episodes, model f
 regeneration, online chunks). The checkpoint records the index of the next task, so a
 resumed run replays exactly the remaining tasks with exactly the saved state and keys, and
 ends with the same numbers as an uninterrupted one.
+
+Every checkpoint also records the run's identity (`config.identity`) and task list; a resume
+whose config or code differs is refused. All such decisions (is the workdir free, does the
+checkpoint belong to this config, which checkpoint is intact) are taken before anything in
+the workdir is written, so a refused run leaves it exactly as it was.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -18,9 +24,11 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from wombet_jax import checkpointing, dataset, generation, loop, reference, results
+from wombet_jax import config as config_lib
 from wombet_jax import world_model as wm_lib
 from wombet_jax import policy
 from wombet_jax.config import validate
+from wombet_jax.errors import CheckpointError, NonFiniteError, UserError
 
 
 PRETRAIN_SAVE_SECONDS = 120.0
@@ -54,6 +62,17 @@ def _shard_seeds(states, num_seeds: int):
   return jax.device_put(states, sharding)
 
 
+def make_pipeline(config) -> loop.Pipeline:
+  """loop.make_pipeline, with the validators of its pieces (agent, world model, planner,
+  filter) reported as UserError: building traces nothing, so a ValueError there is a field."""
+  try:
+    return loop.make_pipeline(config)
+  except UserError:
+    raise
+  except ValueError as e:
+    raise UserError(str(e)) from e
+
+
 def _fmt_time(seconds: float) -> str:
   if not math.isfinite(seconds):
     return "?"
@@ -68,21 +87,22 @@ class Runner:
   def __init__(self, config, workdir: str, resume: bool = False, verbose: bool = True,
                pipeline: loop.Pipeline | None = None,
                shard_seeds: bool = True):
+    """Validates everything and checks the workdir (raising UserError) without writing."""
     validate(config)
     self.workdir = workdir
     self.resume = resume
     self.verbose = verbose
     self.shard_seeds = shard_seeds
     self.ckpt_dir = os.path.join(workdir, "checkpoints")
-    if not resume and os.path.exists(os.path.join(workdir, "metrics.jsonl")):
-      raise ValueError(f"workdir {workdir!r} already holds a run (metrics.jsonl); pass --resume "
-                       "to continue it or choose another --workdir (nothing was overwritten)")
     # A pipeline may be shared between runs of one config (tests: compile once).
-    self.pipe = pipeline if pipeline is not None else loop.make_pipeline(config)
+    self.pipe = pipeline if pipeline is not None else make_pipeline(config)
     self.tasks = build_tasks(self.pipe)
     c = self.pipe.config
     self.seeds = [c.seed + i for i in range(c.num_seeds)]
     self.ref = reference.lookup(c.env, self.pipe.episode_length)
+    self.identity = config_lib.identity(c)
+    self._last_saved: int | None = None  # task index of the last checkpoint taken or restored
+    self._check_workdir()
 
   # --- bookkeeping -------------------------------------------------------------------------
   def log(self, msg: str) -> None:
@@ -117,29 +137,92 @@ class Runner:
     return rows
 
   def _write_outputs(self, rows: list[dict], final: bool, timing: dict) -> dict:
+    """metrics.jsonl, the plot when `final`, then summary.json: a summary that says
+    complete is the last file a run writes."""
     results.write_jsonl(os.path.join(self.workdir, "metrics.jsonl"), rows)
+    if final:
+      self._plot(rows)
     summary = results.summarize(rows)
     summary.update(algo=self.pipe.config.algo, env=self.pipe.config.env, complete=final,
                    reference=self.ref, timing=timing)
     results.atomic_write_json(os.path.join(self.workdir, "summary.json"), summary)
     return summary
 
+  # --- deciding whether the run may proceed (nothing is written here) ---------------------
+  def _check_workdir(self) -> None:
+    """A fresh run needs a workdir without another run's metrics or checkpoints; a resumed
+    one a newest readable checkpoint of the same identity (checked again, with fallback to
+    older checkpoints, when `run` restores)."""
+    steps = checkpointing.all_steps(self.ckpt_dir)
+    if not self.resume:
+      held = (["metrics.jsonl"] if os.path.exists(os.path.join(self.workdir, "metrics.jsonl"))
+              else []) + ([f"checkpoints {sorted(steps)}"] if steps else [])
+      if held:
+        raise UserError(f"--workdir={self.workdir!r} is invalid: it already holds a run "
+                        f"({', '.join(held)}); pass --resume to continue it or choose another "
+                        "--workdir (nothing was changed)")
+      return
+    for step in steps:
+      try:
+        meta = checkpointing.read_meta(self.ckpt_dir, step)
+      except Exception:  # an incomplete checkpoint: `run` reports it and falls back
+        continue
+      self._check_meta(meta)
+      return
+
+  def _check_meta(self, meta: dict) -> None:
+    """Raises UserError unless the checkpoint was written by this config and task list."""
+    saved = meta.get("config")
+    if saved is None:
+      saved = self._identity_from_config_json()
+    diffs = config_lib.identity_differences(saved, self.identity)
+    if diffs:
+      raise UserError(
+          f"--resume of {self.workdir!r} is invalid: its checkpoints belong to another config "
+          f"({'; '.join(diffs)}). Resume with the config that started the run (only "
+          f"{', '.join('config.' + f for f in config_lib.RESUME_SAFE_FIELDS)} may change) or "
+          "choose another --workdir; nothing was changed.")
+    self._check_same_tasks(meta)
+
+  def _identity_from_config_json(self) -> dict:
+    """The identity of a checkpoint that does not record one: its run's config.json."""
+    path = os.path.join(self.workdir, "config.json")
+    if not os.path.exists(path):
+      raise UserError(f"--resume of {self.workdir!r} is invalid: its checkpoints record no "
+                      "config and there is no config.json to compare with; nothing was changed")
+    with open(path) as f:
+      return config_lib.identity(json.load(f))
+
+  def _prepare_workdir(self, skipped: list[tuple[int, str]]) -> None:
+    """The run may proceed: set corrupt checkpoints aside, remove temporary files of
+    interrupted writes, write config.json."""
+    for step, reason in skipped:
+      where = checkpointing.set_aside(self.ckpt_dir, step)
+      self.log(f"{reason}; moved it to {where} and fell back to an older checkpoint")
+    os.makedirs(self.workdir, exist_ok=True)
+    for d in (self.workdir, os.path.join(self.workdir, "datasets")):
+      if os.path.isdir(d):
+        for path in results.remove_temp_files(d):
+          self.log(f"removed {path}, left by an interrupted write")
+    results.atomic_write_json(os.path.join(self.workdir, "config.json"),
+                              self.pipe.config.to_dict())
+
   # --- the run -----------------------------------------------------------------------------
   def run(self) -> dict:
     pipe, c = self.pipe, self.pipe.config
-    os.makedirs(self.workdir, exist_ok=True)
-    results.atomic_write_json(os.path.join(self.workdir, "config.json"), c.to_dict())
     keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(self.seeds, jnp.uint32))
     states = pipe.init(keys)
     if self.shard_seeds:
       states = _shard_seeds(states, c.num_seeds)
     rows: list[dict] = []
-    start, elapsed0 = 0, 0.0
-    step = checkpointing.latest_step(self.ckpt_dir) if self.resume else None
-    if step is not None:
-      states, meta = checkpointing.restore(self.ckpt_dir, step, states)
-      self._check_same_tasks(meta)
+    start, elapsed0, skipped = 0, 0.0, []
+    if self.resume and checkpointing.all_steps(self.ckpt_dir):
+      step, states, meta, skipped = checkpointing.restore_newest_intact(
+          self.ckpt_dir, states, self._check_meta)
       rows, start, elapsed0 = meta["rows"], int(meta["next_task"]), float(meta["elapsed"])
+      self._last_saved = start
+    self._prepare_workdir(skipped)
+    if start:
       self.log(f"resumed from checkpoint {step}: task {start}/{len(self.tasks)}")
     elif self.resume:
       self.log("--resume given but no checkpoint found: starting from scratch")
@@ -161,7 +244,7 @@ class Runner:
                  f"{ret.mean():.2f} ± {ret.std():.2f}")
       elif kind == "fit":
         states, info = pipe.fit_model(states)
-        wm_lib.check_finite(info, where=f"world-model fit (iteration {k})")
+        wm_lib.check_finite(info, where=f"world-model fit (iteration {k})", seeds=self.seeds)
         self.log(f"iteration {k}: model fit, holdout loss "
                  f"{np.mean(jax.device_get(info['holdout_loss'])):.4f}")
       elif kind == "regenerate":
@@ -175,7 +258,7 @@ class Runner:
       elif kind == "pretrain":
         states, info = pipe.pretrain(states, task[2], task[3])
         done = task[2] + task[3]
-        self._check_finite_info(info, f"offline pretraining (updates {task[2]}-{done})")
+        self._check_health(info, "offline pretraining", "update")
         self.log(f"offline pretraining: {done}/{c.loop.offline_steps} updates "
                  f"({time.time() - t0:.1f} s)")
       elif kind == "eval":
@@ -185,6 +268,7 @@ class Runner:
       elif kind == "chunk":
         t_glob = int(jax.device_get(states.target_steps[0]))
         states, info = pipe.chunk(states, jnp.int32(t_glob))
+        self._check_health(info, "online updates", "target step")
         ret = np.asarray(jax.device_get(pipe.evaluate(states)))
         rows += self._rows("eval", k, states, ret)
         self._check_finite_returns(ret, t_glob + c.loop.eval_every)
@@ -209,16 +293,15 @@ class Runner:
       if self._should_checkpoint(idx, states):
         checkpointing.save(self.ckpt_dir, idx + 1, states,
                            {"next_task": idx + 1, "rows": rows, "elapsed": elapsed,
-                            "tasks": [list(t) for t in self.tasks]})
+                            "tasks": [list(t) for t in self.tasks], "config": self.identity})
         self._last_save = time.time()
+        self._last_saved = idx + 1
         policy.export_run(os.path.join(self.workdir, "policy"), pipe, states, self.seeds)
         self._write_outputs(rows, final=False, timing=timing)
         self.log(f"checkpoint saved: task {idx + 1}/{len(self.tasks)}")
     policy.export_run(os.path.join(self.workdir, "policy"), pipe, states, self.seeds)
-    summary = self._write_outputs(rows, final=True, timing={"elapsed_seconds":
-                                                            time.time() - t_start})
-    self._plot(rows)
-    return summary
+    return self._write_outputs(rows, final=True, timing={"elapsed_seconds":
+                                                         time.time() - t_start})
 
   def _should_checkpoint(self, idx: int, states) -> bool:
     kind = self.tasks[idx][0]
@@ -242,29 +325,40 @@ class Runner:
     if saved != now:
       diff = next((i for i, (a, b) in enumerate(zip(saved, now)) if a != b),
                   min(len(saved), len(now)))
-      raise ValueError(
+      raise UserError(
           f"cannot resume {self.workdir!r}: its checkpoint was written for a different task "
           f"list ({len(saved)} tasks, this config/code gives {len(now)}; first difference at "
           f"task {diff}: {saved[diff] if diff < len(saved) else None} vs "
           f"{now[diff] if diff < len(now) else None}). Resume with the config and code that "
           "started the run, or start a new --workdir; nothing was changed.")
 
-  def _check_finite_info(self, info: dict, where: str) -> None:
-    """Raises FloatingPointError naming the loss and the seeds whose last update was NaN/inf
-    (blocks on the device, so the caller's timing covers the work)."""
-    for path, v in jax.tree_util.tree_flatten_with_path(jax.device_get(info))[0]:
-      v = np.asarray(v)
-      if v.dtype.kind != "f" or np.all(np.isfinite(v)):
-        continue
-      per_seed = v.reshape(len(self.seeds), -1)
-      bad = [s for s, x in zip(self.seeds, per_seed) if not np.all(np.isfinite(x))]
-      raise FloatingPointError(f"{where}: {jax.tree_util.keystr(path)} is not finite for "
-                               f"seeds {bad}; the last checkpoint is kept")
+  def _check_health(self, info: dict, where: str, unit: str) -> None:
+    """Raises NonFiniteError naming what was not finite, the first {unit} it happened at and
+    the seeds it happened to (from the piece's loop.Health; blocks on the device)."""
+    first_bad = np.asarray(jax.device_get(info["nonfinite_step"])).reshape(-1)
+    if np.all(first_bad < 0):
+      return
+    flags = {k: np.asarray(v).reshape(-1) for k, v in jax.device_get(info["nonfinite"]).items()}
+    step = int(first_bad[first_bad >= 0].min())
+    at = first_bad == step
+    names = [("agent parameters/optimiser state" if k == loop.STATE_FLAG else k)
+             for k, v in sorted(flags.items()) if np.any(v & at)]
+    later = [s for s, b in zip(self.seeds, first_bad) if b > step]
+    raise NonFiniteError(
+        f"{where}: {', '.join(names)} not finite at {unit} {step} for seeds "
+        f"{[s for s, a in zip(self.seeds, at) if a]}"
+        + (f" (later for seeds {later})" if later else "") + f"; {self._kept()}")
+
+  def _kept(self) -> str:
+    if self._last_saved is None:
+      return "the run stopped before its first checkpoint"
+    return f"the run stopped; its last checkpoint (task {self._last_saved}) is kept"
 
   def _check_finite_returns(self, ret: np.ndarray, step: int) -> None:
     if not np.all(np.isfinite(ret)):
-      raise FloatingPointError(f"evaluation return is not finite at target step {step} for "
-                               f"seeds {[s for s, r in zip(self.seeds, ret) if not np.isfinite(r)]}")
+      bad = [s for s, r in zip(self.seeds, ret) if not np.isfinite(r)]
+      raise NonFiniteError(f"evaluation return is not finite at target step {step} for seeds "
+                           f"{bad}; {self._kept()}")
 
   def _export(self, info: dict, k: int) -> None:
     ro, f = jax.device_get((info["rollouts"], info["filtered"]))

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from wombet_jax import replay, sampling
+from wombet_jax.errors import UserError
 from wombet_jax.networks import MLP, LOG_STD_MAX, Critic, hidden_dims
 
 GAUSS_LOG_STD_MIN = -5.0  # std >= 6.7e-3: keeps log-likelihood weights of BC/AWR bounded
@@ -45,6 +46,9 @@ class Agent(NamedTuple):
   # on the shared, unbatched step count, so the update runs only when due.
   update_period: int = 0
   tick: Optional[Callable] = None
+  # Info entries that are nan by design on updates without that loss (TD3's delayed actor,
+  # PPO between rollouts): the loop's finiteness check counts them only when infinite.
+  optional_losses: tuple = ()
 
 
 def field(batch, name: str) -> jax.Array:
@@ -63,9 +67,9 @@ def check_batch(batch, obs_dim: int, act_dim: int) -> None:
 
 
 def require(ok: bool, name: str, value: Any, allowed: str) -> None:
-  """Raise ValueError naming config field ``name`` unless ``ok``."""
+  """Raise UserError (a ValueError) naming config field ``name`` unless ``ok``."""
   if not ok:
-    raise ValueError(f"config.{name}={value!r} is invalid: {allowed}")
+    raise UserError(f"config.{name}={value!r} is invalid: {allowed}")
 
 
 def check_positive(section, prefix: str, names: Sequence[str], integer: bool = False) -> None:

@@ -34,6 +34,7 @@ from wombet_jax.networks import (TanhGaussianActor, ValueNet, hidden_dims, tanh_
                                  tanh_gaussian_sample)
 
 _HALF_LOG_2PI_E = 0.5 * (1.0 + jnp.log(2.0 * jnp.pi))
+LOSSES = ("policy_loss", "value_loss")  # the losses update_many reports
 
 
 @flax.struct.dataclass
@@ -158,18 +159,27 @@ def make_ppo(ctx) -> common.Agent:
     return jax.tree_util.tree_map(lambda d: d[idx], online.data)
 
   def update_many(state, beta_state, key, offline, online, aux):
-    """Counts the call; every rollout_length-th call runs ``update`` on the last rollout."""
+    """Counts the call; every rollout_length-th call runs ``update`` on the last rollout.
+    info: td_error, beta, and the update's mean policy_loss and value_loss (nan on the
+    calls without an update)."""
     del offline  # on-policy: D_off is never used
     state = state.replace(count=state.count + 1)
-    state = jax.lax.cond(state.count % length == 0,
-                         lambda s: update(s, key, last_rollout(online), aux)[0],
-                         lambda s: s, state)
-    return state, beta_state, dict(td_error=state.last_td, beta=beta_state.beta)
+
+    def run(s):
+      s, info = update(s, key, last_rollout(online), aux)
+      return s, {k: info[k] for k in LOSSES}
+
+    state, losses = jax.lax.cond(state.count % length == 0, run,
+                                 lambda s: (s, no_losses()), state)
+    return state, beta_state, dict(losses, td_error=state.last_td, beta=beta_state.beta)
+
+  def no_losses():
+    return {k: jnp.float32(jnp.nan) for k in LOSSES}
 
   def tick(state, beta_state):
     """update_many on a call that is not an update's: only the counter moves."""
     state = state.replace(count=state.count + 1)
-    return state, beta_state, dict(td_error=state.last_td, beta=beta_state.beta)
+    return state, beta_state, dict(no_losses(), td_error=state.last_td, beta=beta_state.beta)
 
   def td_abs(state, key, batch, aux):
     """Mean |delta| of V on ``batch`` (transitions need not be ordered for TD(0))."""
@@ -190,4 +200,4 @@ def make_ppo(ctx) -> common.Agent:
       extras=dict(prepare=prepare, loss=loss, last_rollout=last_rollout,
                   policy=lambda s, o: actor.apply(s.params["actor"], o),
                   value=lambda s, o: value.apply(s.params["value"], o)),
-      update_period=length, tick=tick))
+      update_period=length, tick=tick, optional_losses=LOSSES))

@@ -137,8 +137,9 @@ def make_td3(ctx) -> common.Agent:
     q = q_all(state.critic_params, common.field(batch, "obs"), common.field(batch, "action"))
     return jnp.mean(jnp.abs(y - q))
 
-  return common.assemble(
+  agent = common.assemble(
       cfg, init=init, act=act, act_deterministic=act_deterministic, update=update,
       td_abs=td_abs, losses=losses,
       extras=dict(q_values=lambda s, o, a: q_all(s.critic_params, o, a),
                   target=lambda s, k, b: target(s, k, b)))
+  return agent._replace(optional_losses=("actor_loss",))  # nan on the skipped actor steps

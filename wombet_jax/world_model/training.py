@@ -6,7 +6,7 @@ whose trip count ceil(n_train / batch_size) is a traced value, so buffers of any
 share one compiled program. Nothing inside raises; a finite-flag in the metrics is turned into
 an error on the host by `check_finite`.
 """
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +14,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from wombet_jax.errors import NonFiniteError
 from wombet_jax.world_model.data import Data
 from wombet_jax.world_model.networks import apply_per_member, apply_shared, fit_normalizer
 
@@ -185,24 +186,30 @@ def make_train(ensemble_size: int, num_elites: int, config: ml_collections.Confi
   return train
 
 
-def check_finite(metrics: dict, where: str) -> None:
-  """Host side: raises ValueError if a jitted fit reported NaN/inf, naming epoch and step.
+def check_finite(metrics: dict, where: str, seeds: Sequence[int] | None = None) -> None:
+  """Host side: raises errors.NonFiniteError (a ValueError) if a jitted fit reported NaN/inf,
+  naming epoch and step.
 
-  `metrics` may carry leading (seed) axes; the first failing seed is reported.
+  `metrics` may carry leading (seed) axes; the first failing seed is reported, by its number
+  in `seeds` (one per entry of a single seed axis) when given, else by its index.
   """
   finite = np.asarray(jax.device_get(metrics["finite"]))
   if finite.all():
     return
   first = tuple(np.argwhere(~finite)[0])
-  seed_txt = f" (seed index {first[0] if len(first) == 1 else first})" if first else ""
+  if seeds is not None and len(first) == 1:
+    bad = [int(s) for s, ok in zip(seeds, finite) if not ok]
+    seed_txt = f" (seed{'s' if len(bad) > 1 else ''} {', '.join(map(str, bad))})"
+  else:
+    seed_txt = f" (seed index {first[0] if len(first) == 1 else first})" if first else ""
 
   def at(name):
     value = metrics.get(name)
     return None if value is None else int(np.asarray(jax.device_get(value))[first])
 
   if "data_finite" in metrics and not np.asarray(jax.device_get(metrics["data_finite"]))[first]:
-    raise ValueError(f"{where}: the training data has NaN/inf in its valid rows{seed_txt}; "
-                     "no training step was run")
+    raise NonFiniteError(f"{where}: the training data has NaN/inf in its valid rows{seed_txt}; "
+                         "no training step was run")
   epoch, step = at("nonfinite_epoch"), at("nonfinite_step")
   if epoch is None:
     place = ""
@@ -212,5 +219,5 @@ def check_finite(metrics: dict, where: str) -> None:
     place = f" at epoch {epoch} (holdout loss after the epoch)"
   else:
     place = f" at epoch {epoch}, step {step} of that epoch"
-  raise ValueError(f"{where}: non-finite loss or gradient{place}{seed_txt}; the model is "
-                   "unusable (lower the learning rate or check the data scale)")
+  raise NonFiniteError(f"{where}: non-finite loss or gradient{place}{seed_txt}; the model is "
+                       "unusable (lower the learning rate or check the data scale)")

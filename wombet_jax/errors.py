@@ -1,0 +1,44 @@
+"""Errors a run reports to its user in one line, and how the command line exits on them.
+
+UserError: the inputs are wrong (a config field, a flag, a workdir holding another run); the
+message names the field, its value and what is allowed. Exit status 2.
+RunError: the inputs were accepted but the run cannot go on (a non-finite loss, no intact
+checkpoint to resume from); the message says what failed, where, and what was kept. Exit 1.
+Any other exception is an internal error and keeps its traceback.
+"""
+from __future__ import annotations
+
+USER_ERROR_STATUS = 2
+RUN_ERROR_STATUS = 1
+
+
+class UserError(ValueError):
+  """Bad input to a run: config values, command-line flags, the state of the workdir."""
+
+
+class RunError(Exception):
+  """A run that started correctly and had to stop; nothing after its last checkpoint is kept."""
+
+
+class NonFiniteError(RunError, FloatingPointError, ValueError):
+  """A loss, gradient norm, parameter or evaluation return became NaN/inf. Also a ValueError,
+  as are the other checks of the world-model API that raise it."""
+
+
+class CheckpointError(RunError):
+  """No checkpoint of the workdir could be restored and verified."""
+
+
+def exit_status(error: BaseException) -> int | None:
+  """The command line's exit status for `error`, or None for an internal error."""
+  if isinstance(error, UserError):
+    return USER_ERROR_STATUS
+  if isinstance(error, RunError):
+    return RUN_ERROR_STATUS
+  return None
+
+
+def one_line(error: BaseException) -> str:
+  """`error`'s message on a single line (continuation lines joined with ' | ')."""
+  lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+  return "error: " + (" | ".join(lines) if lines else type(error).__name__)
