@@ -109,12 +109,7 @@ def _representable(c) -> None:
 
 def validate(c: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming the first invalid field."""
-<<<<<<< HEAD
   from wombet_jax.envs import registry  # local: envs import brax, slow-ish
-=======
-  # local: envs import brax, slow-ish
-  from wombet_jax.envs.registry import default_episode_length, names as env_names
->>>>>>> issue20
 
   if not registry.is_known(c.env):
     _fail("env", c.env, f"unknown task pair; known: {list(registry.names())}, each also as "
@@ -135,7 +130,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     _fail("world_model.num_elites", c.world_model.num_elites,
           f"must be <= world_model.ensemble_size={c.world_model.ensemble_size}")
   # A source episode enters the model's buffer in one piece.
-  episode = c.episode_length or default_episode_length(c.env)
+  episode = c.episode_length or registry.default_episode_length(c.env)
   if c.world_model.capacity < episode:
     _fail("world_model.capacity", c.world_model.capacity,
           f"must be >= the episode length {episode} (a source episode is stored in one piece)")
