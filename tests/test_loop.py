@@ -105,7 +105,8 @@ def test_sigkilled_run_resumes_to_identical_metrics(full_run, config, pipe, tmp_
 SHARDING_SCRIPT = textwrap.dedent("""
     import json, sys
     import jax
-        from wombet_jax import loop, results, runner
+    from experiments.configs import smoke
+    from wombet_jax import loop, results, runner
     assert len(jax.devices()) == 4, jax.devices()
     c = smoke.get_config()
     c.num_seeds = 8
