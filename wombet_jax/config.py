@@ -108,7 +108,7 @@ def _representable(c) -> None:
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
-  """Raises ValueError naming the first invalid field."""
+  """Raises UserError (a ValueError) naming the first invalid field."""
   # local: envs import brax, slow-ish
   from wombet_jax.envs.registry import default_episode_length, names as env_names
 
