@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from experiments.configs import smoke
-from wombet_jax import checkpointing, config as config_lib, experiment, loop, results, runner
+from wombet_jax import checkpointing, config as config_lib, experiment, results, runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_PY = os.path.join(ROOT, "experiments", "run.py")
@@ -211,18 +211,18 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_older_one(full_run, confi
 
 def test_no_intact_checkpoint_is_one_error_and_changes_nothing(full_run, config, pipe,
                                                                tmp_path, capfd):
-  from wombet_jax import errors
   wd = _copy(full_run, tmp_path)
   _remove_meta(os.path.join(wd, "checkpoints", "12"))
   _truncate_largest(os.path.join(wd, "checkpoints", "11"))
   before = _tree(wd)
-  with pytest.raises(errors.CheckpointError) as e:
+  with pytest.raises(Exception) as e:
     runner.run(config, wd, resume=True, verbose=False, pipeline=pipe)
   msg = str(e.value)
-  assert "\n" not in msg and msg.startswith("no intact checkpoint in ")
+  assert "\n" not in msg and msg.startswith("no intact checkpoint in "), msg[:2000]
   assert "checkpoint 12 has no readable metadata" in msg
   assert "checkpoint 11 is unreadable" in msg
-  assert errors.exit_status(e.value) == 1
+  from wombet_jax import errors
+  assert isinstance(e.value, errors.CheckpointError) and errors.exit_status(e.value) == 1
   # orbax's other reads of the failed restore report nothing of their own.
   time.sleep(0.5)
   gc.collect()
@@ -318,7 +318,7 @@ def test_unknown_field_names_the_full_path_and_the_sections_fields():
 def test_resume_removes_temp_files_and_writes_the_summary_last(full_run, config, pipe,
                                                                tmp_path, monkeypatch):
   wd = _copy(full_run, tmp_path)
-  stale = os.path.join(wd, ".metrics.jsonl.x1y2" + results.TEMP_SUFFIX)
+  stale = os.path.join(wd, ".metrics.jsonl.x1y2.partial")  # as atomic_write_bytes names them
   open(stale, "w").write("half a file")
   written = []
   real = results.atomic_write_bytes

@@ -48,6 +48,30 @@ def test_atomic_write_keeps_old_file_when_interrupted(tmp_path, monkeypatch):
   assert os.listdir(tmp_path) == ["summary.json"]  # no temp file left behind
 
 
+def test_temp_files_of_a_killed_write_are_recognised_and_removed(tmp_path, monkeypatch):
+  def killed(src, dst):  # the process dies between writing the temp file and the rename
+    raise SystemExit
+
+  path = str(tmp_path / "metrics.jsonl")
+  monkeypatch.setattr(os, "replace", killed)
+  monkeypatch.setattr(os, "unlink", lambda p: None)  # ... and, killed, cleans nothing up
+  with pytest.raises(SystemExit):
+    results.atomic_write_bytes(path, b"x")
+  monkeypatch.undo()
+  [left] = os.listdir(tmp_path)
+  assert left.startswith(".metrics.jsonl.") and left.endswith(results.TEMP_SUFFIX)
+  open(tmp_path / "keep.partial", "w").close()  # not hidden: not one of ours
+  assert results.remove_temp_files(str(tmp_path)) == [str(tmp_path / left)]
+  assert sorted(os.listdir(tmp_path)) == ["keep.partial"]
+
+
+def test_written_files_are_0644_and_json_is_strict(tmp_path):
+  path = str(tmp_path / "s.json")
+  results.atomic_write_json(path, {"a": float("nan"), "b": [np.float32(np.inf)]})
+  assert os.stat(path).st_mode & 0o777 == 0o644
+  assert open(path).read() == '{\n  "a": null,\n  "b": [\n    null\n  ]\n}\n'
+
+
 def test_check_row_requires_wombet_keys():
   row = _row(0, 1, 1.0, algo="wombet")
   with pytest.raises(ValueError, match="beta"):

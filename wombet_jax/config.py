@@ -108,7 +108,7 @@ def _representable(c) -> None:
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
-  """Raises ValueError naming the first invalid field."""
+  """Raises UserError (a ValueError) naming the first invalid field."""
   from wombet_jax.envs import registry  # local: envs import brax, slow-ish
 
   if not registry.is_known(c.env):

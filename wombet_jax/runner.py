@@ -28,7 +28,7 @@ from wombet_jax import config as config_lib
 from wombet_jax import world_model as wm_lib
 from wombet_jax import policy
 from wombet_jax.config import validate
-from wombet_jax.errors import CheckpointError, NonFiniteError, UserError
+from wombet_jax.errors import NonFiniteError, UserError
 
 
 PRETRAIN_SAVE_SECONDS = 120.0

@@ -197,8 +197,8 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
                          target_critic_params=target, log_alpha=log_alpha, actor_opt=actor_opt,
                          critic_opt=critic_opt, alpha_opt=alpha_opt, step=state.step + 1)
     info = dict(critic_loss=c_loss, actor_loss=a_loss, temperature_loss=t_loss,
-                critic_grad_norm=optax.global_norm(c_grad),
-                actor_grad_norm=optax.global_norm(a_grad),
+                critic_grad_norm=optax.tree.norm(c_grad),
+                actor_grad_norm=optax.tree.norm(a_grad),
                 temperature_grad_norm=jnp.abs(t_grad),
                 alpha=jnp.exp(log_alpha), entropy=entropy, q_mean=jnp.mean(q),
                 target_mean=jnp.mean(y), td_abs=jnp.mean(jnp.abs(y - q)), penalty=pen)
