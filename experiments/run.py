@@ -4,7 +4,7 @@
   python experiments/run.py --config=experiments/configs/halfcheetah.py --config.num_seeds=8
   python experiments/run.py --config=... --workdir=/tmp/run --resume
 
-Writes the run-output contract (docs/design.md) into
+Writes the run-output contract (docs/method.md) into
 --workdir: config.json, metrics.jsonl, summary.json,
 learning_curve.png, checkpoints/. Algorithms named in config.compare run with the same seeds
 into <workdir>/compare/<algo>/, and <workdir>/comparison.png shows all curves together.

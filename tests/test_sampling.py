@@ -1,4 +1,4 @@
-"""Tests for wombet_jax.sampling: the adaptive-beta rule of docs/design.md step 6."""
+"""Tests for wombet_jax.sampling: the adaptive-beta rule of docs/method.md step 6."""
 import jax
 import jax.numpy as jnp
 import ml_collections

@@ -1,12 +1,12 @@
 """Source-task data: PETS in the real source env and MPC rollouts inside the world model.
 
-docs/design.md, steps 1-4. Everything here is written for one seed and is pure; the loop vmaps it.
+docs/method.md, steps 1-4. Everything here is written for one seed and is pure; the loop vmaps it.
   * `collect_source_episode`: one episode in the real source env, uniform-random actions or
     MPC under the current model (plain PETS, lambda_plan = 0: in the real env the model's
     errors cost real return, and PETS is the standard we reproduce).
   * `generate`: M trajectories of H_gen steps inside the model (eq. 1), CEM with the
     uncertainty penalty lambda_plan at every step, the first action applied to a freshly
-    sampled elite (per step, docs/design.md step 2); records (s, a, s', r_S, u).
+    sampled elite (per step, docs/method.md step 2); records (s, a, s', r_S, u).
   * `filter_and_relabel`: the dual-criterion mask (eq. 6) and the target-reward relabelling.
 """
 from __future__ import annotations
@@ -80,7 +80,7 @@ def collect_source_episode(pair: TaskPair, planner: Planner, episode_length: int
 def generate(pair: TaskPair, wm: WorldModel, planner: Planner, num_trajectories: int,
              horizon: int, key: jax.Array, model_state: Any, lambda_plan: jax.Array,
              obs0: Optional[jax.Array] = None) -> Rollouts:
-  """M trajectories of MPC inside the model from source start states (docs/design.md, step 2).
+  """M trajectories of MPC inside the model from source start states (docs/method.md, step 2).
 
   obs0 (M, obs_dim), optional: start from these states instead of fresh draws from rho_S (the
   lower-bound diagnostic replays the actions from the same states in the real env); the rest
@@ -126,7 +126,7 @@ class Filtered(NamedTuple):
 
 
 def filter_and_relabel(pair: TaskPair, filter_config, ro: Rollouts) -> Filtered:
-  """Dual-criterion filter (eq. 6) as a mask, then relabelling with r_T (docs/design.md, steps 3-4).
+  """Dual-criterion filter (eq. 6) as a mask, then relabelling with r_T (docs/method.md, steps 3-4).
 
   Steps after a trajectory terminated are invalid: they add no return and are masked out of
   U(tau) (`valid` in filtering's trajectory functions).

@@ -1,4 +1,4 @@
-"""The WOMBET loop as pure, seed-vmapped pieces (paper sec. 4, docs/design.md steps 1-7).
+"""The WOMBET loop as pure, seed-vmapped pieces (paper sec. 4, docs/method.md steps 1-7).
 
 `make_pipeline(config)` closes over every static choice (sizes, task pair, algorithm) and
 returns jitted functions of a batched `RunState` (leading axis: seeds). The online phase is a

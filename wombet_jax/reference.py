@@ -1,4 +1,4 @@
-"""Reference scores for the normalised return (docs/design.md, "Normalised return").
+"""Reference scores for the normalised return (docs/method.md, "Normalised return").
 
 normalized = 100 * (R - R_random) / (R_reference - R_random) on the target task. The table is
 produced by `experiments/reference_scores.py` and committed with the command that made it.

@@ -1,4 +1,4 @@
-"""The run-output contract of docs/design.md ("What a run writes"), written atomically.
+"""The run-output contract of docs/method.md ("What a run writes"), written atomically.
 
 Every file is written to a temporary sibling and renamed into place, so a run killed at any
 moment leaves either the previous complete file or the new complete file, never a torn one;

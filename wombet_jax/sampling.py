@@ -1,4 +1,4 @@
-"""Offline/online mixing ratio beta (docs/design.md step 6, paper sec. 4.6).
+"""Offline/online mixing ratio beta (docs/method.md step 6, paper sec. 4.6).
 
 A larger beta takes more of each batch from D_off (stabilising a critic that fits the online
 data badly); a smaller beta takes more from D_on (less bias once the critic is reliable).

@@ -26,7 +26,7 @@ def get_config():
   c.sampling.warmup_updates = 500
   # Two departures from the paper's beta rule, chosen on this task: the TD error relative to
   # the target scale (the absolute one grows with the returns here and pushes beta up when the
-  # online data is the better data) and a lower floor. docs/design.md ("Choices and
+  # online data is the better data) and a lower floor. docs/method.md ("Choices and
   # departures") gives the evidence; figure 5 compares the rules.
   c.sampling.td_error, c.sampling.beta_min = "relative", 0.1
   lo = c.loop

@@ -1,4 +1,4 @@
-"""RLPD-style SAC for online fine-tuning (docs/design.md step 5, paper sec. 4.4-4.6).
+"""RLPD-style SAC for online fine-tuning (docs/method.md step 5, paper sec. 4.4-4.6).
 
 Tanh-Gaussian actor; an ensemble of N_Q critics (stacked parameters, ``jax.vmap``) with
 LayerNorm after every hidden layer; Polyak-averaged target critics; learned temperature with

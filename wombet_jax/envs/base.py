@@ -1,7 +1,7 @@
 """Task-pair containers and the generic auto-resetting step shared by every environment.
 
 A WOMBET problem is a pair of tasks with shared dynamics P that differ in reward and initial
-distribution: T_S = (r_S, rho_S) and T_T = (r_T, rho_T) (paper sec. 3; docs/design.md "The
+distribution: T_S = (r_S, rho_S) and T_T = (r_T, rho_T) (paper sec. 3; docs/method.md "The
 problem"). Rewards and terminations are pure functions of (obs, action, next_obs) so that
 imagined transitions can be relabelled with r_T without a simulator (step 4 of the loop); the
 env's reported reward is *computed by* that function, so relabelling is exact.

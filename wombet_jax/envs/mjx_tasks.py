@@ -2,7 +2,7 @@
 
 The adapter appends to brax's observation whatever the reward or termination needs and brax
 hides (e.g. the finite-difference x-velocity of brax's `metrics`), so that r and the
-termination are exact pure functions of (obs, action, next_obs) (docs/design.md). Brax's
+termination are exact pure functions of (obs, action, next_obs) (docs/method.md). Brax's
 own observation always comes first, unchanged; appended features are listed per env.
 
 Sources are brax's own tasks with brax's default weights (tests check the reward against

@@ -1,6 +1,6 @@
 """The task-pair suite as data: name -> (builder, default episode length).
 
-Adding a pair is adding an entry here (docs/design.md); nothing else branches on names.
+Adding a pair is adding an entry here (docs/method.md); nothing else branches on names.
 """
 from __future__ import annotations
 
