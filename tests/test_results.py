@@ -160,3 +160,18 @@ def test_comparison_table_gives_iqm_intervals_best_and_probability_of_improvemen
   assert "| sac | 5.0 [5.0, 5.0] | 50.0 | 0.75 | 4 |" in table
   assert "| algorithm | final normalized_return IQM [95% CI] | best (mean over seeds) |" in table
   assert results.best_by_seed(a, "return") == {0: 5.0, 1: 5.0, 2: 5.0, 3: 100.0}
+
+
+def test_renormalize_fills_the_normalised_column_from_reference_scores():
+  from wombet_jax import reference
+  ref = {"random": -200.0, "reference": 300.0}
+  rows = [
+      {"phase": "source", "return": -50.0, "normalized_return": None},
+      {"phase": "eval", "return": 50.0, "normalized_return": None},
+      {"phase": "final", "return": -450.0, "normalized_return": 7.0},
+  ]
+  out = results.renormalize(rows, ref, reference.normalize)
+  # 100 * (R + 200) / 500: 50 -> 50.0, -450 -> -50.0 (a stale value is replaced); source: null.
+  assert [r["normalized_return"] for r in out] == [None, 50.0, -50.0]
+  assert [r["return"] for r in out] == [-50.0, 50.0, -450.0]
+  assert rows[1]["normalized_return"] is None  # the input rows are not modified

@@ -116,6 +116,18 @@ def summarize(rows: Sequence[Mapping[str, Any]], key: str = "normalized_return")
   return out
 
 
+def renormalize(rows: Sequence[Mapping[str, Any]], ref: Mapping[str, float] | None,
+                normalize: Any) -> list[dict]:
+  """Rows with `normalized_return` recomputed from `return` under reference scores `ref`.
+
+  The normalised return is derived data: a run made before its pair's reference scores were
+  measured writes null, and this fills it in once they are (source-phase rows stay null, as
+  the runner writes them). `normalize(ret, ref)` is `reference.normalize`.
+  """
+  return [{**r, "normalized_return": (None if r.get("phase") == "source"
+                                      else normalize(r["return"], ref))} for r in rows]
+
+
 def _evals_by_step(rows: Sequence[Mapping[str, Any]], key: str) -> dict[int, dict[int, float]]:
   """{target_env_steps: {seed: value}} over the evaluation rows that have `key`."""
   by: dict[int, dict[int, float]] = {}
