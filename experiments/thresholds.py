@@ -18,21 +18,6 @@ _BASELINE = flags.DEFINE_string("baseline", "sac", "The algorithm whose final va
 _FRACTIONS = flags.DEFINE_list("fractions", ["0.5", "0.8"], "Fractions of the baseline's final.")
 
 
-def load_runs(workdir: str) -> dict:
-  from wombet_jax import results
-  main = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(main):
-    raise ValueError(f"--workdir={workdir!r} holds no metrics.jsonl")
-  rows = results.read_jsonl(main)
-  runs = {rows[0]["algo"]: rows}
-  compare = os.path.join(workdir, "compare")
-  for algo in sorted(os.listdir(compare)) if os.path.isdir(compare) else []:
-    path = os.path.join(compare, algo, "metrics.jsonl")
-    if os.path.exists(path):
-      runs[algo] = results.read_jsonl(path)
-  return runs
-
-
 def main(argv):
   del argv
   from wombet_jax import results
@@ -44,7 +29,7 @@ def main(argv):
       raise SystemExit(f"--fractions contains {f!r}: must be numbers in (0, 1]") from None
     if not 0.0 < fractions[-1] <= 1.0:
       raise SystemExit(f"--fractions contains {f!r}: must be numbers in (0, 1]")
-  runs = load_runs(_WORKDIR.value)
+  runs = results.load_runs(_WORKDIR.value)
   st = results.steps_to_threshold(runs, _BASELINE.value, fractions)
   table = results.steps_to_threshold_table(st)
   results.atomic_write_json(os.path.join(_WORKDIR.value, "steps_to_threshold.json"), st)

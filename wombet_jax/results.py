@@ -83,6 +83,22 @@ def read_jsonl(path: str) -> list[dict]:
     return [json.loads(line) for line in f if line.strip()]
 
 
+def load_runs(workdir: str) -> dict:
+  """{algo: rows} of <workdir>/metrics.jsonl and every <workdir>/compare/<algo>/metrics.jsonl,
+  the main algorithm first (what experiments/run.py writes with config.compare)."""
+  main = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(main):
+    raise ValueError(f"--workdir={workdir!r} holds no metrics.jsonl")
+  rows = read_jsonl(main)
+  runs = {rows[0]["algo"]: rows}
+  compare = os.path.join(workdir, "compare")
+  for algo in sorted(os.listdir(compare)) if os.path.isdir(compare) else []:
+    path = os.path.join(compare, algo, "metrics.jsonl")
+    if os.path.exists(path):
+      runs[algo] = read_jsonl(path)
+  return runs
+
+
 def check_row(row: Mapping[str, Any]) -> None:
   missing = [k for k in METRIC_KEYS if k not in row]
   if row.get("algo") == "wombet":

@@ -1,0 +1,34 @@
+"""Comparison table and plot of a run directory and its compared runs, from their metrics.
+
+  python experiments/compare.py --workdir=experiments/results/halfcheetah_cpu
+
+Writes <workdir>/comparison.md and comparison.png from <workdir>/metrics.jsonl and every
+<workdir>/compare/<algo>/metrics.jsonl, exactly as experiments/run.py does at the end of a run
+with config.compare; for runs made separately (e.g. the main algorithm and its baselines run
+one after another into the same workdir).
+"""
+import os
+
+from absl import app, flags
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A run with compare/<algo>/.", required=True)
+_TITLE = flags.DEFINE_string("title", None, "Plot title (default: env, algorithms, seeds).")
+
+
+def main(argv):
+  del argv
+  from wombet_jax import plotting, results
+  runs = results.load_runs(_WORKDIR.value)
+  if len(runs) < 2:
+    raise app.UsageError(f"--workdir={_WORKDIR.value!r}: needs compare/<algo>/metrics.jsonl")
+  first = next(iter(runs.values()))
+  seeds = len({r["seed"] for r in first})
+  title = _TITLE.value or f"{first[0]['env']}: {', '.join(runs)} ({seeds} seeds)"
+  plotting.learning_curves(runs, os.path.join(_WORKDIR.value, "comparison.png"), title=title)
+  results.atomic_write_bytes(os.path.join(_WORKDIR.value, "comparison.md"),
+                             results.comparison_table(runs).encode())
+  print(f"wrote {_WORKDIR.value}/comparison.md and comparison.png ({', '.join(runs)})")
+
+
+if __name__ == "__main__":
+  app.run(main)
