@@ -42,6 +42,7 @@ def test_every_shipped_config_is_valid(path):
     ("planner.lambda_plan", -1.0, "[0.0, 3.4028235e+38]"),
     ("world_model.num_elites", 9, "ensemble_size"),
     ("loop.steps_per_iteration", 150, "multiple of loop.eval_every"),
+    ("writers", "jsonl,csv", "'csv' is not a writer; allowed: ['jsonl', 'tensorboard', 'wandb']"),
 ])
 def test_bad_values_name_the_field(field, value, needle):
   c = smoke.get_config()

@@ -32,8 +32,9 @@ UINT32_MAX = 2**32 - 1
 
 # Fields a resumed run may change: they never reach a compiled program or a computed number
 # (`compare` names the runs that follow this one; `loop.checkpoint_every` only decides when
-# the host saves). Every other field is part of a run's identity, stored with each checkpoint.
-RESUME_SAFE_FIELDS = ("compare", "loop.checkpoint_every")
+# the host saves; `writers` only where the metrics also go). Every other field is part of a
+# run's identity, stored with each checkpoint.
+RESUME_SAFE_FIELDS = ("compare", "loop.checkpoint_every", "writers")
 
 
 def _fail(field: str, value, allowed: str):
@@ -109,12 +110,14 @@ def _representable(c) -> None:
 
 def validate(c: ml_collections.ConfigDict) -> None:
   """Raises UserError (a ValueError) naming the first invalid field."""
+  from wombet_jax import writers  # local: imports scipy (stats)
   from wombet_jax.envs import registry  # local: envs import brax, slow-ish
 
   if not registry.is_known(c.env):
     _fail("env", c.env, f"unknown task pair; known: {list(registry.names())}, each also as "
           f"<pair>{registry.SOURCE_SUFFIX}")
   _choice(c, "algo", ALGOS)
+  writers.check(_get(c, "writers"))
   _representable(c)
   _positive_int(c, "num_seeds")
   hi = UINT32_MAX - (c.num_seeds - 1)

@@ -84,8 +84,11 @@ def apply_overrides(config: ml_collections.ConfigDict,
 
 
 def config_hash(config: ml_collections.ConfigDict) -> str:
-  """Stable across processes: a run's identity is its full resolved config."""
-  blob = json.dumps(config.to_dict(), sort_keys=True, default=str)
+  """Stable across processes: a run's identity is its full resolved config, less `writers`,
+  which only chooses extra output files of the same run."""
+  d = config.to_dict()
+  d.pop("writers", None)
+  blob = json.dumps(d, sort_keys=True, default=str)
   return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
 

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from wombet_jax import checkpointing, dataset, generation, loop, reference, results
+from wombet_jax import checkpointing, dataset, generation, loop, reference, results, writers
 from wombet_jax import config as config_lib
 from wombet_jax import world_model as wm_lib
 from wombet_jax import policy
@@ -102,6 +102,8 @@ class Runner:
     self.ref = reference.lookup(c.env, self.pipe.episode_length)
     self.identity = config_lib.identity(c)
     self._last_saved: int | None = None  # task index of the last checkpoint taken or restored
+    self.jsonl = writers.JsonlWriter(os.path.join(workdir, "metrics.jsonl"))
+    self.trackers: writers.Trackers | None = None  # opened by `run`, once the workdir is ours
     self._check_workdir()
 
   # --- bookkeeping -------------------------------------------------------------------------
@@ -139,7 +141,7 @@ class Runner:
   def _write_outputs(self, rows: list[dict], final: bool, timing: dict) -> dict:
     """metrics.jsonl, the plot when `final`, then summary.json: a summary that says
     complete is the last file a run writes."""
-    results.write_jsonl(os.path.join(self.workdir, "metrics.jsonl"), rows)
+    self.jsonl.write(rows)
     if final:
       self._plot(rows)
     summary = results.summarize(rows)
@@ -209,6 +211,22 @@ class Runner:
 
   # --- the run -----------------------------------------------------------------------------
   def run(self) -> dict:
+    try:
+      return self._run()
+    finally:
+      if self.trackers is not None:
+        self.trackers.close()
+        self.trackers = None
+
+  def _open_trackers(self, rows: list[dict]) -> None:
+    """One tracker run per run; after a resume it is the same one, handed the restored rows
+    first (it skips what it already holds)."""
+    c = self.pipe.config
+    self.trackers = writers.open_trackers(c.writers, self.workdir, c.to_dict(),
+                                          name=f"{c.algo}-{c.env}")
+    self.trackers.write(rows)
+
+  def _run(self) -> dict:
     pipe, c = self.pipe, self.pipe.config
     keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(self.seeds, jnp.uint32))
     states = pipe.init(keys)
@@ -226,6 +244,7 @@ class Runner:
       self.log(f"resumed from checkpoint {step}: task {start}/{len(self.tasks)}")
     elif self.resume:
       self.log("--resume given but no checkpoint found: starting from scratch")
+    self._open_trackers(rows)
 
     t_start = time.time() - elapsed0
     self._last_save = time.time()
@@ -288,6 +307,8 @@ class Runner:
                     if self.pipe.spec.uses_model_penalty else "") +
                  f"{c.loop.eval_every * c.num_seeds / dt:.0f} steps/s | "
                  f"ETA {_fmt_time(steady * (total_chunks - done_chunks))}")
+      if kind in ("source", "eval", "chunk"):  # trackers follow every evaluation, live
+        self.trackers.write(rows)
       elapsed = time.time() - t_start
       timing = {"elapsed_seconds": elapsed}
       if self._should_checkpoint(idx, states):

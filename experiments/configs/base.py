@@ -14,6 +14,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.num_seeds = 1                # vmapped (and sharded over devices) seed axis
   c.episode_length = 0           # 0: the task pair's own default
   c.compare = ""                 # comma-separated algos run with the same seeds, e.g. "sac"
+  # Where metrics go besides metrics.jsonl (always written): comma-separated, from
+  # "tensorboard" (<workdir>/tensorboard/) and "wandb" (<workdir>/wandb/, offline; needs
+  # pip install "wombet_jax[wandb]"), e.g. "jsonl,tensorboard". See wombet_jax/writers.py.
+  c.writers = "jsonl"
 
   # Step 1: probabilistic ensemble world model (PETS).
   wm = c.world_model = ml_collections.ConfigDict()

@@ -9,6 +9,7 @@ def get_config():
   c = base.get_config()
   c.env = "pointmass"
   c.num_seeds = 2
+  c.writers = "jsonl,tensorboard"  # the tests read its event files back
   wm = c.world_model
   wm.ensemble_size, wm.num_elites, wm.hidden_size, wm.num_layers = 3, 2, 32, 2
   wm.batch_size, wm.max_epochs, wm.patience, wm.capacity = 64, 5, 2, 2000
