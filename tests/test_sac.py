@@ -61,12 +61,16 @@ def _fixed_heads(state, mean, log_std, q_consts, log_alpha):
                        log_alpha=jnp.asarray(log_alpha, jnp.float32))
 
 
-def _hand_target(key, batch, mean, log_std, q_consts, alpha, gamma, lam, aux):
-  """Eq. (7) in numpy, following the documented key use: k_pi, k_sub = split(key)."""
+def _hand_target(key, batch, mean, log_std, q_consts, alpha, gamma, lam, aux, n_sub=2):
+  """Eq. (7) in numpy, following the documented key use: k_pi, k_sub = split(key); with
+  n_sub = N_Q the min runs over every member."""
   k_pi, k_sub = jax.random.split(key)
   eps = np.asarray(jax.random.normal(k_pi, batch["next_obs"].shape[:1] + (ACT,)))
-  subset = np.asarray(jax.random.choice(k_sub, N_Q, (2,), replace=False))
-  q_min = np.min(np.asarray(q_consts)[subset])
+  if n_sub == N_Q:
+    q_min = np.min(np.asarray(q_consts))
+  else:
+    subset = np.asarray(jax.random.choice(k_sub, N_Q, (n_sub,), replace=False))
+    q_min = np.min(np.asarray(q_consts)[subset])
   pre = np.asarray(mean) + np.exp(log_std) * eps
   a = np.tanh(pre)
   logp = np.sum(-0.5 * eps ** 2 - 0.5 * math.log(2 * math.pi) - np.asarray(log_std)
@@ -100,6 +104,23 @@ def test_critic_target_matches_hand_computation(sac):
                 make_sac(OBS, ACT, small_config().agent, c.sampling, penalty_fn=None)):
     got = agent.critic_target(state, key, batch, None)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_critic_target_with_the_whole_ensemble_is_the_min_over_all_members(sac):
+  c = small_config(critic_subset=N_Q)
+  full = make_sac(OBS, ACT, c.agent, c.sampling, penalty_fn=penalty)
+  mean, log_std, alpha = [0.3, -0.2], [-1.0, -0.5], 0.2
+  batch = _batch(jax.random.PRNGKey(1), n=6)
+  for q_consts in ([3.0, 1.0, 2.0], [2.0, 3.0, -1.5]):
+    state = _fixed_heads(full.init(jax.random.PRNGKey(0)), mean, log_std, q_consts,
+                         math.log(alpha))
+    for seed in range(3):
+      key = jax.random.PRNGKey(200 + seed)
+      want, q_min, _ = _hand_target(key, batch, mean, log_std, q_consts, alpha, 0.99, 0.5, 2.0,
+                                    n_sub=N_Q)
+      assert q_min == min(q_consts)
+      got = full.critic_target(state, key, batch, jnp.float32(2.0))
+      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_update_logs_the_mean_penalty_of_its_targets(sac):
@@ -178,7 +199,6 @@ def test_update_fits_terminal_rewards_polyak_and_temperature(sac):
   td0 = float(sac.td_abs(state0, jax.random.PRNGKey(2), batch, jnp.float32(0.0)))
   td1 = float(sac.td_abs(state, jax.random.PRNGKey(2), batch, jnp.float32(0.0)))
   assert td1 < 0.15 * td0, (td0, td1)
-  np.testing.assert_allclose(info["td_error"], td1, rtol=0.2)
 
 
 def _row(batch):
@@ -213,6 +233,60 @@ def test_update_many_runs_g_steps_moves_beta_and_never_retraces(sac):
   assert float(info["offline_fraction"]) == 0.0 and int(state.step) == 8 * c.agent.utd
 
 
+def _assert_trees_equal(a, b):
+  assert jax.tree_util.tree_structure(a) == jax.tree_util.tree_structure(b)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+
+
+def test_update_many_without_offline_data_skips_td_error_and_beta(sac):
+  """offline=None: beta selects nothing, so no TD batch and no beta update; the G updates are
+  those of the documented key use (k_scan, k_batch, k_td = split(key, 3))."""
+  c = small_config()
+  state = sac.init(jax.random.PRNGKey(0))
+  online = replay.add_batch(replay.init_buffer(_row(_batch(jax.random.PRNGKey(0))), 256),
+                            _batch(jax.random.PRNGKey(1), 64))
+  # A beta state in the middle of a run: every field away from its initial value.
+  beta = sampling.BetaState(beta=jnp.float32(0.4), delta_bar=jnp.float32(0.3),
+                            delta_ref=jnp.float32(0.2), count=jnp.int32(5))
+  key, aux = jax.random.PRNGKey(4), jnp.float32(0.5)
+  new, new_beta, info = sac.update_many(state, beta, key, None, online, aux)
+  _assert_trees_equal(new_beta, beta)
+  assert np.isnan(float(info["td_error"]))
+  assert float(info["beta"]) == pytest.approx(0.4)
+  assert float(info["delta_bar"]) == pytest.approx(0.3)
+  st = state
+  for k in jax.random.split(jax.random.split(key, 3)[0], c.agent.utd):
+    k_sample, k_update = jax.random.split(k)
+    st, _ = sac.update(st, k_update, replay.sample(online, k_sample, c.agent.batch_size), aux)
+  jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6),
+                         new, st)
+
+
+def test_update_many_skips_td_error_where_the_rule_cannot_move_beta(sac):
+  """Mode "fixed" or beta_min == beta_max: beta_state unchanged and td_error nan, while the
+  learning equals that of the adaptive rule from the same beta state (same batches)."""
+  ex = _row(_batch(jax.random.PRNGKey(0)))
+  online = replay.add_batch(replay.init_buffer(ex, 256), _batch(jax.random.PRNGKey(1), 40))
+  offline = replay.add_batch(replay.init_buffer(ex, 256), _batch(jax.random.PRNGKey(2), 100))
+  state = sac.init(jax.random.PRNGKey(0))
+  key, aux = jax.random.PRNGKey(6), jnp.float32(1.0)
+  beta = sampling.init_beta(small_config().sampling)
+  moved, moved_beta, moved_info = sac.update_many(state, beta, key, offline, online, aux)
+  assert int(moved_beta.count) == 1 and np.isfinite(float(moved_info["td_error"]))
+  fixed = small_config()
+  fixed.sampling.mode, fixed.sampling.beta_fixed = "fixed", float(beta.beta)
+  point = small_config()
+  point.sampling.beta_min = point.sampling.beta_max
+  for c in (fixed, point):
+    assert not sampling.beta_moves(c.sampling)
+    agent = make_sac(OBS, ACT, c.agent, c.sampling, penalty_fn=penalty)
+    new, new_beta, info = agent.update_many(state, beta, key, offline, online, aux)
+    _assert_trees_equal(new_beta, beta)
+    assert np.isnan(float(info["td_error"]))
+    _assert_trees_equal(new, moved)
+  assert sampling.beta_moves(small_config().sampling)
+
+
 def test_relative_td_error_is_absolute_over_target_scale(sac):
   """sampling.td_error="relative": delta = mean |y - Q| / mean |y| on the same D_on batch."""
   c = small_config()
@@ -222,9 +296,10 @@ def test_relative_td_error_is_absolute_over_target_scale(sac):
   beta = sampling.init_beta(c.sampling)
   ex = _row(_batch(jax.random.PRNGKey(0)))
   online = replay.add_batch(replay.init_buffer(ex, 256), _batch(jax.random.PRNGKey(1), 64))
+  offline = replay.add_batch(replay.init_buffer(ex, 256), _batch(jax.random.PRNGKey(2), 64))
   key, aux = jax.random.PRNGKey(5), jnp.float32(0.5)
-  s_abs, _, i_abs = sac.update_many(state, beta, key, None, online, aux)
-  s_rel, _, i_rel = rel.update_many(state, beta, key, None, online, aux)
+  s_abs, _, i_abs = sac.update_many(state, beta, key, offline, online, aux)
+  s_rel, _, i_rel = rel.update_many(state, beta, key, offline, online, aux)
   # The learning itself is unchanged; only the signal fed to the beta rule differs.
   jax.tree_util.tree_map(np.testing.assert_array_equal, s_abs, s_rel)
   _, k_batch, k_td = jax.random.split(key, 3)

@@ -93,12 +93,17 @@ def test_learns_pointmass_from_scratch():
   assert np.mean(returns) > -32.0, returns
 
 
-def test_update_many_reports_td_error_and_bad_config_raises(agent):
+def test_update_many_from_scratch_skips_td_error_and_bad_config_raises(agent):
   ag, c = agent
   st = ag.init(jax.random.PRNGKey(0))
   online = bu.pd_dataset(jax.random.PRNGKey(1), n=200)
   beta = bu.sampling.init_beta(c.sampling)
-  st, beta, info = ag.update_many(st, beta, jax.random.PRNGKey(2), None, online, None)
-  assert np.isfinite(info["td_error"]) and info["td_error"] > 0
+  new, new_beta, info = ag.update_many(st, beta, jax.random.PRNGKey(2), None, online, None)
+  # No D_off: beta selects nothing, so neither the TD batch nor the beta update runs.
+  assert np.isnan(info["td_error"]) and float(info["beta"]) == float(beta.beta)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, new_beta, beta)
+  td = ag.td_abs(st, jax.random.PRNGKey(3), bu.replay.sample(online, jax.random.PRNGKey(4),
+                                                           c.agent.batch_size), None)
+  assert np.isfinite(td) and td > 0
   with pytest.raises(ValueError, match="td3.policy_delay"):
     td3.make_td3(bu.make_ctx(bu.small_config(td3=dict(policy_delay=0))))

@@ -16,6 +16,10 @@ step, i.e. once per block of G gradient updates; W therefore counts env steps):
 Warm-up holds beta at beta_max because the rule itself gives beta_max when delta_bar equals
 delta_ref, so beta is continuous at the end of warm-up, and an unfitted critic should lean on
 the offline data. Mode "fixed" keeps beta = beta_fixed and still tracks delta_bar for logging.
+
+``beta_moves(cfg)`` says, from the config alone, whether the rule can change beta at all; the
+agents skip the TD-error batch and ``update_beta`` when it cannot (and when there is no D_off,
+where beta selects nothing), so their BetaState then stays as it came in.
 """
 import flax
 import jax
@@ -49,6 +53,13 @@ def validate(cfg) -> None:
     raise ValueError(f"sampling.td_error={cfg.td_error!r}: allowed values are {TD_ERRORS}")
   if int(cfg.warmup_updates) < 1:
     raise ValueError(f"sampling.warmup_updates={cfg.warmup_updates}: must be >= 1")
+
+
+def beta_moves(cfg) -> bool:
+  """False when every call of ``update_beta`` returns the initial beta: mode "fixed", or an
+  adaptive rule whose clip range is one point (beta_min == beta_max)."""
+  validate(cfg)
+  return cfg.mode == "adaptive" and cfg.beta_min < cfg.beta_max
 
 
 def init_beta(cfg) -> BetaState:

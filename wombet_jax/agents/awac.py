@@ -12,7 +12,8 @@ targets). Policy: ``common.TanhMeanGaussianActor``; samples are clipped to [-1, 
 Offline pretraining runs ``update`` on D_off; online fine-tuning the same updates on batches of
 round(beta B) rows of D_off and the rest of D_on (``replay.sample_mixed``, beta fixed at 0.5 by
 the registry) instead of AWAC's single growing buffer: same data, symmetric weighting.
-info["td_error"] = mean |y - Q_i(s, a)| on a D_on batch.
+info["td_error"] = mean |y - Q_i(s, a)| on a D_on batch where it can move beta; with the
+registry's fixed beta it is nan (``common.make_update_many``).
 """
 import flax
 import jax

@@ -148,8 +148,14 @@ def make_update_many(update: Callable, td_abs: Callable, batch_size: int, utd: i
   round(beta B) rows of D_off and the rest of D_on, beta held by the loop's BetaState
   (the off-to-online baselines fix it at 0.5, the symmetric sampling of RLPD and Cal-QL).
   Without one, batches come from D_on only. info["td_error"] = ``td_abs`` on a separate
-  batch of D_on after the G updates, as for SAC; the other entries are means over the G steps.
+  batch of D_on after the G updates, fed to the beta rule, as for SAC. Without an offline
+  buffer, or with a rule that cannot move beta (``sampling.beta_moves``: the fixed 0.5 of the
+  off-to-online baselines), that batch and the beta update are skipped (decided at trace
+  time): beta_state comes back unchanged and td_error is nan. info["beta"] is the beta after
+  the call; the other entries are means over the G steps.
   """
+  beta_moves = sampling.beta_moves(sampling_cfg)
+
   def update_many(state, beta_state, key, offline, online, aux):
     k_scan, k_batch, k_td = jax.random.split(key, 3)
 
@@ -162,8 +168,11 @@ def make_update_many(update: Callable, td_abs: Callable, batch_size: int, utd: i
       return update(st, k_update, batch, aux)
 
     state, infos = jax.lax.scan(body, state, jax.random.split(k_scan, utd))
-    delta = td_abs(state, k_td, sample_online(online, k_batch, batch_size), aux)
-    beta_state = sampling.update_beta(beta_state, delta, sampling_cfg)
+    if offline is not None and beta_moves:
+      delta = td_abs(state, k_td, sample_online(online, k_batch, batch_size), aux)
+      beta_state = sampling.update_beta(beta_state, delta, sampling_cfg)
+    else:
+      delta = jnp.full((), jnp.nan, jnp.float32)
     info = jax.tree_util.tree_map(jnp.nanmean, infos)  # nan: step without that loss
     info.update(td_error=delta, beta=beta_state.beta)
     return state, beta_state, info

@@ -12,7 +12,8 @@ with tanh(mean) for evaluation).
 
 Online fine-tuning (``iql_ft``): the same updates on batches of round(beta B) rows from D_off
 and the rest from D_on (``replay.sample_mixed``); the registry fixes beta = 0.5.
-info["td_error"] = mean |y - Q_i(s, a)| on a D_on batch.
+info["td_error"] = mean |y - Q_i(s, a)| on a D_on batch where it can move beta; with the
+registry's fixed beta it is nan (``common.make_update_many``).
 """
 import flax
 import jax

@@ -16,7 +16,10 @@ Choices the paper leaves open:
 * One ``update`` is one gradient step on critic, actor and temperature, in that order; the actor
   and temperature steps use the freshly updated critic. ``update_many`` runs G = ``utd`` of them.
 * The critic loss is the mean over members and batch of (Q_i(s, a) - y)^2; the TD error reported
-  (and fed to the beta rule) is the mean over members and batch of |y - Q_i(s, a)|.
+  (and fed to the beta rule) is the mean over members and batch of |y - Q_i(s, a)|. It is
+  computed only where it can move beta: SAC from scratch (no D_off) and fixed-beta runs
+  (RLPD) report td_error = nan, written as null in metrics.jsonl.
+* With critic_subset == num_critics, Z is the whole ensemble and no subset is drawn.
 * The target uses the temperature before this step's temperature update.
 """
 from typing import Any, Callable, Mapping, NamedTuple, Optional
@@ -53,6 +56,7 @@ class SAC(NamedTuple):
   update: Callable           # (state, key, batch, aux) -> (state, info); one gradient step
   update_many: Callable      # (state, beta_state, key, offline|None, online, aux)
                              #   -> (state, beta_state, info); G steps then one beta update
+                             #   (none, td_error nan, without D_off or a beta that can move)
   td_abs: Callable           # (state, key, batch, aux) -> mean |y - Q_i(s, a)|
   critic_target: Callable    # (state, key, batch, aux) -> y (B,), eq. (7)
   q_values: Callable         # (state, obs, action) -> Q_i(s, a), (N_Q, ...)
@@ -108,6 +112,7 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
   target_entropy = -float(act_dim)
   use_penalty = penalty_fn is not None and lambda_q != 0.0
   relative_td = config_sampling.td_error == "relative"
+  beta_moves = sampling.beta_moves(config_sampling)
 
   def init(key):
     k_actor, k_critic = jax.random.split(key)
@@ -139,9 +144,13 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
     chex.assert_shape(next_obs, (None, obs_dim))
     mean, log_std = actor.apply(state.actor_params, next_obs)
     next_act, next_logp = tanh_gaussian_sample(k_pi, mean, log_std)
-    # Subsample parameters before applying: only the chosen members are evaluated.
-    subset = jax.random.choice(k_sub, n_q, (n_sub,), replace=False)
-    sub_params = jax.tree_util.tree_map(lambda x: x[subset], state.target_critic_params)
+    if n_sub == n_q:
+      # Z is every member whatever the draw, and the min over a set ignores its order.
+      sub_params = state.target_critic_params
+    else:
+      # Subsample parameters before applying: only the chosen members are evaluated.
+      subset = jax.random.choice(k_sub, n_q, (n_sub,), replace=False)
+      sub_params = jax.tree_util.tree_map(lambda x: x[subset], state.target_critic_params)
     q_min = jnp.min(q_all(sub_params, next_obs, next_act), axis=0)
     soft_v = q_min - jnp.exp(state.log_alpha) * next_logp
     if use_penalty:
@@ -226,9 +235,13 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
     """G = utd updates (lax.scan), each on a fresh mixed batch, then one beta update.
 
     All G batches use the beta held on entry; beta moves once per call, i.e. once per env
-    step, from delta = td_abs on a separate batch of D_on taken after the G updates.
-    ``offline=None`` samples D_on only (SAC from scratch). Info values are means over the G
-    updates, plus beta (after the update), td_error (delta), delta_bar and offline_fraction.
+    step, from delta = td_delta on a separate batch of D_on taken after the G updates.
+    ``offline=None`` samples D_on only (SAC from scratch). Where beta cannot affect anything
+    (``offline=None``) or cannot move (``sampling.beta_moves`` false: mode "fixed" or
+    beta_min == beta_max), decided at trace time, the TD batch and the beta update are
+    skipped: beta_state is returned unchanged and td_error is nan. Info values are means over
+    the G updates of ``update``'s entries, plus offline_fraction, beta (after the update),
+    td_error (delta) and delta_bar.
     """
     k_scan, k_batch, k_td = jax.random.split(key, 3)
 
@@ -245,8 +258,11 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
       return st, dict(info, offline_fraction=frac)
 
     state, infos = jax.lax.scan(body, state, jax.random.split(k_scan, utd))
-    delta = td_delta(state, k_td, replay.sample(online, k_batch, batch_size), aux)
-    beta_state = sampling.update_beta(beta_state, delta, config_sampling)
+    if offline is not None and beta_moves:
+      delta = td_delta(state, k_td, replay.sample(online, k_batch, batch_size), aux)
+      beta_state = sampling.update_beta(beta_state, delta, config_sampling)
+    else:
+      delta = jnp.full((), jnp.nan, jnp.float32)
     info = jax.tree_util.tree_map(jnp.mean, infos)
     info.update(beta=beta_state.beta, td_error=delta, delta_bar=beta_state.delta_bar)
     return state, beta_state, info
