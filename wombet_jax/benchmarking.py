@@ -103,6 +103,18 @@ def base_parser(description: str) -> argparse.ArgumentParser:
   return parser
 
 
+def resolve_sizes(args: argparse.Namespace, defaults: Sequence[tuple[str, Any, Any]],
+                  positive: Sequence[str]) -> argparse.Namespace:
+  """Fill each unset (None) option `name` from `defaults` = (name, full, quick) by `--quick`,
+  then require every option in `positive` to be >= 1 (one ValueError naming them)."""
+  for name, full, quick in defaults:
+    if getattr(args, name) is None:
+      setattr(args, name, quick if args.quick else full)
+  if min(getattr(args, n) for n in positive) < 1:
+    raise ValueError(", ".join(f"--{n}" for n in positive) + " must be >= 1")
+  return args
+
+
 def report(title: str, rows: Sequence[dict], json_path: str | None,
            columns: Iterable[str] | None = None, **extra) -> None:
   """Prints `title` and the table of `rows`; with `json_path` writes the same figures (and

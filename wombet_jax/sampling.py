@@ -15,7 +15,8 @@ step, i.e. once per block of G gradient updates; W therefore counts env steps):
                       beta_min, beta_max)                       for k > W
 Warm-up holds beta at beta_max because the rule itself gives beta_max when delta_bar equals
 delta_ref, so beta is continuous at the end of warm-up, and an unfitted critic should lean on
-the offline data. Mode "fixed" keeps beta = beta_fixed and still tracks delta_bar for logging.
+the offline data. Mode "fixed" keeps beta = beta_fixed; ``update_beta`` would still track delta_bar, but the
+agents do not call it there (below).
 
 ``beta_moves(cfg)`` says, from the config alone, whether the rule can change beta at all; the
 agents skip the TD-error batch and ``update_beta`` when it cannot (and when there is no D_off,

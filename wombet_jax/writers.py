@@ -19,6 +19,7 @@ Neither tracker is imported unless selected: importing wombet_jax needs neither 
 """
 from __future__ import annotations
 
+import abc
 import glob
 import importlib.util
 import json
@@ -145,7 +146,7 @@ class JsonlWriter:
     pass
 
 
-class _Tracker:
+class _Tracker(abc.ABC):
   """Logs each new group's points whose step is beyond the last one its run holds for that
   tag (`self.last`, filled by the subclass from what is already on disk)."""
 
@@ -168,8 +169,9 @@ class _Tracker:
     if logged:
       self._flush()
 
+  @abc.abstractmethod
   def _log(self, phase: str, step: int, scalars: dict, hists: dict) -> None:
-    raise NotImplementedError
+    """Send one group's points (tag -> value, tag -> per-seed values) to the tracker."""
 
   def _flush(self) -> None:
     pass

@@ -39,13 +39,10 @@ def parse_args():
   p.add_argument("--repeats", type=int, default=None, help="timed calls; default 3, --quick 1")
   a = p.parse_args()
   # --quick is CPU-sized: the same N_Q, B, hidden size and G; fewer updates, env steps, seeds.
-  for name, full, quick in (("updates", 200, 20), ("steps", 1000, 5), ("seeds", "1,8,32", "1,4,8"),
-                            ("repeats", 3, 1)):
-    if getattr(a, name) is None:
-      setattr(a, name, quick if a.quick else full)
-  if min(a.critics, a.batch, a.updates, a.steps, a.utd, a.repeats) < 1:
-    raise ValueError("--critics, --batch, --updates, --steps, --utd, --repeats must be >= 1")
-  return a
+  return benchmarking.resolve_sizes(
+      a, (("updates", 200, 20), ("steps", 1000, 5), ("seeds", "1,8,32", "1,4,8"),
+          ("repeats", 3, 1)),
+      ("critics", "batch", "updates", "steps", "utd", "repeats"))
 
 
 def agent_config(a):

@@ -57,12 +57,9 @@ def parse_args():
                  help="online steps per timed call (part 2); default 200, --quick 20")
   p.add_argument("--repeats", type=int, default=None, help="timed rounds; default 5, --quick 2")
   a = p.parse_args()
-  for name, full, quick in (("updates", 200, 20), ("steps", 200, 20), ("repeats", 5, 2)):
-    if getattr(a, name) is None:
-      setattr(a, name, quick if a.quick else full)
-  if min(a.batch, a.hidden, a.utd, a.updates, a.steps, a.repeats) < 1:
-    raise ValueError("--batch, --hidden, --utd, --updates, --steps, --repeats must be >= 1")
-  return a
+  return benchmarking.resolve_sizes(
+      a, (("updates", 200, 20), ("steps", 200, 20), ("repeats", 5, 2)),
+      ("batch", "hidden", "utd", "updates", "steps", "repeats"))
 
 
 def run_config(a):
