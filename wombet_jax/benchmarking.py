@@ -7,6 +7,7 @@ import time
 from typing import Any, Callable, Iterable, Sequence
 
 import jax
+import jax.numpy as jnp
 
 from wombet_jax import results
 
@@ -101,6 +102,17 @@ def base_parser(description: str) -> argparse.ArgumentParser:
   parser.add_argument("--json", metavar="PATH", default=None,
                       help="also write the figures as JSON to PATH")
   return parser
+
+
+def random_transitions(key: jax.Array, n: int, obs_dim: int, act_dim: int) -> dict:
+  """n random transitions with the replay fields (Gaussian obs and rewards, actions uniform in
+  [-1, 1], no terminals): data for timing updates, not for learning."""
+  ks = jax.random.split(key, 4)
+  return dict(obs=jax.random.normal(ks[0], (n, obs_dim)),
+              action=jax.random.uniform(ks[1], (n, act_dim), minval=-1, maxval=1),
+              reward=jax.random.normal(ks[2], (n,)),
+              next_obs=jax.random.normal(ks[3], (n, obs_dim)),
+              terminal=jnp.zeros(n), done=jnp.zeros(n))
 
 
 def resolve_sizes(args: argparse.Namespace, defaults: Sequence[tuple[str, Any, Any]],

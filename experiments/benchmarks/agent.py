@@ -53,18 +53,9 @@ def agent_config(a):
   return c
 
 
-def random_transitions(key, n, obs_dim, act_dim):
-  ks = jax.random.split(key, 4)
-  return dict(obs=jax.random.normal(ks[0], (n, obs_dim)),
-              action=jax.random.uniform(ks[1], (n, act_dim), minval=-1, maxval=1),
-              reward=jax.random.normal(ks[2], (n,)),
-              next_obs=jax.random.normal(ks[3], (n, obs_dim)),
-              terminal=jnp.zeros(n), done=jnp.zeros(n))
-
-
 def bench_ensemble(a, c, obs_dim, act_dim):
   """Part 1: updates/s, vmap vs Python loop over critics."""
-  batch = random_transitions(jax.random.PRNGKey(0), a.batch, obs_dim, act_dim)
+  batch = benchmarking.random_transitions(jax.random.PRNGKey(0), a.batch, obs_dim, act_dim)
   out = {}
   for impl in ("vmap", "loop"):
     agent = make_sac(obs_dim, act_dim, c.agent, c.sampling, ensemble_impl=impl)
@@ -86,13 +77,13 @@ def make_chunk(a, c, pair):
 
   def init(key):
     k_env, k_agent, k_off, k_on = jax.random.split(key, 4)
-    rows = random_transitions(k_off, n_off, pair.obs_dim, pair.act_dim)
+    rows = benchmarking.random_transitions(k_off, n_off, pair.obs_dim, pair.act_dim)
     # Transition-shaped example so env transitions can be appended to D_on.
     _, tr = task.step(task.reset(k_env), jnp.zeros(pair.act_dim))
     as_tr = lambda d: type(tr)(**d)
     offline = replay.add_batch(replay.init_buffer(tr, n_off), as_tr(rows))
     online = replay.add_batch(replay.init_buffer(tr, a.batch + a.steps),
-                              as_tr(random_transitions(k_on, a.batch, pair.obs_dim, pair.act_dim)))
+                              as_tr(benchmarking.random_transitions(k_on, a.batch, pair.obs_dim, pair.act_dim)))
     return (agent.init(k_agent), sampling.init_beta(c.sampling), task.reset(k_env), online,
             offline, key)
 

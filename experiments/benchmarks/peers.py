@@ -71,15 +71,6 @@ def run_config(a):
   return c
 
 
-def random_rows(key, n, obs_dim, act_dim):
-  ks = jax.random.split(key, 4)
-  return dict(obs=jax.random.normal(ks[0], (n, obs_dim)),
-              action=jax.random.uniform(ks[1], (n, act_dim), minval=-1, maxval=1),
-              reward=jax.random.normal(ks[2], (n,)),
-              next_obs=jax.random.normal(ks[3], (n, obs_dim)),
-              terminal=jnp.zeros(n), done=jnp.zeros(n))
-
-
 def to_brax(rows):
   """Our transition fields as brax's Transition (discount = 1 - terminal, as acting.py)."""
   return types.Transition(
@@ -147,7 +138,7 @@ class Brax:
 
 def update_cases(a, c, obs_dim, act_dim):
   """Part 1: {name: (jitted fn, args)}, each running `a.updates` gradient steps."""
-  rows = random_rows(jax.random.PRNGKey(0), a.updates * a.batch, obs_dim, act_dim)
+  rows = benchmarking.random_transitions(jax.random.PRNGKey(0), a.updates * a.batch, obs_dim, act_dim)
   stacked = jax.tree_util.tree_map(lambda x: x.reshape((a.updates, a.batch) + x.shape[1:]), rows)
   ours = make_sac(obs_dim, act_dim, c.agent, c.sampling)
 
@@ -173,7 +164,7 @@ def online_cases(a, c, pair):
   """Part 2: {name: (jitted fn, args)}, each running `a.steps` online steps of one seed."""
   task, obs_dim, act_dim = pair.target, pair.obs_dim, pair.act_dim
   capacity, prefill = a.batch * a.utd + a.steps, a.batch * a.utd
-  rows = random_rows(jax.random.PRNGKey(3), prefill, obs_dim, act_dim)
+  rows = benchmarking.random_transitions(jax.random.PRNGKey(3), prefill, obs_dim, act_dim)
   env0 = task.reset(jax.random.PRNGKey(4))
   key = jax.random.PRNGKey(5)
   cases = {}
