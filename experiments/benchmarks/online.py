@@ -1,0 +1,183 @@
+"""Where one online chunk's time goes: the loop's step built up piece by piece, per algorithm.
+
+For each algorithm (default: wombet and sac) the config's seeds (vmapped) run `steps` target
+env steps in one jitted `lax.scan`, in variants that each add one piece of the loop's step
+(`wombet_jax.loop`: `act_and_step` then `learn`):
+
+  env step            the target task's step with uniform actions
+  + action sampling   the policy's sampled action instead
+  + buffer insert     `replay.add` to D_on (and, for WOMBET, the model's real-data buffer)
+  + G updates         G gradient updates on fresh batches (mixed D_off/D_on for WOMBET),
+                      without the TD batch and the beta update: `update_many` of the same
+                      agent built with a beta that cannot move (WOMBET), SAC's own
+                      `update_many` (no D_off)
+  + TD/beta           the TD-error batch and `sampling.update_beta` after the G updates:
+                      WOMBET's `update_many`; for SAC, its `update_many` followed by `td_abs`
+                      and `update_beta` (what SAC ran before it skipped them)
+  loop chunk          `Pipeline.chunk` itself (adds the non-finite checks, the learning-start
+                      branch, episode bookkeeping)
+
+D_on and D_off are filled with random rows first (sizes, not values, set the cost), and every
+step is past the learning start. Cases are compiled first, then timed round-robin
+(`benchmarking.time_interleaved`).
+
+  python experiments/benchmarks/online.py [--config PATH] [--quick] [--json PATH]
+"""
+import importlib.util
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from wombet_jax import algos, benchmarking, loop, replay, sampling  # noqa: E402
+from wombet_jax import world_model as wm_lib  # noqa: E402
+from wombet_jax.config import validate  # noqa: E402
+
+VARIANTS = ("env step", "+ action sampling", "+ buffer insert", "+ G updates", "+ TD/beta")
+COLUMNS = ("algo", "variant", "ms_per_step", "added_ms", "cpu_ms_per_step", "steps_per_s",
+           "compile_s")
+
+
+def load_config(path):
+  spec = importlib.util.spec_from_file_location("cfg", path)
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  return mod.get_config()
+
+
+def parse_args():
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  p = benchmarking.base_parser(__doc__.splitlines()[0])
+  p.add_argument("--config", default=os.path.join(root, "configs", "default.py"))
+  p.add_argument("--algos", default="wombet,sac")
+  p.add_argument("--seeds", type=int, default=None, help="vmapped seeds; default config.num_seeds")
+  p.add_argument("--steps", type=int, default=None,
+                 help="env steps per timed call; default 200, --quick 20")
+  p.add_argument("--repeats", type=int, default=None, help="timed rounds; default 5, --quick 2")
+  a = p.parse_args()
+  for name, full, quick in (("steps", 200, 20), ("repeats", 5, 2)):
+    if getattr(a, name) is None:
+      setattr(a, name, quick if a.quick else full)
+  if min(a.steps, a.repeats) < 1 or (a.seeds is not None and a.seeds < 1):
+    raise ValueError("--steps, --repeats, --seeds must be >= 1")
+  return a
+
+
+def random_transitions(example, key, n):
+  """n rows shaped like `example` (an envs.Transition), actions in [-1, 1], no episode ends."""
+  ks = jax.random.split(key, 4)
+  obs_dim, act_dim = example.obs.shape[-1], example.action.shape[-1]
+  return type(example)(obs=jax.random.normal(ks[0], (n, obs_dim)),
+                       action=jax.random.uniform(ks[1], (n, act_dim), minval=-1, maxval=1),
+                       reward=jax.random.normal(ks[2], (n,)),
+                       next_obs=jax.random.normal(ks[3], (n, obs_dim)),
+                       terminal=jnp.zeros(n), done=jnp.zeros(n))
+
+
+def make_cases(config, algo, a):
+  """{variant: (fn, args)} for `algo`; every fn runs `a.steps` steps of all seeds."""
+  c = config.copy_and_resolve_references()
+  c.algo, c.compare = algo, ""
+  c.num_seeds = a.seeds or c.num_seeds
+  c.loop.eval_every = c.loop.steps_per_iteration = c.loop.checkpoint_every = a.steps
+  validate(c)
+  pipe = loop.make_pipeline(c)
+  c, spec, pair, agent = pipe.config, pipe.spec, pipe.pair, pipe.agent
+  task, batch, utd = pair.target, int(c.agent.batch_size), int(c.agent.utd)
+  n = c.num_seeds
+  states = pipe.init(jax.vmap(jax.random.PRNGKey)(jnp.arange(n, dtype=jnp.uint32)))
+  _, example = task.step(jax.tree_util.tree_map(lambda x: x[0], states.env),
+                         jnp.zeros(pair.act_dim))
+
+  def fill(buf, key, size):
+    return replay.add_batch(buf, random_transitions(example, key, size))
+  fill_n = lambda bufs, key, size: jax.vmap(fill, in_axes=(0, 0, None))(
+      bufs, jax.random.split(key, n), size)
+  states = states.replace(online=fill_n(states.online, jax.random.PRNGKey(1),
+                                        c.loop.online_capacity // 2))
+  if spec.uses_offline:
+    states = states.replace(offline=fill_n(states.offline, jax.random.PRNGKey(2),
+                                           c.loop.offline_capacity))
+  aux_of = (lambda s: s.model) if spec.uses_model_penalty else (lambda s: None)
+  keeps_model_data = spec.uses_offline and spec.refresh_each_iteration
+  if spec.uses_offline:
+    # The same agent with a beta that cannot move: its update_many skips the TD batch and
+    # the beta update and is otherwise the same program.
+    fixed = c.copy_and_resolve_references()
+    fixed.sampling.mode = "fixed"
+    penalty_fn = pipe.wm.uncertainty if spec.uses_model_penalty else None
+    plain = spec.make_agent(algos.AgentContext(pair.obs_dim, pair.act_dim, fixed, pair, pipe.wm,
+                                               penalty_fn))
+  else:
+    plain = agent
+
+  def step(s, level):
+    key, k_act, k_rand, k_upd, k_batch, k_td = jax.random.split(s.key, 6)
+    if level == 0:
+      action = jax.random.uniform(k_rand, (pair.act_dim,), minval=-1.0, maxval=1.0)
+    else:
+      action = agent.act(s.agent, k_act, s.env.obs)
+    env, tr = task.step(s.env, action)
+    s = s.replace(key=key, env=env)
+    if level >= 2:
+      s = s.replace(online=replay.add(s.online, tr))
+      if keeps_model_data:
+        s = s.replace(real=wm_lib.add_to_data(s.real, tr.obs[None], tr.action[None],
+                                              tr.next_obs[None]))
+    offline = s.offline if spec.uses_offline else None
+    if level == 3:
+      ag, beta, _ = plain.update_many(s.agent, s.beta, k_upd, offline, s.online, aux_of(s))
+      s = s.replace(agent=ag, beta=beta)
+    elif level == 4:
+      ag, beta, info = agent.update_many(s.agent, s.beta, k_upd, offline, s.online, aux_of(s))
+      if offline is None:
+        delta = agent.td_abs(ag, k_td, replay.sample(s.online, k_batch, batch), aux_of(s))
+        beta = sampling.update_beta(beta, delta, c.sampling)
+      s = s.replace(agent=ag, beta=beta)
+    return s
+
+  def run(states, level):
+    body = lambda st, _: (jax.vmap(lambda s: step(s, level))(st), None)
+    return jax.lax.scan(body, states, None, length=a.steps)[0]
+
+  cases = {v: (jax.jit(lambda st, level=i: run(st, level)), (states,))
+           for i, v in enumerate(VARIANTS)}
+  t0 = jnp.int32(max(c.loop.start_steps, batch))
+  cases["loop chunk"] = (pipe.chunk, (states, t0))
+  shapes = (f"{n} seeds, G={utd}, {c.agent.num_critics} critics of {c.agent.num_layers} x "
+            f"{c.agent.hidden_size}, batch {batch}")
+  return cases, shapes
+
+
+def main():
+  a = parse_args()
+  config = load_config(a.config)
+  load0 = os.getloadavg()[0]
+  rows, shapes = [], {}
+  for algo in a.algos.split(","):
+    print(f"{algo}: compiling, then timing", flush=True)
+    cases, shapes[algo] = make_cases(config, algo, a)
+    t = benchmarking.time_interleaved(cases, a.repeats)
+    prev = None
+    for name, v in t.items():
+      ms = 1e3 * v["s"] / a.steps
+      row = dict(algo=algo, variant=name, ms_per_step=ms,
+                 cpu_ms_per_step=1e3 * v["cpu_s"] / a.steps)
+      if prev is not None and name in VARIANTS:
+        row["added_ms"] = ms - prev
+      rows.append(dict(row, steps_per_s=a.steps / v["s"], compile_s=v["first_s"]))
+      prev = ms if name in VARIANTS else prev
+  load1 = os.getloadavg()[0]
+  sizes = "; ".join(f"{k}: {v}" for k, v in shapes.items())
+  title = (f"One online step of {config.env}, piece by piece ({sizes}; ms per step of all "
+           f"seeds, {a.steps} steps per timed call; {benchmarking.device_description()}, load "
+           f"average {load0:.1f} -> {load1:.1f})")
+  benchmarking.report(title, rows, a.json, columns=COLUMNS, quick=a.quick,
+                      steps_per_call=a.steps, repeats=a.repeats, config=os.path.relpath(a.config),
+                      shapes=shapes, load_average=[load0, load1])
+
+
+if __name__ == "__main__":
+  main()
