@@ -178,17 +178,23 @@ def main(argv):
       r["check_seconds"] = time.time() - t0
       rows.append(r)
       print(table([r]).splitlines()[-1], f"({r['check_seconds']:.0f} s)", flush=True)
+      if _JSON.value:  # after every row: a run stopped part way keeps what it measured
+        write_json(_JSON.value, rows)
   device = jax.devices()[0]
   print(f"\n{device.platform} ({device.device_kind}), {os.cpu_count()} CPU cores\n")
   print(table(rows), end="")
-  if _JSON.value:
-    from wombet_jax import results
-    results.atomic_write_json(_JSON.value, {"device": f"{device.platform} {device.device_kind}",
-                                            "cpu_count": os.cpu_count(),
-                                            "flags": {"steps": _STEPS.value,
-                                                      "fit_data": _FIT_DATA.value,
-                                                      "gen_trajectories": _GEN.value},
-                                            "rows": rows})
+
+
+def write_json(path: str, rows: list[dict]):
+  import jax
+
+  from wombet_jax import results
+  device = jax.devices()[0]
+  results.atomic_write_json(path, {"device": f"{device.platform} {device.device_kind}",
+                                   "cpu_count": os.cpu_count(),
+                                   "flags": {"steps": _STEPS.value, "fit_data": _FIT_DATA.value,
+                                             "gen_trajectories": _GEN.value},
+                                   "rows": rows})
 
 
 if __name__ == "__main__":
