@@ -32,7 +32,9 @@ Kinds and their own fields (paths relative to the folder, or to "dir" for a subr
                  metrics.jsonl labelled by its algo, then compare/<algo>/metrics.jsonl), the wall
                  time of each run from the summary.json next to its metrics, and
                  wombet_jax.results.steps_to_threshold_table of "steps_to_threshold" (default
-                 steps_to_threshold.json, written by experiments/thresholds.py) when it exists.
+                 steps_to_threshold.json, written by experiments/thresholds.py) when it exists,
+                 and experiments.source_phase.table of "source_phase" (default
+                 source_phase.json, written by experiments/source_phase.py) when it exists.
                  "normalise": {"env": ..., "episode_length": ...} adds the table in normalised
                  return from reference_scores.json (for runs that predate their pair's entry).
                  png default: comparison.png.
@@ -266,6 +268,14 @@ def render_comparison(meta: Mapping[str, Any], folder: str, warn: Callable[[str]
     out.append("Steps to threshold (`experiments/thresholds.py`):\n")
     out.append(results.steps_to_threshold_table(st))
     committed = os.path.splitext(st_path)[0] + ".md"
+    if os.path.exists(committed) and _read_text(committed) != out[-1]:
+      warn(f"{folder}: {os.path.basename(committed)} differs from its JSON rendered today")
+  sp_path = os.path.join(folder, meta.get("source_phase", "source_phase.json"))
+  if os.path.exists(sp_path):
+    from experiments import source_phase
+    out.append("PETS source phase (`experiments/source_phase.py`):\n")
+    out.append(source_phase.table(_read_json(sp_path)))
+    committed = os.path.splitext(sp_path)[0] + ".md"
     if os.path.exists(committed) and _read_text(committed) != out[-1]:
       warn(f"{folder}: {os.path.basename(committed)} differs from its JSON rendered today")
   return "\n".join(out)

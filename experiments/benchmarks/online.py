@@ -65,17 +65,6 @@ def parse_args():
   return a
 
 
-def random_transitions(example, key, n):
-  """n rows shaped like `example` (an envs.Transition), actions in [-1, 1], no episode ends."""
-  ks = jax.random.split(key, 4)
-  obs_dim, act_dim = example.obs.shape[-1], example.action.shape[-1]
-  return type(example)(obs=jax.random.normal(ks[0], (n, obs_dim)),
-                       action=jax.random.uniform(ks[1], (n, act_dim), minval=-1, maxval=1),
-                       reward=jax.random.normal(ks[2], (n,)),
-                       next_obs=jax.random.normal(ks[3], (n, obs_dim)),
-                       terminal=jnp.zeros(n), done=jnp.zeros(n))
-
-
 def make_cases(config, algo, a):
   """{variant: (fn, args)} for `algo`; every fn runs `a.steps` steps of all seeds."""
   c = config.copy_and_resolve_references()
@@ -92,7 +81,9 @@ def make_cases(config, algo, a):
                          jnp.zeros(pair.act_dim))
 
   def fill(buf, key, size):
-    return replay.add_batch(buf, random_transitions(example, key, size))
+    rows = benchmarking.random_transitions(key, size, example.obs.shape[-1],
+                                           example.action.shape[-1])
+    return replay.add_batch(buf, type(example)(**rows))
   fill_n = lambda bufs, key, size: jax.vmap(fill, in_axes=(0, 0, None))(
       bufs, jax.random.split(key, n), size)
   states = states.replace(online=fill_n(states.online, jax.random.PRNGKey(1),
