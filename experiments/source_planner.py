@@ -35,6 +35,8 @@ _TRIALS = flags.DEFINE_integer("trials", 3, "Episodes per planner with the final
 _SEED = flags.DEFINE_integer("seed", 0, "PRNG seed.")
 _BIG = flags.DEFINE_list("big", ["25", "200", "5", "10", "20"],
                          "Larger planner: horizon, population, iterations, particles, elites.")
+_JSON = flags.DEFINE_string("json", None, "Also write the probe's results (and its flags and "
+                            "wall time) as JSON here.")
 
 
 def first_end(trs) -> int:
@@ -100,8 +102,20 @@ def probe(c: ml_collections.ConfigDict, episodes: int, trials: int, big: tuple, 
 
 
 def main(_):
-  probe(_CONFIG.value, _EPISODES.value, _TRIALS.value, tuple(_BIG.value), _SEED.value,
-        log=lambda msg: print(msg, flush=True))
+  import time
+  t0 = time.time()
+  out = probe(_CONFIG.value, _EPISODES.value, _TRIALS.value, tuple(_BIG.value), _SEED.value,
+              log=lambda msg: print(msg, flush=True))
+  if _JSON.value:
+    from wombet_jax import results
+    c = _CONFIG.value
+    results.atomic_write_json(_JSON.value, dict(
+        out, env=c.env, episode_length=c.episode_length, seed=_SEED.value,
+        planner={k: c.planner[k] for k in ("horizon", "population", "iterations", "particles",
+                                           "num_elites")},
+        big=dict(zip(("horizon", "population", "iterations", "particles", "num_elites"),
+                     (int(v) for v in _BIG.value))),
+        seconds=time.time() - t0))
 
 
 if __name__ == "__main__":
