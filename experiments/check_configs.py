@@ -3,6 +3,7 @@ a few steps, and projects the wall time of the full budget.
 
   python experiments/check_configs.py                                  # six pairs, WOMBET + SAC
   python experiments/check_configs.py --envs=hopper --algos=wombet --json=/tmp/check.json
+  python experiments/check_configs.py --merge=/tmp/a.json,/tmp/b.json --json=/tmp/all.json
 
 For each config (experiments/configs/<env>.py, one seed) every jitted piece is compiled and then
 timed on a short run with the paper's shapes: source episodes and evaluations of --steps steps
@@ -35,6 +36,9 @@ _STEPS = flags.DEFINE_integer("steps", 5, "Steps per timed piece (episodes, chun
 _FIT_DATA = flags.DEFINE_integer("fit_data", 20_000, "Random transitions for the timed fit.")
 _GEN = flags.DEFINE_integer("gen_trajectories", 2, "Trajectories in the timed generation.")
 _JSON = flags.DEFINE_string("json", None, "Also write the results as JSON here.")
+_MERGE = flags.DEFINE_list("merge", None, "Instead of checking: JSON files of earlier runs "
+                           "(e.g. one per env) whose rows are joined, in order, into --json "
+                           "and printed as one table.")
 
 
 def _timed(fn, *args):
@@ -165,6 +169,18 @@ def main(argv):
   if _STEPS.value < 1 or _GEN.value < 1 or _FIT_DATA.value < 1:
     raise SystemExit(f"--steps={_STEPS.value}, --gen_trajectories={_GEN.value} and "
                      f"--fit_data={_FIT_DATA.value} must be integers >= 1")
+  if _MERGE.value:
+    merged = [json.load(open(p)) for p in _MERGE.value]
+    devices = {(m["device"], m["cpu_count"], json.dumps(m["flags"], sort_keys=True))
+               for m in merged}
+    if len(devices) != 1:
+      raise SystemExit(f"--merge: the files come from different machines or flags: {devices}")
+    rows = [r for m in merged for r in m["rows"]]
+    print(table(rows), end="")
+    if _JSON.value:
+      from wombet_jax import results
+      results.atomic_write_json(_JSON.value, dict(merged[0], rows=rows))
+    return
   rows = []
   for env in _ENVS.value:
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", f"{env}.py")

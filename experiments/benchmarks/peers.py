@@ -10,7 +10,10 @@ that cost little (brax: min over critics in the actor loss, target entropy -|A|/
 pass of its own in the temperature loss; ours: mean over critics, -|A|, one shared pass).
 
 Part 1: updates/s of one gradient step, `updates` of them inside one jitted `lax.scan` over
-pre-drawn batches (the same data for both), so neither sampling nor Python is timed.
+pre-drawn batches (the same data for both), so neither sampling nor Python is timed. Two
+variants of ours price parts of the definition: its critics evaluated one by one (brax's
+q-network runs one MLP per critic; ours is one vmapped parameter stack) and its critics without
+LayerNorm (like brax's default, so "ours without LayerNorm" / "brax" is like for like too).
 
 Part 2: one seed's online step, `steps` of them in one jitted `lax.scan`: sample an action,
 step the inverted_double_pendulum target task (`wombet_jax.envs.make_pair`), insert the
@@ -19,7 +22,8 @@ transition, G = utd updates on fresh batches from the buffer. Ours: `SAC.act`, `
 (`wombet_jax.loop`, algo sac, one seed: adds the vmap over seeds and the non-finite check).
 brax-style: its inference policy, the same env step, `running_statistics.update`,
 `UniformSamplingQueue` insert and one sample of G x B rows, a scan of G `sgd_step`s, as in its
-`training_step`. "env step only" is the floor both share.
+`training_step`. "env step only" is the floor both share; "vmapped over 1 seed" is our step
+under the loop's seed axis.
 
 All cases are compiled first, then timed round-robin (`benchmarking.time_interleaved`); ratio
 is ours/brax in throughput (> 1: ours faster).
@@ -136,20 +140,30 @@ class Brax:
     return (ts, key), metrics
 
 
+OURS = "ours (LayerNorm critics)"
+OURS_STEP = "ours: act + env step + replay.add + update_many"
+OURS_VARIANTS = {OURS: {},
+                 "ours, critics one by one": {"ensemble_impl": "loop"},
+                 "ours without LayerNorm": {"critic_layer_norm": False}}
+
+
 def update_cases(a, c, obs_dim, act_dim):
   """Part 1: {name: (jitted fn, args)}, each running `a.updates` gradient steps."""
   rows = benchmarking.random_transitions(jax.random.PRNGKey(0), a.updates * a.batch, obs_dim, act_dim)
   stacked = jax.tree_util.tree_map(lambda x: x.reshape((a.updates, a.batch) + x.shape[1:]), rows)
-  ours = make_sac(obs_dim, act_dim, c.agent, c.sampling)
-
-  def run_ours(state, key, batches):
-    def body(s, x):
-      return ours.update(s, x[0], x[1], None)[0], None
-    return jax.lax.scan(body, state, (jax.random.split(key, a.updates), batches))[0]
-
   key = jax.random.PRNGKey(2)
-  cases = {"ours (LayerNorm critics)": (jax.jit(run_ours),
-                                        (ours.init(jax.random.PRNGKey(1)), key, stacked))}
+  cases = {}
+  # Ours as defined, then two variants that price parts of the definition: the critics
+  # evaluated one by one (brax's q-network runs one MLP per critic) instead of one vmapped
+  # parameter stack, and the critics without LayerNorm (like brax's default).
+  for name, kw in OURS_VARIANTS.items():
+    ours = make_sac(obs_dim, act_dim, c.agent, c.sampling, **kw)
+
+    def run_ours(state, key, batches, ours=ours):
+      def body(s, x):
+        return ours.update(s, x[0], x[1], None)[0], None
+      return jax.lax.scan(body, state, (jax.random.split(key, a.updates), batches))[0]
+    cases[name] = (jax.jit(run_ours), (ours.init(jax.random.PRNGKey(1)), key, stacked))
   for ln in (False, True):
     b = Brax(obs_dim, act_dim, c, ln)
 
@@ -188,9 +202,11 @@ def online_cases(a, c, pair):
       state, beta, _ = ours.update_many(state, beta, k_upd, None, online, None)
       return (state, beta, env, online, key), None
     return jax.lax.scan(body, carry, None, length=a.steps)[0]
-  cases["ours: act + env step + replay.add + update_many"] = (
-      jax.jit(ours_steps), ((ours.init(jax.random.PRNGKey(1)), sampling.init_beta(c.sampling),
-                             env0, online, key),))
+  carry = (ours.init(jax.random.PRNGKey(1)), sampling.init_beta(c.sampling), env0, online, key)
+  cases[OURS_STEP] = (jax.jit(ours_steps), (carry,))
+  # The same step under the loop's vmap over seeds, with one seed: what the seed axis costs.
+  cases["ours: the same, vmapped over 1 seed"] = (
+      jax.jit(jax.vmap(ours_steps)), (jax.tree_util.tree_map(lambda x: x[None], carry),))
 
   lc = c.copy_and_resolve_references()
   lc.loop.eval_every = lc.loop.steps_per_iteration = lc.loop.checkpoint_every = a.steps
@@ -248,7 +264,7 @@ def main():
   t = benchmarking.time_interleaved(update_cases(a, c, pair.obs_dim, pair.act_dim), a.repeats)
   rates = {k: a.updates / v["s"] for k, v in t.items()}
   brax_plain, brax_ln = rates["brax"], rates["brax (q_network_layer_norm)"]
-  ours = rates["ours (LayerNorm critics)"]
+  ours = rates[OURS]
   update_rows = [dict(case=k, updates_per_s=r, ms_per_update=1e3 / r,
                       cpu_ms_per_update=1e3 * t[k]["cpu_s"] / a.updates,
                       ours_over_this=ratio(ours, r), compile_s=t[k]["first_s"])
@@ -257,7 +273,7 @@ def main():
   print("part 2: compiling, then timing online steps", flush=True)
   t = benchmarking.time_interleaved(online_cases(a, c, pair), a.repeats)
   steps = {k: a.steps / v["s"] for k, v in t.items()}
-  ours_step = steps["ours: act + env step + replay.add + update_many"]
+  ours_step = steps[OURS_STEP]
   online_rows = [dict(case=k, steps_per_s=r, ms_per_step=1e3 / r,
                       cpu_ms_per_step=1e3 * t[k]["cpu_s"] / a.steps,
                       ours_over_this=ratio(ours_step, r), compile_s=t[k]["first_s"])
@@ -276,6 +292,8 @@ def main():
                       updates_title=f"Gradient updates/s ({shapes}, {a.updates} per timed call)",
                       ours_over_brax_updates=ours / brax_plain,
                       ours_over_brax_ln_updates=ours / brax_ln,
+                      ours_without_layernorm_over_brax_updates=ratio(
+                          rates["ours without LayerNorm"], brax_plain),
                       ours_over_brax_online=ratio(ours_step, steps[
                           f"brax-style: policy + env step + insert + {a.utd} sgd_step"]),
                       ours_over_brax_ln_online=ratio(ours_step, steps[

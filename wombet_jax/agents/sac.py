@@ -91,19 +91,22 @@ def validate(cfg, obs_dim: int, act_dim: int) -> None:
 
 
 def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
-             penalty_fn: Optional[Callable] = None, *, ensemble_impl: str = "vmap") -> SAC:
+             penalty_fn: Optional[Callable] = None, *, ensemble_impl: str = "vmap",
+             critic_layer_norm: bool = True) -> SAC:
   """Build the agent's pure functions; sizes and algorithm choices are static.
 
   penalty_fn(aux, obs, act) -> u (B,) is the world-model uncertainty of eq. (7); ``aux`` (e.g.
   the model state) is passed at call time and traced, so refitting the model never recompiles.
-  ``ensemble_impl="loop"`` evaluates critics one by one (benchmark only).
+  ``ensemble_impl="loop"`` evaluates critics one by one and ``critic_layer_norm=False`` drops
+  the critics' LayerNorm (both for experiments/benchmarks only: they price parts of the
+  definition against other implementations).
   """
   cfg = config_agent
   validate(cfg, obs_dim, act_dim)
   sampling.validate(config_sampling)
   hid = hidden_dims(cfg.hidden_size, cfg.num_layers)
   actor = TanhGaussianActor(act_dim, hid)
-  critic = Critic(hid, layer_norm=True)
+  critic = Critic(hid, layer_norm=critic_layer_norm)
   actor_tx, critic_tx, alpha_tx = (optax.adam(cfg.actor_lr), optax.adam(cfg.critic_lr),
                                    optax.adam(cfg.temp_lr))
   n_q, n_sub = int(cfg.num_critics), int(cfg.critic_subset)
