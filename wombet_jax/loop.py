@@ -17,7 +17,7 @@ from values the update has already produced, and the runner reads it once per pi
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import flax.struct
 import jax
@@ -118,6 +118,24 @@ def _zero_transition(obs_dim: int, act_dim: int) -> Transition:
   z = jnp.zeros((), jnp.float32)
   return Transition(obs=jnp.zeros((obs_dim,)), action=jnp.zeros((act_dim,)), reward=z,
                     next_obs=jnp.zeros((obs_dim,)), terminal=z, done=z)
+
+
+def over_seeds(fn: Callable, in_axes=0) -> Callable:
+  """jax.vmap(fn, in_axes) over the leading seed axis, except that a single seed calls fn on
+  the arguments without that axis and puts it back on the results. XLA's CPU matmuls with a
+  batch dimension of 1 run about 1.5x slower than the same matmuls without one
+  (experiments/benchmarks/peers.py, "vmapped over 1 seed"), so a one-seed run would pay that
+  on every update. The seed count is a static shape, so the choice is made at trace time."""
+  def mapped(*args):
+    axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
+    sizes = {leaf.shape[0] for a, ax in zip(args, axes) if ax is not None
+             for leaf in jax.tree_util.tree_leaves(a)}
+    if sizes != {1}:
+      return jax.vmap(fn, in_axes=in_axes)(*args)
+    inner = [a if ax is None else jax.tree_util.tree_map(lambda x: x[0], a)
+             for a, ax in zip(args, axes)]
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], fn(*inner))
+  return mapped
 
 
 # Offline pretraining runs as pieces of this many updates: progress and checkpoints between
@@ -274,22 +292,23 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
     """(states, flags) after this step's updates; `none_bad` are the flags of a step without
     updates."""
     if not period:
-      return jax.vmap(learn)(states)
+      return over_seeds(learn)(states)
     # learn runs from t = learn_start - 1 on, so this is call number t - learn_start + 2;
     # t is shared by all seeds, so this cond stays a branch under the seed vmap.
     due = (t - learn_start + 2) % period == 0
-    return jax.lax.cond(due, jax.vmap(learn), lambda x: (jax.vmap(tick)(x), none_bad), states)
+    return jax.lax.cond(due, over_seeds(learn), lambda x: (over_seeds(tick)(x), none_bad),
+                        states)
 
   def chunk(states: RunState, t0: jax.Array):
     """eval_every env steps from global step t0. info["nonfinite_step"] is the first target
     step count (t + 1 after env step t) whose updates produced a non-finite value, per seed."""
     traced("chunk")
-    none_bad = no_flags(jax.eval_shape(jax.vmap(learn), states)[1])
+    none_bad = no_flags(jax.eval_shape(over_seeds(learn), states)[1])
 
     def body(carry, t):
       states, health = carry
       random_phase = (t < lo.start_steps) if explore_randomly else jnp.bool_(False)
-      states = jax.vmap(act_and_step, in_axes=(0, None))(states, random_phase)
+      states = over_seeds(act_and_step, in_axes=(0, None))(states, random_phase)
       states, flags = jax.lax.cond(t + 1 >= learn_start,
                                    lambda x: learn_all(x, t, none_bad),
                                    lambda x: (x, none_bad), states)
@@ -309,12 +328,12 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
       return generation.rollout_policy(pair, lambda o: agent.act_deterministic(s.agent, o),
                                        ep_len, k, lo.eval_episodes)
 
-    return jax.vmap(one)(states)
+    return over_seeds(one)(states)
 
   def vm(name, fn, **kw):
     def wrapped(states, *args):
       traced(name)
-      return jax.vmap(fn, **kw)(states, *args)
+      return over_seeds(fn, **kw)(states, *args)
     return wrapped
 
   source_jit = {
@@ -322,7 +341,7 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
       for flag in (False, True)}
   return Pipeline(
       config=config, spec=spec, pair=pair, episode_length=ep_len, wm=wm, agent=agent,
-      init=jax.jit(jax.vmap(init_one)),
+      init=jax.jit(over_seeds(init_one)),
       source_episode=lambda states, use_planner: source_jit[bool(use_planner)](states),
       fit_model=jax.jit(vm("fit_model", fit_model_one)),
       regenerate=jax.jit(vm("regenerate", regenerate_one)),

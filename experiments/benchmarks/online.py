@@ -7,15 +7,21 @@ env steps in one jitted `lax.scan`, in variants that each add one piece of the l
   env step            the target task's step with uniform actions
   + action sampling   the policy's sampled action instead
   + buffer insert     `replay.add` to D_on (and, for WOMBET, the model's real-data buffer)
-  + G updates         G gradient updates on fresh batches (mixed D_off/D_on for WOMBET),
-                      without the TD batch and the beta update: `update_many` of the same
-                      agent built with a beta that cannot move (WOMBET), SAC's own
-                      `update_many` (no D_off)
+  + batch sampling    the G batches of B rows drawn (mixed D_off/D_on for WOMBET) and
+                      nothing done with them but a sum
+  + critic updates    on them, G critic gradient steps only (`SAC.critic_step`)
+  + actor and temperature updates
+                      G full gradient updates instead, without the TD batch and the beta
+                      update: `update_many` of the same agent built with a beta that cannot
+                      move (WOMBET), SAC's own `update_many` (no D_off)
   + TD/beta           the TD-error batch and `sampling.update_beta` after the G updates:
                       WOMBET's `update_many`; for SAC, its `update_many` followed by `td_abs`
                       and `update_beta` (what SAC ran before it skipped them)
   loop chunk          `Pipeline.chunk` itself (adds the non-finite checks, the learning-start
                       branch, episode bookkeeping)
+
+"evaluation, per target step" is one `Pipeline.evaluate` (config.loop.eval_episodes episodes)
+divided by config.loop.eval_every, the target steps between evaluations: its share of a run.
 
 D_on and D_off are filled with random rows first (sizes, not values, set the cost), and every
 step is past the learning start. Cases are compiled first, then timed round-robin
@@ -35,7 +41,9 @@ from wombet_jax import algos, benchmarking, loop, replay, sampling  # noqa: E402
 from wombet_jax import world_model as wm_lib  # noqa: E402
 from wombet_jax.config import validate  # noqa: E402
 
-VARIANTS = ("env step", "+ action sampling", "+ buffer insert", "+ G updates", "+ TD/beta")
+VARIANTS = ("env step", "+ action sampling", "+ buffer insert", "+ batch sampling",
+            "+ critic updates", "+ actor and temperature updates", "+ TD/beta")
+EVALUATION = "evaluation, per target step"
 COLUMNS = ("algo", "variant", "ms_per_step", "added_ms", "cpu_ms_per_step", "steps_per_s",
            "compile_s")
 
@@ -118,10 +126,25 @@ def make_cases(config, algo, a):
         s = s.replace(real=wm_lib.add_to_data(s.real, tr.obs[None], tr.action[None],
                                               tr.next_obs[None]))
     offline = s.offline if spec.uses_offline else None
-    if level == 3:
+
+    def draw(k):
+      if offline is None:
+        return replay.sample(s.online, k, batch)
+      return replay.sample_mixed(offline, s.online, k, batch, s.beta.beta)
+    if level in (3, 4):
+      def body(carry, k):
+        k_sample, k_update = jax.random.split(k)
+        rows = draw(k_sample)
+        if level == 3:  # keep the draw alive, do nothing else with it
+          return (carry[0], carry[1] + jnp.sum(rows.reward)), None
+        return (agent.critic_step(carry[0], k_update, rows, aux_of(s))[0], carry[1]), None
+      (ag, total), _ = jax.lax.scan(body, (s.agent, jnp.float32(0)),
+                                    jax.random.split(k_upd, utd))
+      s = s.replace(agent=ag, td_error=total)
+    elif level == 5:
       ag, beta, _ = plain.update_many(s.agent, s.beta, k_upd, offline, s.online, aux_of(s))
       s = s.replace(agent=ag, beta=beta)
-    elif level == 4:
+    elif level == 6:
       ag, beta, info = agent.update_many(s.agent, s.beta, k_upd, offline, s.online, aux_of(s))
       if offline is None:
         delta = agent.td_abs(ag, k_td, replay.sample(s.online, k_batch, batch), aux_of(s))
@@ -137,6 +160,7 @@ def make_cases(config, algo, a):
            for i, v in enumerate(VARIANTS)}
   t0 = jnp.int32(max(c.loop.start_steps, batch))
   cases["loop chunk"] = (pipe.chunk, (states, t0))
+  cases[EVALUATION] = (pipe.evaluate, (states,))
   shapes = (f"{n} seeds, G={utd}, {c.agent.num_critics} critics of {c.agent.num_layers} x "
             f"{c.agent.hidden_size}, batch {batch}")
   return cases, shapes
@@ -153,12 +177,13 @@ def main():
     t = benchmarking.time_interleaved(cases, a.repeats)
     prev = None
     for name, v in t.items():
-      ms = 1e3 * v["s"] / a.steps
-      row = dict(algo=algo, variant=name, ms_per_step=ms,
-                 cpu_ms_per_step=1e3 * v["cpu_s"] / a.steps)
+      # An evaluation happens once per eval_every target steps; the rest run a.steps steps.
+      per = int(config.loop.eval_every) if name == EVALUATION else a.steps
+      ms = 1e3 * v["s"] / per
+      row = dict(algo=algo, variant=name, ms_per_step=ms, cpu_ms_per_step=1e3 * v["cpu_s"] / per)
       if prev is not None and name in VARIANTS:
         row["added_ms"] = ms - prev
-      rows.append(dict(row, steps_per_s=a.steps / v["s"], compile_s=v["first_s"]))
+      rows.append(dict(row, steps_per_s=per / v["s"], compile_s=v["first_s"]))
       prev = ms if name in VARIANTS else prev
   load1 = os.getloadavg()[0]
   sizes = "; ".join(f"{k}: {v}" for k, v in shapes.items())

@@ -13,7 +13,8 @@ Part 1: updates/s of one gradient step, `updates` of them inside one jitted `lax
 pre-drawn batches (the same data for both), so neither sampling nor Python is timed. Two
 variants of ours price parts of the definition: its critics evaluated one by one (brax's
 q-network runs one MLP per critic; ours is one vmapped parameter stack) and its critics without
-LayerNorm (like brax's default, so "ours without LayerNorm" / "brax" is like for like too).
+LayerNorm (like brax's default, so "ours without LayerNorm" / "brax" is like for like too);
+"vmapped over 1 seed" is ours under the loop's vmap over seeds.
 
 Part 2: one seed's online step, `steps` of them in one jitted `lax.scan`: sample an action,
 step the inverted_double_pendulum target task (`wombet_jax.envs.make_pair`), insert the
@@ -142,6 +143,7 @@ class Brax:
 
 OURS = "ours (LayerNorm critics)"
 OURS_STEP = "ours: act + env step + replay.add + update_many"
+OURS_VMAPPED = "ours, vmapped over 1 seed"
 OURS_VARIANTS = {OURS: {},
                  "ours, critics one by one": {"ensemble_impl": "loop"},
                  "ours without LayerNorm": {"critic_layer_norm": False}}
@@ -164,6 +166,11 @@ def update_cases(a, c, obs_dim, act_dim):
         return ours.update(s, x[0], x[1], None)[0], None
       return jax.lax.scan(body, state, (jax.random.split(key, a.updates), batches))[0]
     cases[name] = (jax.jit(run_ours), (ours.init(jax.random.PRNGKey(1)), key, stacked))
+    if not kw:
+      # The loop vmaps every seed's update; with one seed this prices the vmap alone.
+      one = lambda x: x[None]
+      cases[OURS_VMAPPED] = (jax.jit(jax.vmap(run_ours)), jax.tree_util.tree_map(
+          one, (ours.init(jax.random.PRNGKey(1)), key, stacked)))
   for ln in (False, True):
     b = Brax(obs_dim, act_dim, c, ln)
 

@@ -54,6 +54,8 @@ class SAC(NamedTuple):
   act: Callable              # (state, key, obs[..., obs_dim]) -> action[..., act_dim], sampled
   act_deterministic: Callable  # (state, obs) -> tanh(mean)
   update: Callable           # (state, key, batch, aux) -> (state, info); one gradient step
+  critic_step: Callable      # (state, key, batch, aux) -> (state, info); the critic's part of
+                             #   `update` alone (for profiling the update's pieces)
   update_many: Callable      # (state, beta_state, key, offline|None, online, aux)
                              #   -> (state, beta_state, info); G steps then one beta update
                              #   (none, td_error nan, without D_off or a beta that can move)
@@ -180,41 +182,60 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
     q = jnp.mean(q_all(critic_params, obs, action), axis=0)
     return jnp.mean(alpha * logp - q), logp
 
-  def update(state, key, batch, aux):
-    """One gradient step on critic, actor and temperature."""
-    k_target, k_actor = jax.random.split(key)
+  def critic_step(state, key, batch, aux):
+    """The critic's gradient step (and its Polyak target); actor and temperature unchanged."""
     obs, action = _field(batch, "obs"), _field(batch, "action")
     chex.assert_shape(obs, (None, obs_dim))
     chex.assert_shape(action, (obs.shape[0], act_dim))
-    y, pen = target_and_penalty(state, k_target, batch, aux)
+    y, pen = target_and_penalty(state, key, batch, aux)
     (c_loss, q), c_grad = jax.value_and_grad(critic_loss, has_aux=True)(
         state.critic_params, obs, action, y)
     c_upd, critic_opt = critic_tx.update(c_grad, state.critic_opt, state.critic_params)
     critic_params = optax.apply_updates(state.critic_params, c_upd)
     target = optax.incremental_update(critic_params, state.target_critic_params, tau)
+    state = state.replace(critic_params=critic_params, target_critic_params=target,
+                          critic_opt=critic_opt)
+    info = dict(critic_loss=c_loss, critic_grad_norm=optax.tree.norm(c_grad),
+                q_mean=jnp.mean(q), target_mean=jnp.mean(y), td_abs=jnp.mean(jnp.abs(y - q)),
+                penalty=pen)
+    return state, info
 
-    alpha = jnp.exp(state.log_alpha)
+  def actor_temperature_step(state, key, obs, log_alpha):
+    """The actor's gradient step against the (updated) critics, then the temperature's.
+    log_alpha is the temperature the actor loss uses."""
+    alpha = jnp.exp(log_alpha)
     (a_loss, logp), a_grad = jax.value_and_grad(actor_loss, has_aux=True)(
-        state.actor_params, critic_params, alpha, k_actor, obs)
+        state.actor_params, state.critic_params, alpha, key, obs)
     a_upd, actor_opt = actor_tx.update(a_grad, state.actor_opt, state.actor_params)
     actor_params = optax.apply_updates(state.actor_params, a_upd)
 
     entropy = -jax.lax.stop_gradient(jnp.mean(logp))
     t_loss, t_grad = jax.value_and_grad(
-        lambda la: jnp.exp(la) * (entropy - target_entropy))(state.log_alpha)
-    t_upd, alpha_opt = alpha_tx.update(t_grad, state.alpha_opt, state.log_alpha)
-    log_alpha = optax.apply_updates(state.log_alpha, t_upd)
+        lambda la: jnp.exp(la) * (entropy - target_entropy))(log_alpha)
+    t_upd, alpha_opt = alpha_tx.update(t_grad, state.alpha_opt, log_alpha)
+    new_log_alpha = optax.apply_updates(log_alpha, t_upd)
+    state = state.replace(actor_params=actor_params, log_alpha=new_log_alpha,
+                          actor_opt=actor_opt, alpha_opt=alpha_opt)
+    info = dict(actor_loss=a_loss, temperature_loss=t_loss,
+                actor_grad_norm=optax.tree.norm(a_grad), temperature_grad_norm=jnp.abs(t_grad),
+                alpha=jnp.exp(new_log_alpha), entropy=entropy)
+    return state, info
 
-    new_state = SACState(actor_params=actor_params, critic_params=critic_params,
-                         target_critic_params=target, log_alpha=log_alpha, actor_opt=actor_opt,
-                         critic_opt=critic_opt, alpha_opt=alpha_opt, step=state.step + 1)
-    info = dict(critic_loss=c_loss, actor_loss=a_loss, temperature_loss=t_loss,
-                critic_grad_norm=optax.tree.norm(c_grad),
-                actor_grad_norm=optax.tree.norm(a_grad),
-                temperature_grad_norm=jnp.abs(t_grad),
-                alpha=jnp.exp(log_alpha), entropy=entropy, q_mean=jnp.mean(q),
-                target_mean=jnp.mean(y), td_abs=jnp.mean(jnp.abs(y - q)), penalty=pen)
-    return new_state, info
+  def update(state, key, batch, aux):
+    """One gradient step on critic, actor and temperature."""
+    k_target, k_actor = jax.random.split(key)
+    log_alpha = state.log_alpha
+    state, c_info = critic_step(state, k_target, batch, aux)
+    state, a_info = actor_temperature_step(state, k_actor, _field(batch, "obs"), log_alpha)
+    info = dict(critic_loss=c_info["critic_loss"], actor_loss=a_info["actor_loss"],
+                temperature_loss=a_info["temperature_loss"],
+                critic_grad_norm=c_info["critic_grad_norm"],
+                actor_grad_norm=a_info["actor_grad_norm"],
+                temperature_grad_norm=a_info["temperature_grad_norm"],
+                alpha=a_info["alpha"], entropy=a_info["entropy"], q_mean=c_info["q_mean"],
+                target_mean=c_info["target_mean"], td_abs=c_info["td_abs"],
+                penalty=c_info["penalty"])
+    return state.replace(step=state.step + 1), info
 
   def td_stats(state, key, batch, aux):
     """(mean |y - Q_i(s, a)|, mean |y|) over members and batch."""
@@ -274,5 +295,6 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
     return q_all(state.critic_params, obs, action)
 
   return SAC(init=jax.jit(init), act=jax.jit(act), act_deterministic=jax.jit(act_deterministic),
-             update=jax.jit(update), update_many=jax.jit(update_many), td_abs=jax.jit(td_abs),
+             update=jax.jit(update), critic_step=jax.jit(critic_step),
+             update_many=jax.jit(update_many), td_abs=jax.jit(td_abs),
              critic_target=jax.jit(critic_target), q_values=jax.jit(q_values))
