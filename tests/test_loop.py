@@ -208,3 +208,40 @@ def test_resume_refuses_a_checkpoint_of_another_task_list(full_run, config, pipe
   with pytest.raises(ValueError, match=r"different task list \(\d+ tasks, .* gives \d+"):
     r.run()
   assert open(os.path.join(wd, "metrics.jsonl")).read() == before
+
+
+def _dot_batch_dims(closed_jaxpr) -> list:
+  """The batch dimensions of every dot_general in a jaxpr (nested jaxprs included)."""
+  import jax
+  out = []
+
+  def visit(jaxpr):
+    for eqn in jaxpr.eqns:
+      if eqn.primitive.name == "dot_general":
+        out.append(eqn.params["dimension_numbers"][1][0])
+      for sub in jax.core.jaxprs_in_params(eqn.params):
+        visit(sub)
+  visit(closed_jaxpr.jaxpr)
+  return out
+
+
+def test_over_seeds_is_vmap_without_a_batch_of_one():
+  """over_seeds gives vmap's values and shapes for any seed count; with one seed its matmuls
+  carry no batch dimension (the slow CPU path it exists to avoid), with three they do."""
+  import jax
+  import jax.numpy as jnp
+  from wombet_jax import loop
+
+  def f(s, c):
+    return {"y": s["x"] @ s["w"] + c, "n": jnp.sum(s["x"])}
+
+  for n in (1, 3):
+    k1, k2 = jax.random.split(jax.random.PRNGKey(n))
+    states = {"x": jax.random.normal(k1, (n, 4, 5)), "w": jax.random.normal(k2, (n, 5, 2))}
+    got = loop.over_seeds(f, in_axes=(0, None))(states, 2.0)
+    want = jax.vmap(f, in_axes=(0, None))(states, 2.0)
+    assert jax.tree_util.tree_map(jnp.shape, got) == jax.tree_util.tree_map(jnp.shape, want)
+    for k in want:
+      np.testing.assert_allclose(got[k], want[k], rtol=1e-6, atol=1e-6)
+    dims = _dot_batch_dims(jax.make_jaxpr(loop.over_seeds(f, in_axes=(0, None)))(states, 2.0))
+    assert dims == ([()] if n == 1 else [(0,)]), dims
