@@ -92,3 +92,75 @@ def test_paper_and_cpu_configs_validate_and_build(env):
       assert pipe.episode_length == (c.episode_length or 1000)
       assert pipe.pair.name == env
       assert all(v == 0 for v in pipe.trace_counts.values())  # built, not traced
+
+
+# --- One rule per field: config.validate and the builders answer with the same validator ----
+def _set(c, field, value):
+  section, leaf = field.split(".")
+  c[section][leaf] = value
+  return c
+
+
+def _message(fn, *args) -> str:
+  with pytest.raises(ValueError) as e:
+    fn(*args)
+  return str(e.value)
+
+
+def _make_planner(planner_config):
+  from wombet_jax.planner import Dynamics, make_planner
+  dyn = Dynamics(step=lambda p, eps, o, a, m: o + a, uncertainty=lambda p, o, a: 0.0 * o[0],
+                 num_members=1)
+  return make_planner(planner_config, 1, dyn, lambda o, a, o2: 1.0 + 0.0 * o[0])
+
+
+def test_planner_alpha_one_is_rejected_by_one_rule():
+  c = _set(smoke.get_config(), "planner.alpha", 1.0)
+  expected = ("config.planner.alpha=1.0 is invalid: must be a finite number in [0.0, 1.0) "
+              "(alpha = 1 never moves the CEM distribution)")
+  assert _message(validate, c) == expected
+  assert _message(_make_planner, c.planner) == expected
+
+
+def test_planner_discount_zero_is_accepted_by_one_rule():
+  """gamma = 0 plans on the first step's reward alone (0^0 = 1): accepted by both."""
+  c = _set(smoke.get_config(), "planner.discount", 0.0)
+  validate(c)
+  _make_planner(c.planner)
+
+
+@pytest.mark.parametrize("field,value,expected", [
+    ("agent.discount", 1.0, "config.agent.discount=1.0 is invalid: must be a finite number in "
+                            "[0.0, 1.0) (the critic bootstraps through time limits, so 1 "
+                            "diverges)"),
+    ("agent.tau", 0.0, "config.agent.tau=0.0 is invalid: must be a finite number in (0.0, 1.0] "
+                       "(tau = 0 never updates the target critics)"),
+])
+def test_agent_discount_one_and_tau_zero_are_rejected_by_one_rule(field, value, expected):
+  from wombet_jax.agents import common
+  from wombet_jax.agents.sac import make_sac
+  c = _set(smoke.get_config(), field, value)
+  assert _message(validate, c) == expected
+  assert _message(make_sac, 2, 2, c.agent, c.sampling) == expected  # WOMBET, SAC, RLPD
+  assert _message(common.check_agent, c.agent, 2, 2) == expected  # every baseline
+
+
+def test_validate_calls_each_section_validator_once(monkeypatch):
+  from wombet_jax import filtering, generation, loop, planner, sampling
+  from wombet_jax import world_model
+  from wombet_jax.agents import sac
+  owners = {"world_model": (world_model, "validate_config"),
+            "planner": (planner, "validate_planner_config"),
+            "pets": (generation, "validate_pets_config"),
+            "generation": (generation, "validate_generation_config"),
+            "filter": (filtering, "validate_filter_config"),
+            "agent": (sac, "validate"), "sampling": (sampling, "validate"),
+            "loop": (loop, "validate_config")}
+  calls = []
+  for section, (module, name) in owners.items():
+    real = getattr(module, name)
+    monkeypatch.setattr(module, name,
+                        lambda cfg, real=real, s=section: (calls.append(s), real(cfg))[1])
+  c = smoke.get_config()
+  validate(c)
+  assert sorted(calls) == sorted(owners)

@@ -17,14 +17,6 @@ from wombet_jax.errors import UserError
 
 ALGOS = ("wombet", "sac", "td3", "ppo", "bc", "iql", "cql", "mopo", "combo", "iql_ft", "cal_ql",
          "awac", "rlpd")
-FILTER_VARIANTS = ("dual", "reward", "uncertainty", "none")
-THRESHOLD_MODES = ("quantile", "absolute")
-AGGREGATES = ("max", "mean")
-SAMPLING_MODES = ("adaptive", "fixed")
-TD_ERRORS = ("absolute", "relative")
-PLANNER_METHODS = ("cem", "mppi")
-UNCERTAINTY_KINDS = ("max_std", "disagreement")
-PROPAGATIONS = ("ts_inf", "ts1")
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 INT32_MAX = 2**31 - 1
@@ -37,53 +29,69 @@ UINT32_MAX = 2**32 - 1
 RESUME_SAFE_FIELDS = ("compare", "loop.checkpoint_every", "writers")
 
 
-def _fail(field: str, value, allowed: str):
-  raise UserError(f"config.{field}={value!r} is invalid: {allowed}")
-
-
-def _choice(c, field: str, choices: Iterable[str]):
-  value = _get(c, field)
-  if value not in choices:
-    _fail(field, value, f"must be one of {sorted(choices)}")
-
-
-def _get(c, field: str):
-  node = c
-  for part in field.split("."):
-    if part not in node:
-      raise UserError(f"config.{field} is missing; see experiments/configs/base.py")
-    node = node[part]
-  return node
-
-
-def _positive_int(c, field: str, allow_zero: bool = False, hi: int = INT32_MAX):
-  """Sizes and counts live in int32 arrays (step counters, buffer indices)."""
-  value = _get(c, field)
-  lo = 0 if allow_zero else 1
-  if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-    _fail(field, value, f"must be an integer in [{lo}, {hi}]")
-
-
-def _in_range(c, field: str, lo: float, hi: float, lo_open: bool = False,
-              hi_open: bool = False):
-  """A number in the interval; the bounds are clipped to what float32 holds, since every
-  value ends up in a float32 computation (1e39 would be inf there)."""
-  value = _get(c, field)
-  lo, hi = max(lo, -FLOAT32_MAX), min(hi, FLOAT32_MAX)
-  ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
-        and math.isfinite(value) and lo <= value <= hi
-        and not (lo_open and value == lo) and not (hi_open and value == hi))
-  if not ok:
-    _fail(field, value, f"must be a finite number in {'(' if lo_open else '['}{_num(lo)}, "
-                        f"{_num(hi)}{')' if hi_open else ']'}")
+def invalid(field: str, value, allowed: str) -> UserError:
+  """The one error of a bad config value: 'config.<field>=<value> is invalid: <allowed>'."""
+  return UserError(f"config.{field}={value!r} is invalid: {allowed}")
 
 
 def _num(x: float) -> str:
   return f"{x:.8g}" if abs(x) == FLOAT32_MAX else repr(x)
 
 
-def _nonnegative(c, field: str):
-  _in_range(c, field, 0.0, math.inf)
+class Section:
+  """The checks of one config section's fields (`path` "" is the top level). Each failure is
+  `invalid(...)`, naming the field's dotted path, its value and what is allowed. The module
+  that uses a section owns its validator and builds it from these checks."""
+
+  def __init__(self, node, path: str = ""):
+    self.node, self.path = node, path
+
+  def name(self, field: str) -> str:
+    return f"{self.path}.{field}" if self.path else field
+
+  def get(self, field: str):
+    if field not in self.node:
+      raise UserError(f"config.{self.name(field)} is missing; see experiments/configs/base.py")
+    return self.node[field]
+
+  def fail(self, field: str, allowed: str):
+    raise invalid(self.name(field), self.get(field), allowed)
+
+  def choice(self, field: str, choices: Iterable[str]) -> None:
+    if self.get(field) not in choices:
+      self.fail(field, f"must be one of {sorted(choices)}")
+
+  def integer(self, field: str, lo: int = 1, hi: int = INT32_MAX) -> None:
+    """Sizes and counts live in int32 arrays (step counters, buffer indices)."""
+    value = self.get(field)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+      self.fail(field, f"must be an integer in [{lo}, {hi}]")
+
+  def number(self, field: str, lo: float, hi: float, lo_open: bool = False,
+             hi_open: bool = False, why: str = "") -> None:
+    """A number in the interval; the bounds are clipped to what float32 holds, since every
+    value ends up in a float32 computation (1e39 would be inf there). `why` (optional) says
+    why an open bound is excluded."""
+    value = self.get(field)
+    lo, hi = max(lo, -FLOAT32_MAX), min(hi, FLOAT32_MAX)
+    ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+          and math.isfinite(value) and lo <= value <= hi
+          and not (lo_open and value == lo) and not (hi_open and value == hi))
+    if not ok:
+      self.fail(field, f"must be a finite number in {'(' if lo_open else '['}{_num(lo)}, "
+                       f"{_num(hi)}{')' if hi_open else ']'}" + (f" ({why})" if why else ""))
+
+  def nonnegative(self, field: str) -> None:
+    self.number(field, 0.0, math.inf)
+
+  def boolean(self, field: str) -> None:
+    if not isinstance(self.get(field), bool):
+      self.fail(field, "must be True or False")
+
+  def at_most(self, field: str, bound: str) -> None:
+    """field <= bound, another field of this section (checked before as a number)."""
+    if self.get(field) > self.get(bound):
+      self.fail(field, f"must be <= {self.name(bound)}={self.get(bound)}")
 
 
 def _leaves(node, prefix: str = ""):
@@ -102,118 +110,57 @@ def _representable(c) -> None:
     if isinstance(value, bool) or path == "seed":
       continue
     if isinstance(value, float) and not (math.isfinite(value) and abs(value) <= FLOAT32_MAX):
-      _fail(path, value, f"must be a finite number representable in float32 "
-                         f"(|x| <= {_num(FLOAT32_MAX)})")
+      raise invalid(path, value, f"must be a finite number representable in float32 "
+                                 f"(|x| <= {_num(FLOAT32_MAX)})")
     if isinstance(value, int) and not -INT32_MAX - 1 <= value <= INT32_MAX:
-      _fail(path, value, f"must be an integer representable in int32 (|x| <= {INT32_MAX})")
+      raise invalid(path, value,
+                    f"must be an integer representable in int32 (|x| <= {INT32_MAX})")
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
-  """Raises UserError (a ValueError) naming the first invalid field."""
-  from wombet_jax import writers  # local: imports scipy (stats)
-  from wombet_jax.envs import registry  # local: envs import brax, slow-ish
+  """Raises UserError (a ValueError) naming the first invalid field.
 
-  if not registry.is_known(c.env):
-    _fail("env", c.env, f"unknown task pair; known: {list(registry.names())}, each also as "
-          f"<pair>{registry.SOURCE_SUFFIX}")
-  _choice(c, "algo", ALGOS)
-  writers.check(_get(c, "writers"))
+  The top-level fields and the rules that tie two sections together are checked here; each
+  section's own fields by the one validator of the module that uses the section (the
+  builders call the same validators, so a field has one rule)."""
+  # Local imports: the section owners import jax, envs import brax, writers imports scipy;
+  # importing this module stays cheap.
+  from wombet_jax import filtering, generation, loop, planner, sampling, writers
+  from wombet_jax import world_model
+  from wombet_jax.agents import sac
+  from wombet_jax.envs import registry
+
+  top = Section(c)
+  if not registry.is_known(top.get("env")):
+    top.fail("env", f"unknown task pair; known: {list(registry.names())}, each also as "
+                    f"<pair>{registry.SOURCE_SUFFIX}")
+  top.choice("algo", ALGOS)
+  writers.check(top.get("writers"))
   _representable(c)
-  _positive_int(c, "num_seeds")
+  top.integer("num_seeds")
   hi = UINT32_MAX - (c.num_seeds - 1)
   if isinstance(c.seed, bool) or not isinstance(c.seed, int) or not 0 <= c.seed <= hi:
-    _fail("seed", c.seed, f"must be an integer in [0, {hi}] (seeds seed, ..., "
-                          "seed + num_seeds - 1 are uint32 PRNG seeds)")
-  _positive_int(c, "episode_length", allow_zero=True)
+    top.fail("seed", f"must be an integer in [0, {hi}] (seeds seed, ..., "
+                     "seed + num_seeds - 1 are uint32 PRNG seeds)")
+  top.integer("episode_length", lo=0)
 
-  for f in ("ensemble_size", "num_elites", "hidden_size", "num_layers", "batch_size",
-            "max_epochs", "patience", "capacity"):
-    _positive_int(c, "world_model." + f)
-  if c.world_model.num_elites > c.world_model.ensemble_size:
-    _fail("world_model.num_elites", c.world_model.num_elites,
-          f"must be <= world_model.ensemble_size={c.world_model.ensemble_size}")
+  world_model.validate_config(top.get("world_model"))
   # A source episode enters the model's buffer in one piece.
   episode = c.episode_length or registry.default_episode_length(c.env)
   if c.world_model.capacity < episode:
-    _fail("world_model.capacity", c.world_model.capacity,
-          f"must be >= the episode length {episode} (a source episode is stored in one piece)")
-  _in_range(c, "world_model.learning_rate", 1e-8, 1.0)
-  for f in ("weight_decay", "improvement_threshold", "logvar_bound_coef"):
-    _nonnegative(c, "world_model." + f)
-  _in_range(c, "world_model.holdout_fraction", 0.01, 0.5)
-  _choice(c, "world_model.uncertainty", UNCERTAINTY_KINDS)
-  _choice(c, "world_model.propagation", PROPAGATIONS)
-
-  _choice(c, "planner.method", PLANNER_METHODS)
-  for f in ("horizon", "population", "iterations", "num_elites", "particles"):
-    _positive_int(c, "planner." + f)
-  if c.planner.num_elites > c.planner.population:
-    _fail("planner.num_elites", c.planner.num_elites,
-          f"must be <= planner.population={c.planner.population}")
-  _in_range(c, "planner.alpha", 0.0, 1.0, hi_open=True)  # alpha = 1 never moves CEM
-  _in_range(c, "planner.init_std", 1e-6, 10.0)
-  _nonnegative(c, "planner.lambda_plan")
-  _in_range(c, "planner.discount", 0.0, 1.0, lo_open=True)
-  _in_range(c, "planner.mppi_temperature", 1e-6, 1e6)
-  if not isinstance(_get(c, "planner.common_noise"), bool):
-    _fail("planner.common_noise", c.planner.common_noise, "must be True or False")
-
-  _positive_int(c, "pets.random_episodes")
-  _positive_int(c, "pets.mpc_episodes", allow_zero=True)
-  _positive_int(c, "generation.num_trajectories")
-  _positive_int(c, "generation.horizon")
-
-  _choice(c, "filter.variant", FILTER_VARIANTS)
-  _choice(c, "filter.threshold_mode", THRESHOLD_MODES)
-  _choice(c, "filter.aggregate", AGGREGATES)
-  if c.filter.threshold_mode == "quantile":
-    _in_range(c, "filter.eps_u", 0.0, 1.0)
-    _in_range(c, "filter.eps_r", 0.0, 1.0)
-  else:
-    _nonnegative(c, "filter.eps_u")
-    _in_range(c, "filter.eps_r", -math.inf, math.inf)
-
-  for f in ("num_critics", "critic_subset", "hidden_size", "num_layers", "batch_size", "utd"):
-    _positive_int(c, "agent." + f)
-  if c.agent.critic_subset > c.agent.num_critics:
-    _fail("agent.critic_subset", c.agent.critic_subset,
-          f"must be <= agent.num_critics={c.agent.num_critics}")
-  for f in ("actor_lr", "critic_lr", "temp_lr"):
-    _in_range(c, "agent." + f, 1e-8, 1.0)
-  _in_range(c, "agent.init_temperature", 1e-6, 1e3)
-  _in_range(c, "agent.discount", 0.0, 1.0, hi_open=True)
-  _in_range(c, "agent.tau", 0.0, 1.0, lo_open=True)
-  _nonnegative(c, "agent.lambda_q")
-
-  _choice(c, "sampling.mode", SAMPLING_MODES)
-  _choice(c, "sampling.td_error", TD_ERRORS)
-  for f in ("beta_fixed", "beta_min", "beta_max"):
-    _in_range(c, "sampling." + f, 0.0, 1.0)
-  _in_range(c, "sampling.rho", 0.0, 1.0, lo_open=True)
-  if c.sampling.beta_min > c.sampling.beta_max:
-    _fail("sampling.beta_min", c.sampling.beta_min,
-          f"must be <= sampling.beta_max={c.sampling.beta_max}")
-  _positive_int(c, "sampling.warmup_updates")
-
-  for f in ("num_iterations", "steps_per_iteration", "online_capacity", "offline_capacity",
-            "eval_every", "eval_episodes", "checkpoint_every"):
-    _positive_int(c, "loop." + f)
-  _positive_int(c, "loop.start_steps", allow_zero=True)
-  _positive_int(c, "loop.offline_steps", allow_zero=True)
-  lo = c.loop
-  if lo.steps_per_iteration % lo.eval_every:
-    _fail("loop.steps_per_iteration", lo.steps_per_iteration,
-          f"must be a multiple of loop.eval_every={lo.eval_every} (one chunk per evaluation)")
-  if lo.num_iterations * lo.steps_per_iteration > INT32_MAX:
-    _fail("loop.steps_per_iteration", lo.steps_per_iteration,
-          f"must keep loop.num_iterations x loop.steps_per_iteration <= {INT32_MAX} "
-          "(target steps are counted in int32)")
-  if lo.checkpoint_every % lo.eval_every:
-    _fail("loop.checkpoint_every", lo.checkpoint_every,
-          f"must be a multiple of loop.eval_every={lo.eval_every}")
-  if c.agent.batch_size > lo.online_capacity:
-    _fail("agent.batch_size", c.agent.batch_size,
-          f"must be <= loop.online_capacity={lo.online_capacity}")
+    raise invalid("world_model.capacity", c.world_model.capacity,
+                  f"must be >= the episode length {episode} (a source episode is stored in "
+                  "one piece)")
+  planner.validate_planner_config(top.get("planner"))
+  generation.validate_pets_config(top.get("pets"))
+  generation.validate_generation_config(top.get("generation"))
+  filtering.validate_filter_config(top.get("filter"))
+  sac.validate(top.get("agent"))
+  sampling.validate(top.get("sampling"))
+  loop.validate_config(top.get("loop"))
+  if c.agent.batch_size > c.loop.online_capacity:
+    raise invalid("agent.batch_size", c.agent.batch_size,
+                  f"must be <= loop.online_capacity={c.loop.online_capacity}")
 
 
 def unknown_field(c: ml_collections.ConfigDict, path: str, value: Any = None) -> str | None:

@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from wombet_jax.config import Section
+
 VARIANTS = ("dual", "reward", "uncertainty", "none")
 THRESHOLD_MODES = ("quantile", "absolute")
 AGGREGATES = ("max", "mean")
@@ -139,21 +141,14 @@ def check_not_empty(mask, returns, traj_unc, config) -> None:
 
 
 def validate_filter_config(cfg) -> None:
-  """Raises ValueError naming the filter field that is invalid (run before compiling)."""
-  def fail(field, allowed):
-    raise ValueError(f"config.filter.{field}={cfg[field]!r} is invalid: {allowed}")
-
-  for field, allowed in (("variant", VARIANTS), ("threshold_mode", THRESHOLD_MODES),
-                         ("aggregate", AGGREGATES)):
-    if cfg[field] not in allowed:
-      fail(field, f"must be one of {list(allowed)}")
-  for field in ("eps_u", "eps_r"):
-    v = cfg[field]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-      fail(field, "must be a finite number")
-  if cfg.threshold_mode == "quantile":
-    for field in ("eps_u", "eps_r"):
-      if not 0.0 <= cfg[field] <= 1.0:
-        fail(field, "must be a quantile in [0, 1] when threshold_mode='quantile'")
-  elif cfg.eps_u < 0.0:
-    fail("eps_u", "must be >= 0 when threshold_mode='absolute' (uncertainty is >= 0)")
+  """Raises UserError naming the first invalid field of the ``filter`` config section."""
+  s = Section(cfg, "filter")
+  s.choice("variant", VARIANTS)
+  s.choice("threshold_mode", THRESHOLD_MODES)
+  s.choice("aggregate", AGGREGATES)
+  if cfg.threshold_mode == "quantile":  # quantiles of the generated batch
+    s.number("eps_u", 0.0, 1.0)
+    s.number("eps_r", 0.0, 1.0)
+  else:  # absolute thresholds: uncertainty is >= 0, a return may be any number
+    s.nonnegative("eps_u")
+    s.number("eps_r", -math.inf, math.inf)

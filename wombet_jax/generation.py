@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from wombet_jax import filtering
+from wombet_jax.config import Section
 from wombet_jax.envs import TaskPair, Transition
 from wombet_jax.planner import Dynamics, Planner, make_planner
 from wombet_jax.world_model import WorldModel
@@ -34,6 +35,21 @@ class Rollouts:
   uncertainty: jax.Array  # (M, H)  u(s_t, a_t)
   terminal: jax.Array     # (M, H)  1.0 at the step where the trajectory terminates
   valid: jax.Array        # (M, H)  1.0 up to and including the terminating step
+
+
+def validate_pets_config(cfg) -> None:
+  """Raises UserError naming the first invalid field of the ``pets`` config section: the
+  source phase's uniform-random episodes, then the MPC ones (`collect_source_episode`)."""
+  s = Section(cfg, "pets")
+  s.integer("random_episodes")
+  s.integer("mpc_episodes", lo=0)
+
+
+def validate_generation_config(cfg) -> None:
+  """Raises UserError naming the first invalid field of the ``generation`` config section."""
+  s = Section(cfg, "generation")
+  s.integer("num_trajectories")
+  s.integer("horizon")
 
 
 def model_dynamics(wm: WorldModel) -> Dynamics:

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 
 from wombet_jax import algos, generation, replay, sampling
 from wombet_jax import world_model as wm_lib
+from wombet_jax.config import INT32_MAX, Section
 from wombet_jax.envs import TaskPair, Transition, make_pair
 
 
@@ -136,6 +137,25 @@ def over_seeds(fn: Callable, in_axes=0) -> Callable:
              for a, ax in zip(args, axes)]
     return jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], fn(*inner))
   return mapped
+
+
+def validate_config(lo) -> None:
+  """Raises UserError naming the first invalid field of the ``loop`` config section."""
+  s = Section(lo, "loop")
+  for f in ("num_iterations", "steps_per_iteration", "online_capacity", "offline_capacity",
+            "eval_every", "eval_episodes", "checkpoint_every"):
+    s.integer(f)
+  s.integer("start_steps", lo=0)
+  s.integer("offline_steps", lo=0)
+  if lo.steps_per_iteration % lo.eval_every:
+    s.fail("steps_per_iteration",
+           f"must be a multiple of loop.eval_every={lo.eval_every} (one chunk per evaluation)")
+  if lo.num_iterations * lo.steps_per_iteration > INT32_MAX:
+    s.fail("steps_per_iteration",
+           f"must keep loop.num_iterations x loop.steps_per_iteration <= {INT32_MAX} "
+           "(target steps are counted in int32)")
+  if lo.checkpoint_every % lo.eval_every:
+    s.fail("checkpoint_every", f"must be a multiple of loop.eval_every={lo.eval_every}")
 
 
 # Offline pretraining runs as pieces of this many updates: progress and checkpoints between

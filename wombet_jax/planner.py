@@ -34,13 +34,14 @@ more (u always computed) for the info dict.
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, NamedTuple, Optional
 
 import chex
 import flax.struct
 import jax
 import jax.numpy as jnp
+
+from wombet_jax.config import Section
 
 METHODS = ("cem", "mppi")
 PROPAGATIONS = ("ts_inf", "ts1")
@@ -84,37 +85,22 @@ class Planner(NamedTuple):
 
 
 def validate_planner_config(cfg) -> None:
-  """Raises ValueError naming the planner field that is invalid."""
-  def fail(field, allowed):
-    raise ValueError(f"config.planner.{field}={cfg[field]!r} is invalid: {allowed}")
-
-  if cfg.method not in METHODS:
-    fail("method", f"must be one of {list(METHODS)}")
+  """Raises UserError naming the first invalid field of the ``planner`` config section."""
+  s = Section(cfg, "planner")
+  s.choice("method", METHODS)
   for f in ("horizon", "population", "iterations", "num_elites", "particles"):
-    v = cfg[f]
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-      fail(f, "must be an integer >= 1")
-  if cfg.num_elites > cfg.population:
-    fail("num_elites", f"must be <= planner.population={cfg.population}")
-
-  def number(f, lo, hi, lo_open=False):
-    v = cfg[f]
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-    if not ok or v > hi or v < lo or (lo_open and v == lo):
-      fail(f, f"must be a finite number in {'(' if lo_open else '['}{lo}, {hi}]")
-
-  number("alpha", 0.0, 1.0)
-  if cfg.alpha == 1.0:
-    fail("alpha", "must be < 1 (alpha = 1 never moves the CEM distribution)")
-  number("init_std", 0.0, 10.0, lo_open=True)
-  number("lambda_plan", 0.0, math.inf)
-  number("discount", 0.0, 1.0, lo_open=True)
-  number("mppi_temperature", 0.0, math.inf, lo_open=True)
-  if "common_noise" not in cfg:
-    raise ValueError("config.planner.common_noise is missing: True (candidates share the model "
-                     "noise) or False (independent noise per rollout); see configs/base.py")
-  if not isinstance(cfg.common_noise, bool):
-    fail("common_noise", "must be True or False")
+    s.integer(f)
+  s.at_most("num_elites", "population")
+  # mean <- alpha mean + (1 - alpha) elite mean: 0 is no smoothing, 1 never moves the mean.
+  s.number("alpha", 0.0, 1.0, hi_open=True,
+           why="alpha = 1 never moves the CEM distribution")
+  s.number("init_std", 1e-6, 10.0)
+  s.nonnegative("lambda_plan")
+  # Any weight in [0, 1] gives a finite objective over the finite horizon; 0 plans greedily
+  # on the first step's penalised reward (0^0 = 1).
+  s.number("discount", 0.0, 1.0)
+  s.number("mppi_temperature", 1e-6, 1e6)
+  s.boolean("common_noise")
 
 
 def make_planner(config_planner, act_dim: int, dynamics: Dynamics, reward_fn: Callable,

@@ -26,6 +26,8 @@ import flax
 import jax
 import jax.numpy as jnp
 
+from wombet_jax.config import Section
+
 MODES = ("adaptive", "fixed")
 TD_ERRORS = ("absolute", "relative")  # delta_k: mean |TD error|, or over mean |target|
 
@@ -40,20 +42,15 @@ class BetaState:
 
 
 def validate(cfg) -> None:
-  """Raise ValueError naming the first bad field of the ``sampling`` config section."""
-  if cfg.mode not in MODES:
-    raise ValueError(f"sampling.mode={cfg.mode!r}: allowed values are {MODES}")
-  if not 0.0 <= cfg.beta_min <= cfg.beta_max <= 1.0:
-    raise ValueError(f"sampling.beta_min={cfg.beta_min}, sampling.beta_max={cfg.beta_max}: "
-                     "need 0 <= beta_min <= beta_max <= 1")
-  if not 0.0 <= cfg.beta_fixed <= 1.0:
-    raise ValueError(f"sampling.beta_fixed={cfg.beta_fixed}: must lie in [0, 1]")
-  if not 0.0 < cfg.rho <= 1.0:
-    raise ValueError(f"sampling.rho={cfg.rho}: must lie in (0, 1]")
-  if cfg.td_error not in TD_ERRORS:
-    raise ValueError(f"sampling.td_error={cfg.td_error!r}: allowed values are {TD_ERRORS}")
-  if int(cfg.warmup_updates) < 1:
-    raise ValueError(f"sampling.warmup_updates={cfg.warmup_updates}: must be >= 1")
+  """Raises UserError naming the first invalid field of the ``sampling`` config section."""
+  s = Section(cfg, "sampling")
+  s.choice("mode", MODES)
+  s.choice("td_error", TD_ERRORS)
+  for f in ("beta_fixed", "beta_min", "beta_max"):
+    s.number(f, 0.0, 1.0)
+  s.number("rho", 0.0, 1.0, lo_open=True)
+  s.at_most("beta_min", "beta_max")
+  s.integer("warmup_updates")
 
 
 def beta_moves(cfg) -> bool:

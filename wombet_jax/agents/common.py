@@ -15,7 +15,8 @@ import jax.numpy as jnp
 import optax
 
 from wombet_jax import replay, sampling
-from wombet_jax.errors import UserError
+from wombet_jax.agents import sac
+from wombet_jax.config import invalid
 from wombet_jax.networks import MLP, LOG_STD_MAX, Critic, hidden_dims
 
 GAUSS_LOG_STD_MIN = -5.0  # std >= 6.7e-3: keeps log-likelihood weights of BC/AWR bounded
@@ -69,7 +70,7 @@ def check_batch(batch, obs_dim: int, act_dim: int) -> None:
 def require(ok: bool, name: str, value: Any, allowed: str) -> None:
   """Raise UserError (a ValueError) naming config field ``name`` unless ``ok``."""
   if not ok:
-    raise UserError(f"config.{name}={value!r} is invalid: {allowed}")
+    raise invalid(name, value, allowed)
 
 
 def check_positive(section, prefix: str, names: Sequence[str], integer: bool = False) -> None:
@@ -83,12 +84,9 @@ def check_positive(section, prefix: str, names: Sequence[str], integer: bool = F
 
 
 def check_agent(cfg, obs_dim: int, act_dim: int) -> None:
-  """The shared ``agent`` fields the baselines read (sizes, rates, discount, tau, utd)."""
-  require(obs_dim >= 1 and act_dim >= 1, "obs_dim/act_dim", (obs_dim, act_dim), "both >= 1")
-  check_positive(cfg, "agent", ("hidden_size", "num_layers", "batch_size", "utd"), integer=True)
-  check_positive(cfg, "agent", ("actor_lr", "critic_lr", "temp_lr", "init_temperature"))
-  require(0.0 <= cfg.discount < 1.0, "agent.discount", cfg.discount, "must lie in [0, 1)")
-  require(0.0 < cfg.tau <= 1.0, "agent.tau", cfg.tau, "must lie in (0, 1]")
+  """The ``agent`` section, by its one validator (``sac.validate``), and the env's sizes."""
+  sac.check_dims(obs_dim, act_dim)
+  sac.validate(cfg)
 
 
 def twin_critic(config) -> tuple:

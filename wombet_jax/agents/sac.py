@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import optax
 
 from wombet_jax import replay, sampling
+from wombet_jax.config import Section
 from wombet_jax.networks import (Critic, TanhGaussianActor, apply_ensemble, hidden_dims,
                                  init_ensemble, tanh_gaussian_sample)
 
@@ -69,27 +70,29 @@ def _field(batch, name: str) -> jax.Array:
   return batch[name] if isinstance(batch, Mapping) else getattr(batch, name)
 
 
-def validate(cfg, obs_dim: int, act_dim: int) -> None:
-  """Raise ValueError naming the first bad field of the ``agent`` config section."""
+def validate(cfg) -> None:
+  """Raises UserError naming the first invalid field of the ``agent`` config section (the
+  baselines read its sizes, rates, discount, tau and G too, through the same check)."""
+  s = Section(cfg, "agent")
+  for f in ("num_critics", "critic_subset", "hidden_size", "num_layers", "batch_size", "utd"):
+    s.integer(f)
+  s.at_most("critic_subset", "num_critics")
+  for f in ("actor_lr", "critic_lr", "temp_lr"):
+    s.number(f, 1e-8, 1.0)
+  s.number("init_temperature", 1e-6, 1e3)
+  # Time-limit truncation bootstraps (only `terminal` stops it), so the critic estimates an
+  # infinite discounted sum: gamma = 1 is no contraction and Q diverges.
+  s.number("discount", 0.0, 1.0, hi_open=True,
+           why="the critic bootstraps through time limits, so 1 diverges")
+  # Polyak target update theta' <- tau theta + (1 - tau) theta': 1 copies the critic, 0 would
+  # freeze the target at its initialisation.
+  s.number("tau", 0.0, 1.0, lo_open=True, why="tau = 0 never updates the target critics")
+  s.nonnegative("lambda_q")
+
+
+def check_dims(obs_dim: int, act_dim: int) -> None:
   if obs_dim < 1 or act_dim < 1:
     raise ValueError(f"obs_dim={obs_dim}, act_dim={act_dim}: both must be >= 1")
-  if cfg.num_critics < 1:
-    raise ValueError(f"agent.num_critics={cfg.num_critics}: must be >= 1")
-  if not 1 <= cfg.critic_subset <= cfg.num_critics:
-    raise ValueError(f"agent.critic_subset={cfg.critic_subset}: must lie in "
-                     f"[1, agent.num_critics={cfg.num_critics}]")
-  for name in ("batch_size", "utd"):
-    if int(cfg[name]) < 1:
-      raise ValueError(f"agent.{name}={cfg[name]}: must be >= 1")
-  for name in ("actor_lr", "critic_lr", "temp_lr", "init_temperature"):
-    if not cfg[name] > 0:
-      raise ValueError(f"agent.{name}={cfg[name]}: must be > 0")
-  if not 0.0 <= cfg.discount < 1.0:
-    raise ValueError(f"agent.discount={cfg.discount}: must lie in [0, 1)")
-  if not 0.0 < cfg.tau <= 1.0:
-    raise ValueError(f"agent.tau={cfg.tau}: must lie in (0, 1]")
-  if cfg.lambda_q < 0:
-    raise ValueError(f"agent.lambda_q={cfg.lambda_q}: must be >= 0")
 
 
 def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
@@ -104,7 +107,8 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
   definition against other implementations).
   """
   cfg = config_agent
-  validate(cfg, obs_dim, act_dim)
+  check_dims(obs_dim, act_dim)
+  validate(cfg)
   sampling.validate(config_sampling)
   hid = hidden_dims(cfg.hidden_size, cfg.num_layers)
   actor = TanhGaussianActor(act_dim, hid)

@@ -6,14 +6,14 @@ buffer), `training` (jittable fit with holdout early stopping and elites), `mode
 """
 from wombet_jax.world_model.checkpoint import restore, save
 from wombet_jax.world_model.data import Data, add_to_data, make_data, validate_data
-from wombet_jax.world_model.model import (PROPAGATIONS, UNCERTAINTY_KINDS, ModelState, WorldModel,
+from wombet_jax.world_model.model import (UNCERTAINTY_KINDS, ModelState, WorldModel,
                                           choose_members, fit, make_world_model, propagate,
                                           validate_config)
 from wombet_jax.world_model.networks import Normalizer
 from wombet_jax.world_model.training import check_finite, holdout_slots
 
 __all__ = [
-    "Data", "ModelState", "Normalizer", "PROPAGATIONS", "UNCERTAINTY_KINDS", "WorldModel",
+    "Data", "ModelState", "Normalizer", "UNCERTAINTY_KINDS", "WorldModel",
     "add_to_data", "check_finite", "choose_members", "fit", "holdout_slots", "make_data",
     "make_world_model", "propagate", "restore", "save", "validate_config", "validate_data",
 ]

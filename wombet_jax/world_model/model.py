@@ -12,6 +12,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from wombet_jax.config import Section
+from wombet_jax.planner import PROPAGATIONS  # the planner samples the trajectories
 from wombet_jax.world_model.data import Data, validate_data
 from wombet_jax.world_model.networks import (Normalizer, apply_member, apply_shared,
                                              identity_normalizer, init_params, take_members,
@@ -19,7 +21,6 @@ from wombet_jax.world_model.networks import (Normalizer, apply_member, apply_sha
 from wombet_jax.world_model.training import check_finite, make_train
 
 UNCERTAINTY_KINDS = ("max_std", "disagreement")
-PROPAGATIONS = ("ts_inf", "ts1")
 
 
 @flax.struct.dataclass
@@ -54,26 +55,18 @@ class WorldModel(NamedTuple):
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
-  """Raises ValueError naming the first bad field of the world_model config section."""
-  def need(field, ok, allowed):
-    value = config[field]
-    if not ok(value):
-      raise ValueError(f"config.world_model.{field} = {value!r} is invalid; allowed: {allowed}")
-
-  def is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-  for field in ("ensemble_size", "hidden_size", "num_layers", "batch_size", "max_epochs",
-                "patience", "capacity"):
-    need(field, lambda v: is_int(v) and v >= 1, "an int >= 1")
-  need("num_elites", lambda v: is_int(v) and 1 <= v <= config.ensemble_size,
-       f"an int in [1, ensemble_size={config.ensemble_size}]")
-  need("learning_rate", lambda v: v > 0, "a float > 0")
-  for field in ("weight_decay", "improvement_threshold", "logvar_bound_coef"):
-    need(field, lambda v: v >= 0, "a float >= 0")
-  need("holdout_fraction", lambda v: 0 < v < 1, "a float in (0, 1)")
-  need("uncertainty", lambda v: v in UNCERTAINTY_KINDS, " | ".join(UNCERTAINTY_KINDS))
-  need("propagation", lambda v: v in PROPAGATIONS, " | ".join(PROPAGATIONS))
+  """Raises UserError naming the first invalid field of the ``world_model`` config section."""
+  s = Section(config, "world_model")
+  for f in ("ensemble_size", "num_elites", "hidden_size", "num_layers", "batch_size",
+            "max_epochs", "patience", "capacity"):
+    s.integer(f)
+  s.at_most("num_elites", "ensemble_size")
+  s.number("learning_rate", 1e-8, 1.0)
+  for f in ("weight_decay", "improvement_threshold", "logvar_bound_coef"):
+    s.nonnegative(f)
+  s.number("holdout_fraction", 0.01, 0.5)
+  s.choice("uncertainty", UNCERTAINTY_KINDS)
+  s.choice("propagation", PROPAGATIONS)
 
 
 def _check_last_dim(name: str, x: jax.Array, dim: int) -> None:
@@ -208,8 +201,8 @@ def propagate(wm: WorldModel, state: ModelState, key: jax.Array, obs: jax.Array,
   particle at every step; the incoming `members` only fixes the shape.
   """
   if propagation not in PROPAGATIONS:
-    raise ValueError(f"propagation = {propagation!r} is invalid; allowed: "
-                     + " | ".join(PROPAGATIONS))
+    raise ValueError(f"propagation={propagation!r} is invalid: must be one of "
+                     f"{list(PROPAGATIONS)}")
   member_key, noise_key = jax.random.split(key)
   if propagation == "ts1":
     members = jax.random.randint(member_key, members.shape, 0, wm.num_elites, dtype=jnp.int32)
