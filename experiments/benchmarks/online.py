@@ -153,7 +153,8 @@ def make_cases(config, algo, a):
     return s
 
   def run(states, level):
-    body = lambda st, _: (jax.vmap(lambda s: step(s, level))(st), None)
+    # Seeds mapped as the loop maps them (one seed: no seed axis, see loop.over_seeds).
+    body = lambda st, _: (loop.over_seeds(lambda s: step(s, level))(st), None)
     return jax.lax.scan(body, states, None, length=a.steps)[0]
 
   cases = {v: (jax.jit(lambda st, level=i: run(st, level)), (states,))
