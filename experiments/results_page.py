@@ -230,6 +230,14 @@ def steps_to_threshold_from_json(st: Mapping[str, Any], order: list[str]) -> dic
                     for a in algos if a in st["ratio"]}}
 
 
+def _warn_if_stale(json_path: str, rendered: str, folder: str,
+                   warn: Callable[[str], None]) -> None:
+  """Warns when the committed .md next to `json_path` is not what its JSON renders today."""
+  committed = os.path.splitext(json_path)[0] + ".md"
+  if os.path.exists(committed) and _read_text(committed) != rendered:
+    warn(f"{folder}: {os.path.basename(committed)} differs from its JSON rendered today")
+
+
 def render_comparison(meta: Mapping[str, Any], folder: str, warn: Callable[[str], None]) -> str:
   from wombet_jax import reference, results
   runs_paths = meta.get("runs") or _default_runs(folder)
@@ -267,17 +275,13 @@ def render_comparison(meta: Mapping[str, Any], folder: str, warn: Callable[[str]
     st = steps_to_threshold_from_json(_read_json(st_path), list(runs))
     out.append("Steps to threshold (`experiments/thresholds.py`):\n")
     out.append(results.steps_to_threshold_table(st))
-    committed = os.path.splitext(st_path)[0] + ".md"
-    if os.path.exists(committed) and _read_text(committed) != out[-1]:
-      warn(f"{folder}: {os.path.basename(committed)} differs from its JSON rendered today")
+    _warn_if_stale(st_path, out[-1], folder, warn)
   sp_path = os.path.join(folder, meta.get("source_phase", "source_phase.json"))
   if os.path.exists(sp_path):
     from experiments import source_phase
     out.append("PETS source phase (`experiments/source_phase.py`):\n")
     out.append(source_phase.table(_read_json(sp_path)))
-    committed = os.path.splitext(sp_path)[0] + ".md"
-    if os.path.exists(committed) and _read_text(committed) != out[-1]:
-      warn(f"{folder}: {os.path.basename(committed)} differs from its JSON rendered today")
+    _warn_if_stale(sp_path, out[-1], folder, warn)
   return "\n".join(out)
 
 

@@ -35,6 +35,8 @@ _TRIALS = flags.DEFINE_integer("trials", 3, "Episodes per planner with the final
 _SEED = flags.DEFINE_integer("seed", 0, "PRNG seed.")
 _BIG = flags.DEFINE_list("big", ["25", "200", "5", "10", "20"],
                          "Larger planner: horizon, population, iterations, particles, elites.")
+# The planner fields --big sets, in its order.
+PLANNER_FIELDS = ("horizon", "population", "iterations", "particles", "num_elites")
 _JSON = flags.DEFINE_string("json", None, "Also write the probe's results (and its flags and "
                             "wall time) as JSON here.")
 
@@ -67,7 +69,7 @@ def probe(c: ml_collections.ConfigDict, episodes: int, trials: int, big: tuple, 
     raise ValueError(f"trials={trials} must be >= 1")
   c_big = ml_collections.ConfigDict(c.to_dict())
   pb = c_big.planner
-  pb.horizon, pb.population, pb.iterations, pb.particles, pb.num_elites = (int(v) for v in big)
+  pb.update(dict(zip(PLANNER_FIELDS, (int(v) for v in big))))
   config_lib.validate(c_big)
   pipe = loop.make_pipeline(c)
   states = pipe.init(jax.vmap(jax.random.PRNGKey)(jnp.asarray([seed], jnp.uint32)))
@@ -111,10 +113,8 @@ def main(_):
     c = _CONFIG.value
     results.atomic_write_json(_JSON.value, dict(
         out, env=c.env, episode_length=c.episode_length, seed=_SEED.value,
-        planner={k: c.planner[k] for k in ("horizon", "population", "iterations", "particles",
-                                           "num_elites")},
-        big=dict(zip(("horizon", "population", "iterations", "particles", "num_elites"),
-                     (int(v) for v in _BIG.value))),
+        planner={k: c.planner[k] for k in PLANNER_FIELDS},
+        big=dict(zip(PLANNER_FIELDS, (int(v) for v in _BIG.value))),
         seconds=time.time() - t0))
 
 

@@ -166,11 +166,9 @@ def update_cases(a, c, obs_dim, act_dim):
         return ours.update(s, x[0], x[1], None)[0], None
       return jax.lax.scan(body, state, (jax.random.split(key, a.updates), batches))[0]
     cases[name] = (jax.jit(run_ours), (ours.init(jax.random.PRNGKey(1)), key, stacked))
-    if not kw:
-      # The loop vmaps every seed's update; with one seed this prices the vmap alone.
-      one = lambda x: x[None]
-      cases[OURS_VMAPPED] = (jax.jit(jax.vmap(run_ours)), jax.tree_util.tree_map(
-          one, (ours.init(jax.random.PRNGKey(1)), key, stacked)))
+  # Ours under a vmap over one seed: what the seed axis alone costs.
+  fn, args = cases[OURS]
+  cases[OURS_VMAPPED] = (jax.jit(jax.vmap(fn)), jax.tree_util.tree_map(lambda x: x[None], args))
   for ln in (False, True):
     b = Brax(obs_dim, act_dim, c, ln)
 

@@ -90,6 +90,12 @@ def validate(cfg) -> None:
   s.nonnegative("lambda_q")
 
 
+# The entries of one update's info, in the order the metrics list them.
+UPDATE_INFO = ("critic_loss", "actor_loss", "temperature_loss", "critic_grad_norm",
+               "actor_grad_norm", "temperature_grad_norm", "alpha", "entropy", "q_mean",
+               "target_mean", "td_abs", "penalty")
+
+
 def check_dims(obs_dim: int, act_dim: int) -> None:
   if obs_dim < 1 or act_dim < 1:
     raise ValueError(f"obs_dim={obs_dim}, act_dim={act_dim}: both must be >= 1")
@@ -204,9 +210,9 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
                 penalty=pen)
     return state, info
 
-  def actor_temperature_step(state, key, obs, log_alpha):
-    """The actor's gradient step against the (updated) critics, then the temperature's.
-    log_alpha is the temperature the actor loss uses."""
+  def actor_temperature_step(state, key, obs):
+    """The actor's gradient step against the critics in `state`, then the temperature's."""
+    log_alpha = state.log_alpha
     alpha = jnp.exp(log_alpha)
     (a_loss, logp), a_grad = jax.value_and_grad(actor_loss, has_aux=True)(
         state.actor_params, state.critic_params, alpha, key, obs)
@@ -228,18 +234,10 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
   def update(state, key, batch, aux):
     """One gradient step on critic, actor and temperature."""
     k_target, k_actor = jax.random.split(key)
-    log_alpha = state.log_alpha
-    state, c_info = critic_step(state, k_target, batch, aux)
-    state, a_info = actor_temperature_step(state, k_actor, _field(batch, "obs"), log_alpha)
-    info = dict(critic_loss=c_info["critic_loss"], actor_loss=a_info["actor_loss"],
-                temperature_loss=a_info["temperature_loss"],
-                critic_grad_norm=c_info["critic_grad_norm"],
-                actor_grad_norm=a_info["actor_grad_norm"],
-                temperature_grad_norm=a_info["temperature_grad_norm"],
-                alpha=a_info["alpha"], entropy=a_info["entropy"], q_mean=c_info["q_mean"],
-                target_mean=c_info["target_mean"], td_abs=c_info["td_abs"],
-                penalty=c_info["penalty"])
-    return state.replace(step=state.step + 1), info
+    state, c_info = critic_step(state, k_target, batch, aux)  # leaves log_alpha as it was
+    state, a_info = actor_temperature_step(state, k_actor, _field(batch, "obs"))
+    merged = {**c_info, **a_info}
+    return state.replace(step=state.step + 1), {k: merged[k] for k in UPDATE_INFO}
 
   def td_stats(state, key, batch, aux):
     """(mean |y - Q_i(s, a)|, mean |y|) over members and batch."""
