@@ -391,7 +391,9 @@ class Runner:
     self.log(f"iteration {k}: exported generated data to {self.workdir}/datasets/")
 
   def _check_accepted(self, info: dict, k: int) -> None:
-    generation.check_accepted(jax.device_get(info), self.seeds, self.pipe.config.filter, k)
+    config = self.pipe.config
+    generation.check_accepted(jax.device_get(info), self.seeds, config.filter,
+                              config.generation.num_trajectories, k)
 
   def _plot(self, rows: list[dict]) -> None:
     from wombet_jax import plotting
