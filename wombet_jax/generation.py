@@ -186,7 +186,7 @@ def rollout_policy(pair: TaskPair, act_fn: Callable, episode_length: int, key: j
   task = pair.target if target else pair.source
 
   def one(k):
-    # Deterministic policies reset with `k` itself, so their evaluations stay as before.
+    # A deterministic policy draws no action keys: the whole of `k` seeds the reset.
     k_reset, k_act = jax.random.split(k) if keyed else (k, k)
     env = task.reset(k_reset)
 
