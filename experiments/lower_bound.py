@@ -1,4 +1,4 @@
-"""Lower-bound diagnostic (eqs. 4-5, issue #8): penalised model return vs the true return.
+"""Lower-bound diagnostic (eqs. 4-5): penalised model return vs the true return.
 
   python experiments/lower_bound.py                       # default config: IDP on MJX
   python experiments/lower_bound.py --lambdas=0,1,5 --num_trajectories=32 --horizon=30

@@ -345,11 +345,9 @@ def render_log_means(meta: Mapping[str, Any], folder: str, warn: Callable[[str],
   from wombet_jax import results
   curves: dict[str, dict[int, float]] = {}
   for label, p in (meta.get("runs") or {}).items():
-    by: dict[int, list[float]] = {}
-    for r in results.read_jsonl(os.path.join(folder, p)):
-      if r.get("phase") == "eval" and r.get("normalized_return") is not None:
-        by.setdefault(int(r["target_env_steps"]), []).append(float(r["normalized_return"]))
-    curves[label] = {st: float(np.mean(v)) for st, v in by.items()}
+    by = results.by_step_and_seed(results.read_jsonl(os.path.join(folder, p)),
+                                  "normalized_return")
+    curves[label] = {st: float(np.mean(list(v.values()))) for st, v in by.items()}
   for label, p in meta["logs"].items():
     found = {int(st): float(v) for st, v in _PROGRESS.findall(_read_text(os.path.join(folder, p)))}
     if not found:

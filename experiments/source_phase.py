@@ -29,10 +29,9 @@ def define_flags() -> None:
 
 def source_episodes(rows, random_episodes: int) -> list[dict]:
   """Per source episode (in order): phase, source steps after it, per-seed returns."""
-  by_steps: dict[int, dict[int, float]] = {}
-  for r in rows:
-    if r.get("phase") == "source":
-      by_steps.setdefault(int(r["source_env_steps"]), {})[int(r["seed"])] = float(r["return"])
+  from wombet_jax import results
+  by_steps = results.by_step_and_seed(rows, "return", phase="source",
+                                      step_key="source_env_steps")
   return [{"episode": i + 1, "phase": "random" if i < random_episodes else "MPC",
            "source_env_steps": steps, "returns": by_steps[steps]}
           for i, steps in enumerate(sorted(by_steps))]

@@ -68,7 +68,7 @@ def _error_lines(stderr: str) -> list[str]:
   return [ln for ln in stderr.splitlines() if ln.startswith("error: ")]
 
 
-# --- 1, 2: resume compares the whole config and writes nothing when it refuses ------------
+# --- resume compares the whole config and writes nothing when it refuses -------------------------
 @pytest.mark.parametrize("field,value,saved", [
     ("seed", 5, 0), ("agent.critic_lr", 1e-3, 3e-4),
     ("num_seeds", 3, 2), ("agent.hidden_size", 64, 32)])  # the last two change array shapes
@@ -94,7 +94,7 @@ def test_resume_may_change_a_resume_safe_field(full_run, config, pipe, tmp_path)
   assert json.load(open(os.path.join(wd, "config.json")))["loop"]["checkpoint_every"] == 200
 
 
-# --- 3: every update is checked for non-finite values -------------------------------------
+# --- every update is checked for non-finite values -----------------------------------------------
 def _resume_from_11(full_run, tmp_path, config, pipe, poison) -> str:
   """A copy whose newest checkpoint is 11 (one chunk left), its state changed by `poison`."""
   wd = _copy(full_run, tmp_path)
@@ -162,7 +162,7 @@ def test_a_nonfinite_model_fit_names_the_seed_number():
     W.check_finite(metrics, where="world-model fit", seeds=[7, 8])
 
 
-# --- 4: checkpoints are verified, and a corrupt newest one falls back ----------------------
+# --- checkpoints are verified, and a corrupt newest one falls back -------------------------------
 def test_restore_detects_data_that_reads_back_but_is_not_the_checkpoints(tmp_path):
   d = str(tmp_path / "ckpt")
   checkpointing.save(d, 1, {"a": jnp.arange(6.0)}, {"next_task": 1})
@@ -231,7 +231,7 @@ def test_no_intact_checkpoint_is_one_error_and_changes_nothing(full_run, config,
   assert _tree(wd) == before
 
 
-# --- 5: a save that does not happen is never reported; occupied workdirs are refused ------
+# --- a save that does not happen is never reported; occupied workdirs are refused ----------------
 def test_a_fresh_run_into_a_workdir_with_checkpoints_is_refused(full_run, config, pipe,
                                                                 tmp_path):
   wd = _copy(full_run, tmp_path)
@@ -251,7 +251,7 @@ def test_a_save_orbax_skips_raises(tmp_path):
   assert checkpointing.all_steps(d) == [5]
 
 
-# --- 6: every compared algorithm is validated before any work ------------------------------
+# --- every compared algorithm is validated before any work ---------------------------------------
 def test_compared_algorithms_are_validated_before_the_first_run(tmp_path, monkeypatch):
   def work(*args, **kwargs):
     raise AssertionError("a run started before every config was checked")
@@ -266,7 +266,7 @@ def test_compared_algorithms_are_validated_before_the_first_run(tmp_path, monkey
   assert not os.path.exists(wd)
 
 
-# --- 7: bad inputs are named before any work ----------------------------------------------
+# --- bad inputs are named before any work --------------------------------------------------------
 @pytest.mark.parametrize("field,value,message", [
     ("seed", 4294967296, "config.seed=4294967296 is invalid: must be an integer in "
                          "[0, 4294967294]"),
@@ -314,7 +314,7 @@ def test_unknown_field_names_the_full_path_and_the_sections_fields():
       "['mpc_episodes', 'random_episodes']")
 
 
-# --- 8: temporary files, modes, strict JSON, complete written last -------------------------
+# --- temporary files, modes, strict JSON, complete written last ----------------------------------
 def test_resume_removes_temp_files_and_writes_the_summary_last(full_run, config, pipe,
                                                                tmp_path, monkeypatch):
   wd = _copy(full_run, tmp_path)

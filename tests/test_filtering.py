@@ -109,12 +109,12 @@ def test_empty_mask_raises_with_thresholds_and_ranges():
                                cfg.threshold_mode, cfg.eps_u, cfg.eps_r)
   assert not np.asarray(mask).any()
   with pytest.raises(ValueError) as err:
-    filtering.check_not_empty(mask, RETURNS, UNC, cfg)
+    filtering.check_not_empty(np.sum(mask), mask.size, RETURNS, UNC, cfg)
   msg = str(err.value)
   for piece in ("eps_u=0.05", "eps_r=3.0", "kept 0 of 6", "[0.1, 0.9]", "[-2, 8]"):
     assert piece in msg, (piece, msg)
   # A non-empty mask passes silently.
-  filtering.check_not_empty(np.array([F, T, F, F, F, F]), RETURNS, UNC, cfg)
+  filtering.check_not_empty(np.sum(np.array([F, T, F, F, F, F])), 6, RETURNS, UNC, cfg)
 
 
 @pytest.mark.parametrize("overrides,field", [

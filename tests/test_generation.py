@@ -121,9 +121,10 @@ def test_empty_filter_raises_with_thresholds_and_ranges():
           "unc_min": np.array([float(f.traj_unc.min())]),
           "unc_max": np.array([float(f.traj_unc.max())])}
   with pytest.raises(ValueError) as e:
-    generation.check_accepted(info, [7], cfg, iteration=2)
+    generation.check_accepted(info, [7], cfg, num_trajectories=4, iteration=2)
   msg = str(e.value)
-  for needle in ("seed 7", "eps_u=0.05", "eps_r=10.0", "[1, 3]", "[0.1, 0.9]"):
+  for needle in ("iteration 2, seed 7", "kept 0 of 4", "eps_u=0.05", "eps_r=10.0", "[1, 3]",
+                 "[0.1, 0.9]"):
     assert needle in msg, (needle, msg)
 
 

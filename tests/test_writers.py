@@ -1,4 +1,4 @@
-"""Metric writers: metrics.jsonl as before, TensorBoard event files that read back to the
+"""Metric writers: metrics.jsonl, TensorBoard event files that read back to the
 metrics' numbers and continue without duplicates after a resume, W&B resuming its run, and
 one-line errors for a bad config.writers."""
 import os

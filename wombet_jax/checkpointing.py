@@ -96,9 +96,9 @@ def read_meta(directory: str, step: int) -> dict:
 
 
 def restore(directory: str, step: int, like: Any) -> tuple[Any, dict]:
-  """Restores `step` and verifies its checksum (checkpoints without one are not verified);
-  `like` gives the tree structure, shapes, dtypes and shardings. Raises
-  errors.CheckpointError naming the step when it cannot be read or does not match."""
+  """Restores `step` and verifies its checksum; `like` gives the tree structure, shapes,
+  dtypes and shardings. Raises errors.CheckpointError naming the step when it cannot be read,
+  has no checksum or does not match it."""
   abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, _payload(like))
   try:
     with _manager(directory, read_only=True) as mngr:
@@ -108,10 +108,11 @@ def restore(directory: str, step: int, like: Any) -> tuple[Any, dict]:
     _quiet_failed_reads()
     raise errors.CheckpointError(f"checkpoint {step} is unreadable: {_first_line(e)}") from e
   meta = dict(out["meta"])
-  if CHECKSUM_KEY in meta:
-    expected = meta.pop(CHECKSUM_KEY)
-    if checksum(out["state"], meta) != expected:
-      raise errors.CheckpointError(f"checkpoint {step} does not match its checksum")
+  expected = meta.pop(CHECKSUM_KEY, None)
+  if expected is None:
+    raise errors.CheckpointError(f"checkpoint {step} has no checksum")
+  if checksum(out["state"], meta) != expected:
+    raise errors.CheckpointError(f"checkpoint {step} does not match its checksum")
   leaves, treedef = jax.tree_util.tree_flatten(like)
   restored = [out["state"].get(str(i), leaf) for i, leaf in enumerate(leaves)]
   return jax.tree_util.tree_unflatten(treedef, restored), meta

@@ -155,9 +155,9 @@ def final_stats(rows: Sequence[Mapping], key: str = "score") -> dict:
 
 def _last_evaluation(evals: Sequence[Mapping], key: str) -> tuple[int, dict[int, float]]:
   """(last evaluation step, {seed: `key` there}) of non-empty evaluation rows."""
-  last_step = max(int(r["target_env_steps"]) for r in evals)
-  return last_step, {int(r["seed"]): float(r[key]) for r in evals
-                     if int(r["target_env_steps"]) == last_step}
+  by_step = results.by_step_and_seed(evals, key)
+  last_step = max(by_step)
+  return last_step, by_step[last_step]
 
 
 def final_by_seed(rows: Sequence[Mapping], key: str = "score") -> dict[int, float]:

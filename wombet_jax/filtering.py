@@ -4,7 +4,7 @@ A generated trajectory tau is kept iff U(tau) <= eps_u and R_S(tau) >= eps_r. Th
 are absolute numbers or quantiles of the generated batch (default). Everything on arrays is
 pure and jittable and works on the whole batch at once: the result is a boolean (M,) mask, to
 be broadcast to (M, T); nothing loops over trajectories. Host-side helpers explain an empty
-mask and validate the config before anything is compiled.
+result and validate the config before anything is compiled.
 
 Choices the paper leaves open:
   * Quantile thresholds use linear interpolation over the finite entries of the batch.
@@ -114,30 +114,25 @@ def _range(x) -> str:
   return text + (f" ({n_bad} non-finite)" if n_bad else "")
 
 
-def describe_empty(mask, returns, traj_unc, thr_u, thr_r, variant: str = "dual",
-                   threshold_mode: str = "quantile", eps_u=None, eps_r=None) -> str:
-  """Why the filter kept nothing: thresholds against the batch's ranges."""
-  m = np.asarray(mask).size
-  spec = lambda name, e, t: (f"{name}={e} ({threshold_mode}) -> {float(t):.4g}"
-                             if e is not None else f"{name} threshold {float(t):.4g}")
-  return (f"filter (variant={variant!r}) kept 0 of {m} trajectories: "
-          f"keep U <= {spec('eps_u', eps_u, thr_u)} and R >= {spec('eps_r', eps_r, thr_r)}; "
-          f"batch uncertainty U in {_range(traj_unc)}, return R in {_range(returns)}. "
-          f"Loosen filter.eps_u / filter.eps_r, use threshold_mode='quantile', or raise "
-          f"planner.lambda_plan so that fewer trajectories are uncertain.")
+def check_not_empty(num_accepted, num_trajectories: int, returns, traj_unc, config,
+                    where: str = "") -> None:
+  """Host-side: raises ValueError if the filter kept no trajectory, instead of training on an
+  empty D_off; the message names the filter's settings and the batch's R_S and U ranges.
 
-
-def check_not_empty(mask, returns, traj_unc, config) -> None:
-  """Host-side: raises ValueError naming thresholds and batch ranges if mask keeps nothing.
-
-  config: the filter section (variant, threshold_mode, eps_u, eps_r).
+  returns, traj_unc: the batch's R_S(tau) and U(tau), or just their (min, max).
+  config: the filter section (variant, threshold_mode, eps_u, eps_r). where: a prefix that
+  places the batch (e.g. "iteration 2, seed 7: ").
   """
-  if np.asarray(mask).any():
+  if int(num_accepted) > 0:
     return
-  thr_u, thr_r = filter_thresholds(jnp.asarray(returns), jnp.asarray(traj_unc),
-                                   config.threshold_mode, config.eps_u, config.eps_r)
-  raise ValueError(describe_empty(mask, returns, traj_unc, thr_u, thr_r, config.variant,
-                                  config.threshold_mode, config.eps_u, config.eps_r))
+  c = config
+  raise ValueError(
+      f"{where}the filter (variant={c.variant!r}) kept 0 of {num_trajectories} trajectories, "
+      f"refusing to train on an empty D_off: keep U <= eps_u={c.eps_u} and R >= "
+      f"eps_r={c.eps_r} (threshold_mode={c.threshold_mode!r}); this batch's U(tau) range "
+      f"{_range(traj_unc)}, R_S(tau) range {_range(returns)}. Loosen filter.eps_u / "
+      "filter.eps_r, use threshold_mode='quantile', or raise planner.lambda_plan so that fewer "
+      "trajectories are uncertain.")
 
 
 def validate_filter_config(cfg) -> None:

@@ -164,22 +164,17 @@ def filter_and_relabel(pair: TaskPair, filter_config, ro: Rollouts) -> Filtered:
   return Filtered(transitions, keep, accept, returns, traj_unc)
 
 
-def check_accepted(info: dict, seeds, filter_config, iteration: int) -> None:
-  """Host-side: raises ValueError if the filter kept nothing for any seed, with the thresholds
-  and the batch's return and uncertainty ranges, instead of training on an empty D_off.
+def check_accepted(info: dict, seeds, filter_config, num_trajectories: int,
+                   iteration: int) -> None:
+  """Host-side: `filtering.check_not_empty` for every seed of one regeneration.
 
   `info` is the host copy of `regenerate`'s info (arrays with a leading seed axis).
   """
-  f = filter_config
   for i, seed in enumerate(seeds):
-    if int(info["num_accepted"][i]) == 0:
-      raise ValueError(
-          f"iteration {iteration}, seed {seed}: the dual filter kept no trajectory, refusing to "
-          f"train on an empty D_off. Filter: variant={f.variant!r}, "
-          f"threshold_mode={f.threshold_mode!r}, eps_u={f.eps_u}, eps_r={f.eps_r}; this "
-          f"batch's R_S(tau) range [{info['return_min'][i]:.4g}, {info['return_max'][i]:.4g}]"
-          f", U(tau) range [{info['unc_min'][i]:.4g}, {info['unc_max'][i]:.4g}]. Loosen "
-          "config.filter.eps_u / eps_r or use threshold_mode='quantile'.")
+    filtering.check_not_empty(
+        info["num_accepted"][i], num_trajectories,
+        [info["return_min"][i], info["return_max"][i]], [info["unc_min"][i], info["unc_max"][i]],
+        filter_config, where=f"iteration {iteration}, seed {seed}: ")
 
 
 def rollout_policy(pair: TaskPair, act_fn: Callable, episode_length: int, key: jax.Array,
@@ -191,7 +186,7 @@ def rollout_policy(pair: TaskPair, act_fn: Callable, episode_length: int, key: j
   task = pair.target if target else pair.source
 
   def one(k):
-    # Deterministic policies reset with `k` itself, so their evaluations stay as before.
+    # A deterministic policy draws no action keys: the whole of `k` seeds the reset.
     k_reset, k_act = jax.random.split(k) if keyed else (k, k)
     env = task.reset(k_reset)
 

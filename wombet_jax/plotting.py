@@ -6,7 +6,6 @@ advice), else mean +- std over seeds; `band="ci"` or `band="std"` forces either.
 """
 from __future__ import annotations
 
-import collections
 import itertools
 from typing import Mapping, Sequence
 
@@ -31,11 +30,8 @@ BAND_LABELS = {"ci": "mean, 95% bootstrap CI", "std": "mean ± std"}
 
 def values_by_step(rows: Sequence[Mapping], key: str) -> dict[int, list[float]]:
   """{target env steps: the seeds' values of `key` there} over the evaluation rows."""
-  by_step: dict[int, list[float]] = collections.defaultdict(list)
-  for r in rows:
-    if r.get("phase") == "eval" and r.get(key) is not None:
-      by_step[int(r["target_env_steps"])].append(float(r[key]))
-  return by_step
+  return {step: list(per_seed.values())
+          for step, per_seed in results.by_step_and_seed(rows, key).items()}
 
 
 def curve(rows: Sequence[Mapping], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:

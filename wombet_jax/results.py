@@ -144,12 +144,15 @@ def renormalize(rows: Sequence[Mapping[str, Any]], ref: Mapping[str, float] | No
                                       else normalize(r["return"], ref))} for r in rows]
 
 
-def _evals_by_step(rows: Sequence[Mapping[str, Any]], key: str) -> dict[int, dict[int, float]]:
-  """{target_env_steps: {seed: value}} over the evaluation rows that have `key`."""
+def by_step_and_seed(rows: Iterable[Mapping[str, Any]], key: str, phase: str = "eval",
+                     step_key: str = "target_env_steps") -> dict[int, dict[int, float]]:
+  """{step: {seed: value of `key`}} over the rows of `phase` where `key` is not null; steps
+  in the order they first appear, seeds in row order. Evaluation rows are placed by target
+  env steps, source episodes by `step_key="source_env_steps"`."""
   by: dict[int, dict[int, float]] = {}
   for r in rows:
-    if r.get("phase") == "eval" and r.get(key) is not None:
-      by.setdefault(int(r["target_env_steps"]), {})[int(r["seed"])] = float(r[key])
+    if r.get("phase") == phase and r.get(key) is not None:
+      by.setdefault(int(r[step_key]), {})[int(r["seed"])] = float(r[key])
   return by
 
 
@@ -160,7 +163,7 @@ def paired_differences(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Map
   sqrt(n); null for n < 2), n, and the fraction of seeds where a > b. Pairing removes the
   between-seed variance that both algorithms share, which is what makes the difference of two
   noisy curves readable at a few seeds."""
-  a_by, b_by = _evals_by_step(rows_a, key), _evals_by_step(rows_b, key)
+  a_by, b_by = by_step_and_seed(rows_a, key), by_step_and_seed(rows_b, key)
   stats = {step: paired_stats(a_by[step], b_by[step]) for step in sorted(set(a_by) & set(b_by))}
   return {step: d for step, d in stats.items() if d is not None}
 
@@ -185,7 +188,7 @@ def format_paired(d: Mapping[str, Any]) -> str:
 
 def best_by_seed(rows: Sequence[Mapping[str, Any]], key: str) -> dict[int, float]:
   """{seed: the best `key` over that seed's evaluations}."""
-  return _best(_evals_by_step(rows, key))
+  return _best(by_step_and_seed(rows, key))
 
 
 def _best(by_step: Mapping[int, Mapping[int, float]]) -> dict[int, float]:
@@ -210,9 +213,9 @@ def comparison_table(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
   mean over seeds) and the probability that a run of the first algorithm ends above a run of
   this one."""
   key = ("normalized_return"
-         if all(_evals_by_step(rows, "normalized_return") for rows in runs.values())
+         if all(by_step_and_seed(rows, "normalized_return") for rows in runs.values())
          else "return")
-  tables = {a: _evals_by_step(rows, key) for a, rows in runs.items()}
+  tables = {a: by_step_and_seed(rows, key) for a, rows in runs.items()}
   names = list(runs)
   diffs = {b: paired_differences(runs[names[0]], runs[b], key) for b in names[1:]}
   steps = sorted(set().union(*[set(t) for t in tables.values()]))
@@ -265,7 +268,7 @@ def steps_to_threshold(runs: Mapping[str, Sequence[Mapping[str, Any]]], baseline
   """
   if baseline not in runs:
     raise ValueError(f"baseline={baseline!r} is not among the runs {list(runs)}")
-  by = {a: _evals_by_step(rows, key) for a, rows in runs.items()}
+  by = {a: by_step_and_seed(rows, key) for a, rows in runs.items()}
   if not by[baseline]:
     raise ValueError(f"the {baseline} run has no evaluation with a non-null {key}")
   final = float(np.mean(list(by[baseline][max(by[baseline])].values())))

@@ -13,7 +13,6 @@ the workdir is written, so a refused run leaves it exactly as it was.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -174,10 +173,12 @@ class Runner:
 
   def _check_meta(self, meta: dict) -> None:
     """Raises UserError unless the checkpoint was written by this config and task list."""
-    saved = meta.get("config")
-    if saved is None:
-      saved = self._identity_from_config_json()
-    diffs = config_lib.identity_differences(saved, self.identity)
+    missing = [k for k in ("config", "tasks") if k not in meta]
+    if missing:
+      raise UserError(f"--resume of {self.workdir!r} is invalid: its checkpoint records no "
+                      f"{' or '.join(missing)} to compare this run with; start a new "
+                      "--workdir; nothing was changed.")
+    diffs = config_lib.identity_differences(meta["config"], self.identity)
     if diffs:
       raise UserError(
           f"--resume of {self.workdir!r} is invalid: its checkpoints belong to another config "
@@ -185,15 +186,6 @@ class Runner:
           f"{', '.join('config.' + f for f in config_lib.RESUME_SAFE_FIELDS)} may change) or "
           "choose another --workdir; nothing was changed.")
     self._check_same_tasks(meta)
-
-  def _identity_from_config_json(self) -> dict:
-    """The identity of a checkpoint that does not record one: its run's config.json."""
-    path = os.path.join(self.workdir, "config.json")
-    if not os.path.exists(path):
-      raise UserError(f"--resume of {self.workdir!r} is invalid: its checkpoints record no "
-                      "config and there is no config.json to compare with; nothing was changed")
-    with open(path) as f:
-      return config_lib.identity(json.load(f))
 
   def _prepare_workdir(self, skipped: list[tuple[int, str]]) -> None:
     """The run may proceed: set corrupt checkpoints aside, remove temporary files of
@@ -339,9 +331,7 @@ class Runner:
   def _check_same_tasks(self, meta: dict) -> None:
     """A checkpoint stores the index of the next task; it only means the same thing under the
     task list it was written with (a changed config or code version shifts the indices)."""
-    saved = meta.get("tasks")
-    if saved is None:  # written before checkpoints recorded their task list
-      return
+    saved = meta["tasks"]
     now = [list(t) for t in self.tasks]
     if saved != now:
       diff = next((i for i, (a, b) in enumerate(zip(saved, now)) if a != b),
@@ -391,7 +381,9 @@ class Runner:
     self.log(f"iteration {k}: exported generated data to {self.workdir}/datasets/")
 
   def _check_accepted(self, info: dict, k: int) -> None:
-    generation.check_accepted(jax.device_get(info), self.seeds, self.pipe.config.filter, k)
+    config = self.pipe.config
+    generation.check_accepted(jax.device_get(info), self.seeds, config.filter,
+                              config.generation.num_trajectories, k)
 
   def _plot(self, rows: list[dict]) -> None:
     from wombet_jax import plotting

@@ -33,10 +33,10 @@ def get_config() -> ml_collections.ConfigDict:
   wm.holdout_fraction = 0.2
   wm.capacity = 100_000          # fixed-size buffer of real transitions (D_src + D_on)
   # Departure from the paper (whose default is MOPO's max_std): max_std measures the learned
-  # aleatoric noise, which does not grow off the data. On x' = Ax + Bu + noise it was 0.34x
-  # as large 5 std outside the data as inside, while disagreement (std of the elite means)
-  # was 14x (tests/test_world_model.py). The paper's bounds need u to grow with model error,
-  # so disagreement is the default; "max_std" (MOPO) stays available.
+  # aleatoric noise, which does not grow off the data, while disagreement (std of the elite
+  # means) does (tests/test_world_model.py checks both on a linear system). The paper's
+  # bounds need u to grow with model error, so disagreement is the default; "max_std" (MOPO)
+  # stays available.
   wm.uncertainty = "disagreement"  # "disagreement" (default) | "max_std" (MOPO)
   wm.propagation = "ts_inf"      # "ts_inf": member fixed per particle | "ts1": resampled per step
   wm.improvement_threshold = 0.01  # relative holdout drop counted as improvement (mbrl-lib)
@@ -101,8 +101,8 @@ def get_config() -> ml_collections.ConfigDict:
   sa.rho = 0.01
   # delta_k of the rule: "absolute" = mean |TD error| (sec. 4.6, the paper's); "relative" divides
   # it by mean |target| (a departure, used by default.py): where Q grows with episode length
-  # the absolute TD error rises while the critic improves (IDP: 1.9 -> 5.0 as returns grow
-  # 6x), which drives beta to beta_max just when the online data has become the better data.
+  # the absolute TD error rises with the returns while the critic improves, which drives beta
+  # to beta_max just when the online data has become the better data.
   sa.td_error = "absolute"
   sa.warmup_updates = 1000       # W: delta_ref = mean TD error over the first W beta updates
                                  # (one beta update per env step, after its G gradient updates)

@@ -1,5 +1,6 @@
 """The world model's public face: `make_world_model` and the functions planner, filter and
-critic call (predict, sample_next, uncertainty), plus trajectory-sampling helpers (TS-inf/TS-1).
+critic call (predict, sample_next, next_from_noise, uncertainty). Trajectory sampling
+(TS-inf/TS-1) is the planner's: it chooses the member that each particle's step uses.
 
 Predictions are always made by the elites (the best K of E members by holdout loss).
 """
@@ -185,25 +186,3 @@ def fit(wm: WorldModel, state: ModelState, key: jax.Array,
   state, metrics = _compiled_train(wm.train, data.obs.ndim > 2)(state, key, data)
   check_finite(metrics, where="world_model.fit")
   return state, metrics
-
-
-def choose_members(key: jax.Array, num_particles: int, num_elites: int) -> jax.Array:
-  """A uniformly random elite index per particle, int32 (P,)."""
-  return jax.random.randint(key, (num_particles,), 0, num_elites, dtype=jnp.int32)
-
-
-def propagate(wm: WorldModel, state: ModelState, key: jax.Array, obs: jax.Array, act: jax.Array,
-              members: jax.Array, propagation: str = "ts_inf") -> tuple[jax.Array, jax.Array]:
-  """One step of trajectory sampling (PETS): obs, act (P, dim), members (P,) -> (s', members).
-
-  "ts_inf": each particle keeps its member for the whole trajectory (draw `members` once with
-  `choose_members` before the rollout and carry what this returns). "ts1": a fresh member per
-  particle at every step; the incoming `members` only fixes the shape.
-  """
-  if propagation not in PROPAGATIONS:
-    raise ValueError(f"propagation={propagation!r} is invalid: must be one of "
-                     f"{list(PROPAGATIONS)}")
-  member_key, noise_key = jax.random.split(key)
-  if propagation == "ts1":
-    members = jax.random.randint(member_key, members.shape, 0, wm.num_elites, dtype=jnp.int32)
-  return wm.sample_next(state, noise_key, obs, act, members), members

@@ -1,4 +1,5 @@
-"""Fitting the ensemble (DESIGN step 1): bootstrapped Gaussian NLL, holdout early stopping, elites.
+"""Fitting the ensemble (docs/method.md, step 1): bootstrapped Gaussian NLL, holdout early
+stopping, elites.
 
 The whole fit is one jittable function: a `lax.while_loop` over epochs (stopping after
 `patience` epochs without holdout improvement, or at `max_epochs`), each epoch a `fori_loop`
