@@ -8,90 +8,17 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import ml_collections
-import numpy as np
 
-from wombet_jax.errors import UserError
-
-ALGOS = ("wombet", "sac", "td3", "ppo", "bc", "iql", "cql", "mopo", "combo", "iql_ft", "cal_ql",
-         "awac", "rlpd")
-
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-INT32_MAX = 2**31 - 1
-UINT32_MAX = 2**32 - 1
+from wombet_jax.checks import FLOAT32_MAX, INT32_MAX, UINT32_MAX, Section, show_number, invalid
 
 # Fields a resumed run may change: they never reach a compiled program or a computed number
 # (`compare` names the runs that follow this one; `loop.checkpoint_every` only decides when
 # the host saves; `writers` only where the metrics also go). Every other field is part of a
 # run's identity, stored with each checkpoint.
 RESUME_SAFE_FIELDS = ("compare", "loop.checkpoint_every", "writers")
-
-
-def invalid(field: str, value, allowed: str) -> UserError:
-  """The one error of a bad config value: 'config.<field>=<value> is invalid: <allowed>'."""
-  return UserError(f"config.{field}={value!r} is invalid: {allowed}")
-
-
-def _num(x: float) -> str:
-  return f"{x:.8g}" if abs(x) == FLOAT32_MAX else repr(x)
-
-
-class Section:
-  """The checks of one config section's fields (`path` "" is the top level). Each failure is
-  `invalid(...)`, naming the field's dotted path, its value and what is allowed. The module
-  that uses a section owns its validator and builds it from these checks."""
-
-  def __init__(self, node, path: str = ""):
-    self.node, self.path = node, path
-
-  def name(self, field: str) -> str:
-    return f"{self.path}.{field}" if self.path else field
-
-  def get(self, field: str):
-    if field not in self.node:
-      raise UserError(f"config.{self.name(field)} is missing; see experiments/configs/base.py")
-    return self.node[field]
-
-  def fail(self, field: str, allowed: str):
-    raise invalid(self.name(field), self.get(field), allowed)
-
-  def choice(self, field: str, choices: Iterable[str]) -> None:
-    if self.get(field) not in choices:
-      self.fail(field, f"must be one of {sorted(choices)}")
-
-  def integer(self, field: str, lo: int = 1, hi: int = INT32_MAX) -> None:
-    """Sizes and counts live in int32 arrays (step counters, buffer indices)."""
-    value = self.get(field)
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-      self.fail(field, f"must be an integer in [{lo}, {hi}]")
-
-  def number(self, field: str, lo: float, hi: float, lo_open: bool = False,
-             hi_open: bool = False, why: str = "") -> None:
-    """A number in the interval; the bounds are clipped to what float32 holds, since every
-    value ends up in a float32 computation (1e39 would be inf there). `why` (optional) says
-    why an open bound is excluded."""
-    value = self.get(field)
-    lo, hi = max(lo, -FLOAT32_MAX), min(hi, FLOAT32_MAX)
-    ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
-          and math.isfinite(value) and lo <= value <= hi
-          and not (lo_open and value == lo) and not (hi_open and value == hi))
-    if not ok:
-      self.fail(field, f"must be a finite number in {'(' if lo_open else '['}{_num(lo)}, "
-                       f"{_num(hi)}{')' if hi_open else ']'}" + (f" ({why})" if why else ""))
-
-  def nonnegative(self, field: str) -> None:
-    self.number(field, 0.0, math.inf)
-
-  def boolean(self, field: str) -> None:
-    if not isinstance(self.get(field), bool):
-      self.fail(field, "must be True or False")
-
-  def at_most(self, field: str, bound: str) -> None:
-    """field <= bound, another field of this section (checked before as a number)."""
-    if self.get(field) > self.get(bound):
-      self.fail(field, f"must be <= {self.name(bound)}={self.get(bound)}")
 
 
 def _leaves(node, prefix: str = ""):
@@ -111,7 +38,7 @@ def _representable(c) -> None:
       continue
     if isinstance(value, float) and not (math.isfinite(value) and abs(value) <= FLOAT32_MAX):
       raise invalid(path, value, f"must be a finite number representable in float32 "
-                                 f"(|x| <= {_num(FLOAT32_MAX)})")
+                                 f"(|x| <= {show_number(FLOAT32_MAX)})")
     if isinstance(value, int) and not -INT32_MAX - 1 <= value <= INT32_MAX:
       raise invalid(path, value,
                     f"must be an integer representable in int32 (|x| <= {INT32_MAX})")
@@ -125,8 +52,9 @@ def validate(c: ml_collections.ConfigDict) -> None:
   builders call the same validators, so a field has one rule)."""
   # Local imports: the section owners import jax, envs import brax, writers imports scipy;
   # importing this module stays cheap.
-  from wombet_jax import filtering, generation, loop, planner, sampling, writers
+  from wombet_jax import beta, filtering, generation, loop, planner, writers
   from wombet_jax import world_model
+  from wombet_jax.agents import registry as algos
   from wombet_jax.agents import sac
   from wombet_jax.envs import registry
 
@@ -134,7 +62,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
   if not registry.is_known(top.get("env")):
     top.fail("env", f"unknown task pair; known: {list(registry.names())}, each also as "
                     f"<pair>{registry.SOURCE_SUFFIX}")
-  top.choice("algo", ALGOS)
+  top.choice("algo", algos.names())
   writers.check(top.get("writers"))
   _representable(c)
   top.integer("num_seeds")
@@ -156,11 +84,15 @@ def validate(c: ml_collections.ConfigDict) -> None:
   generation.validate_generation_config(top.get("generation"))
   filtering.validate_filter_config(top.get("filter"))
   sac.validate(top.get("agent"))
-  sampling.validate(top.get("sampling"))
+  beta.validate(top.get("sampling"))
   loop.validate_config(top.get("loop"))
   if c.agent.batch_size > c.loop.online_capacity:
     raise invalid("agent.batch_size", c.agent.batch_size,
                   f"must be <= loop.online_capacity={c.loop.online_capacity}")
+  spec = algos.get(c.algo)
+  if spec.section is not None:
+    Section(c).get(spec.section)
+  spec.validate(c)
 
 
 def unknown_field(c: ml_collections.ConfigDict, path: str, value: Any = None) -> str | None:

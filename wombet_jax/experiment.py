@@ -12,15 +12,16 @@ from absl import logging as absl_logging
 
 from wombet_jax import config as config_lib
 from wombet_jax import plotting, results, runner
+from wombet_jax.agents import registry
 from wombet_jax.errors import UserError
 
 
 def compare_algos(config) -> list[str]:
   names = [a.strip() for a in str(config.get("compare", "") or "").split(",") if a.strip()]
   for a in names:
-    if a not in config_lib.ALGOS:
+    if a not in registry.REGISTRY:
       raise UserError(f"config.compare={config.compare!r} is invalid: {a!r} is not an "
-                      f"algorithm; allowed names: {list(config_lib.ALGOS)}")
+                      f"algorithm; allowed names: {list(registry.names())}")
   return [a for a in names if a != config.algo]
 
 

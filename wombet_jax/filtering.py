@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wombet_jax.config import Section
+from wombet_jax.checks import Section
 
 VARIANTS = ("dual", "reward", "uncertainty", "none")
 THRESHOLD_MODES = ("quantile", "absolute")

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from wombet_jax import filtering
-from wombet_jax.config import Section
+from wombet_jax.checks import Section
 from wombet_jax.envs import TaskPair, Transition
 from wombet_jax.planner import Dynamics, Planner, make_planner
 from wombet_jax.world_model import WorldModel

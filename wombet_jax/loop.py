@@ -23,9 +23,12 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from wombet_jax import algos, generation, replay, sampling
+from wombet_jax import beta as beta_lib
+from wombet_jax import generation, replay
 from wombet_jax import world_model as wm_lib
-from wombet_jax.config import INT32_MAX, Section
+from wombet_jax.agents import registry
+from wombet_jax.agents.protocol import AgentContext
+from wombet_jax.checks import INT32_MAX, Section
 from wombet_jax.envs import TaskPair, Transition, make_pair
 
 
@@ -39,21 +42,21 @@ class RunState:
   offline: Any              # replay.Buffer: D_off, relabelled with r_T
   online: Any               # replay.Buffer: D_on
   agent: Any
-  beta: Any                 # sampling.BetaState
+  beta: Any                 # beta.BetaState: the offline/online ratio, updated by the loop
   env: Any                  # envs.EnvState of the target env
   episode_return: jax.Array  # running return of the current training episode
   train_return: jax.Array   # return of the last finished training episode (nan before)
-  td_error: jax.Array       # last mean |TD error| on online data
+  metrics: dict             # the agent's `metrics` entries of the last step's update_many
+                            # info (nan before the first update)
   accept_rate: jax.Array    # fraction of generated trajectories the filter kept
   n_offline: jax.Array      # transitions in D_off
   source_steps: jax.Array   # int32
   target_steps: jax.Array   # int32
-  penalty: jax.Array        # mean lambda_Q u(s', a') in the last step's critic targets (nan before)
 
 
 class Pipeline(NamedTuple):
   config: Any
-  spec: algos.AlgoSpec
+  spec: registry.AlgoSpec
   pair: TaskPair
   episode_length: int
   wm: Any
@@ -93,7 +96,7 @@ def health_flags(agent, info: dict, agent_state) -> dict:
   """name -> True where it is not finite: every checked entry of one update's `info`, and
   the agent state after it. Entries an agent leaves nan on updates without that loss
   (`agent.optional_losses`, e.g. TD3's delayed actor) count only when infinite."""
-  optional = getattr(agent, "optional_losses", ())
+  optional = agent.optional_losses
   flags = {name: (jnp.isinf(v) if name in optional else ~jnp.isfinite(v))
            for name, v in info.items() if name.endswith(CHECKED_SUFFIXES)}
   flags[STATE_FLAG] = ~_tree_finite(agent_state)
@@ -166,15 +169,14 @@ PRETRAIN_PIECE = 1000
 
 def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
   """Builds the jitted pieces for `config` (validated beforehand by `config.validate`)."""
-  spec = algos.get(config.algo)
+  spec = registry.get(config.algo)
   config = config.copy_and_resolve_references()
   spec.adjust_config(config)
   pair = make_pair(config.env, config.episode_length or None)
   ep_len = pair.episode_length
   wm = wm_lib.make_world_model(pair.obs_dim, pair.act_dim, config.world_model)
   penalty_fn = wm.uncertainty if spec.uses_model_penalty else None
-  agent = spec.make_agent(algos.AgentContext(pair.obs_dim, pair.act_dim, config, pair, wm,
-                                             penalty_fn))
+  agent = spec.make(AgentContext(pair.obs_dim, pair.act_dim, config, pair, wm, penalty_fn))
   planner = generation.make_model_planner(config, pair, wm, pair.source.reward_fn)
   lo, batch = config.loop, config.agent.batch_size
   example = _zero_transition(pair.obs_dim, pair.act_dim)
@@ -193,10 +195,10 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
         real=wm_lib.make_data(config.world_model.capacity, pair.obs_dim, pair.act_dim),
         offline=replay.init_buffer(example, lo.offline_capacity),
         online=replay.init_buffer(example, lo.online_capacity),
-        agent=agent.init(ks[3]), beta=sampling.init_beta(config.sampling),
+        agent=agent.init(ks[3]), beta=beta_lib.init(config.sampling),
         env=pair.target.reset(ks[4]), episode_return=jnp.float32(0.0), train_return=nan,
-        td_error=nan, accept_rate=nan, n_offline=jnp.int32(0),
-        source_steps=jnp.int32(0), target_steps=jnp.int32(0), penalty=nan)
+        metrics={name: nan for name in agent.metrics}, accept_rate=nan,
+        n_offline=jnp.int32(0), source_steps=jnp.int32(0), target_steps=jnp.int32(0))
 
   def source_episode_one(s: RunState, use_planner: bool):
     key, k = jax.random.split(s.key)
@@ -229,9 +231,7 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
 
   aux_of = (lambda s: s.model) if spec.uses_model_penalty else (lambda s: None)
 
-  # Agents whose batches carry more than the transition (Cal-QL: Monte-Carlo returns) bring
-  # their own offline sampler.
-  sample_offline = getattr(agent, "sample_offline", None) or replay.sample
+  sample_offline = agent.sample_offline
 
   def pretrain_one(s: RunState, start: jax.Array, length: int):
     """Updates [start, start + length) of the offline phase. Every piece derives the same
@@ -292,21 +292,28 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
                                             tr.next_obs[None]))
     return s
 
+  # Where beta can move (D_off and an adaptive rule with a range), the loop steps the rule once
+  # per env step with the agent's delta; elsewhere the agents skip the TD batch (td_error
+  # nan) and beta stays at its initial value.
+  updates_beta = spec.uses_offline and beta_lib.moves(config.sampling)
+
   def learn(s: RunState):
     key, k = jax.random.split(s.key)
     offline = s.offline if spec.uses_offline else None
-    ag, beta, info = agent.update_many(s.agent, s.beta, k, offline, s.online, aux_of(s))
-    s = s.replace(key=key, agent=ag, beta=beta, td_error=info["td_error"],
-                  penalty=info.get("penalty", s.penalty))
+    ag, info = agent.update_many(s.agent, k, offline, s.online, s.beta.beta, aux_of(s))
+    beta = (beta_lib.update(s.beta, info["td_error"], config.sampling) if updates_beta
+            else s.beta)
+    s = s.replace(key=key, agent=ag, beta=beta,
+                  metrics={name: info[name] for name in agent.metrics})
     return s, health_flags(agent, info, ag)
 
   learn_start = max(batch, lo.start_steps if explore_randomly else batch)
-  period = int(getattr(agent, "update_period", 0) or 0)
+  period = agent.update_period
 
   def tick(s: RunState):
     key, _ = jax.random.split(s.key)  # the same key use as learn
-    ag, beta, info = agent.tick(s.agent, s.beta)
-    return s.replace(key=key, agent=ag, beta=beta, td_error=info["td_error"])
+    ag, info = agent.tick(s.agent)
+    return s.replace(key=key, agent=ag, metrics={name: info[name] for name in agent.metrics})
 
   def learn_all(states: RunState, t, none_bad: dict):
     """(states, flags) after this step's updates; `none_bad` are the flags of a step without
@@ -336,9 +343,9 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
 
     health = init_health(none_bad, states.target_steps.shape)
     (states, health), _ = jax.lax.scan(body, (states, health), t0 + jnp.arange(lo.eval_every))
-    return states, {"beta": states.beta.beta, "td_error": states.td_error,
-                    "train_return": states.train_return, "penalty": states.penalty,
-                    "nonfinite_step": health.step, "nonfinite": health.flags}
+    return states, {"beta": states.beta.beta, "train_return": states.train_return,
+                    "metrics": states.metrics, "nonfinite_step": health.step,
+                    "nonfinite": health.flags}
 
   def evaluate(states: RunState):
     traced("evaluate")

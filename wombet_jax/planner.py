@@ -41,7 +41,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from wombet_jax.config import Section
+from wombet_jax.checks import Section
 
 METHODS = ("cem", "mppi")
 PROPAGATIONS = ("ts_inf", "ts1")

@@ -16,11 +16,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from wombet_jax import results, stats  # noqa: E402
+from wombet_jax.agents import registry  # noqa: E402
 
-COLORS = {"wombet": "#d62728", "sac": "#1f77b4", "td3": "#2ca02c", "ppo": "#9467bd",
-          "rlpd": "#ff7f0e", "iql_ft": "#8c564b", "cal_ql": "#e377c2", "awac": "#7f7f7f",
-          "bc": "#bcbd22", "iql": "#17becf", "cql": "#393b79", "mopo": "#637939",
-          "combo": "#8c6d31"}
+COLORS = {name: spec.color for name, spec in registry.REGISTRY.items()}
 # For ablation variants: none of them is an algorithm's colour.
 SPARE_COLORS = ("#1b9e77", "#7570b3", "#e6ab02", "#000000", "#66a61e", "#a6761d", "#e7298a")
 CI_MIN_SEEDS = 20

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from wombet_jax import results
+from wombet_jax.agents import registry
 from wombet_jax.agents.common import TanhMeanGaussianActor, gaussian_sample
 from wombet_jax.networks import (DeterministicActor, TanhGaussianActor, hidden_dims,
                                  tanh_gaussian_sample)
@@ -47,13 +48,7 @@ KINDS = ("tanh_gaussian", "tanh_mean_gaussian", "deterministic")
 
 # algorithm -> (actor kind, path of the actor parameters inside the agent's state).
 ACTORS: dict[str, tuple[str, tuple[str, ...]]] = {
-    **{a: ("tanh_gaussian", ("actor_params",)) for a in ("wombet", "sac", "rlpd", "cql",
-                                                         "cal_ql")},
-    **{a: ("tanh_gaussian", ("learner", "actor_params")) for a in ("mopo", "combo")},
-    "ppo": ("tanh_gaussian", ("params", "actor")),
-    **{a: ("tanh_mean_gaussian", ("actor_params",)) for a in ("bc", "iql", "iql_ft", "awac")},
-    "td3": ("deterministic", ("actor_params",)),
-}
+    name: spec.actor for name, spec in registry.REGISTRY.items()}
 
 
 def actor_params(algo: str, agent_state: Any) -> Any:

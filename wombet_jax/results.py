@@ -19,9 +19,15 @@ import numpy as np
 
 from wombet_jax import stats
 
+# The keys of every metrics.jsonl row: which evaluation it is and its return,
 METRIC_KEYS = ("algo", "env", "seed", "phase", "iteration", "source_env_steps",
                "target_env_steps", "return", "normalized_return")
-WOMBET_KEYS = ("beta", "td_error", "accept_rate", "n_offline")
+# the loop's state (null for algorithms without D_off, train_return before the first episode),
+RUN_KEYS = ("beta", "accept_rate", "n_offline", "train_return")
+# and the agents' diagnostics (protocol.Agent.metrics), null where an agent has none or
+# before its first update. An agent's further `metrics` entries join its rows by name.
+AGENT_KEYS = ("td_error", "penalty")
+ROW_KEYS = METRIC_KEYS + RUN_KEYS + AGENT_KEYS
 TEMP_SUFFIX = ".partial"
 FILE_MODE = 0o644
 
@@ -99,10 +105,14 @@ def load_runs(workdir: str) -> dict:
   return runs
 
 
+def finite_or_none(x) -> float | None:
+  """A metric value for a row: None where it is not finite (JSON has no NaN)."""
+  x = float(x)
+  return x if math.isfinite(x) else None
+
+
 def check_row(row: Mapping[str, Any]) -> None:
-  missing = [k for k in METRIC_KEYS if k not in row]
-  if row.get("algo") == "wombet":
-    missing += [k for k in WOMBET_KEYS if k not in row]
+  missing = [k for k in ROW_KEYS if k not in row]
   if missing:
     raise ValueError(f"metrics row lacks keys {missing} required by the results contract")
 

@@ -108,18 +108,18 @@ class Runner:
   # --- bookkeeping -------------------------------------------------------------------------
   def log(self, msg: str) -> None:
     if self.verbose:
-      print(f"[{self.pipe.spec.name} {self.pipe.config.env}] {msg}", flush=True)
+      print(f"[{self.pipe.config.algo} {self.pipe.config.env}] {msg}", flush=True)
 
   def _rows(self, phase: str, iteration: int, states, returns: np.ndarray) -> list[dict]:
     c = self.pipe.config
     host = jax.device_get({"src": states.source_steps, "tgt": states.target_steps,
-                           "beta": states.beta.beta, "td": states.td_error,
-                           "acc": states.accept_rate, "noff": states.n_offline,
-                           "train": states.train_return, "pen": states.penalty})
+                           "beta": states.beta.beta, "acc": states.accept_rate,
+                           "noff": states.n_offline, "train": states.train_return,
+                           "metrics": states.metrics})
     rows, uses_off = [], self.pipe.spec.uses_offline
     for i, seed in enumerate(self.seeds):
       ret = float(returns[i])
-      rows.append({
+      row = {
           "algo": c.algo, "env": c.env, "seed": seed, "phase": phase, "iteration": iteration,
           "source_env_steps": int(host["src"][i]), "target_env_steps": int(host["tgt"][i]),
           "return": ret,
@@ -127,14 +127,14 @@ class Runner:
                                 else None),
           # Offline-data fields are null for algorithms without D_off (SAC, TD3, PPO).
           "beta": float(host["beta"][i]) if uses_off else None,
-          "td_error": float(host["td"][i]),
           "accept_rate": float(host["acc"][i]) if uses_off else None,
           "n_offline": int(host["noff"][i]) if uses_off else None,
-          # Mean lambda_Q u(s', a') in the critic targets: null without a model penalty
-          # and before the first update (nan in the state).
-          "penalty": (float(host["pen"][i]) if self.pipe.spec.uses_model_penalty
-                      and np.isfinite(host["pen"][i]) else None),
-          "train_return": float(host["train"][i])})
+          "train_return": float(host["train"][i])}
+      # The agent's diagnostics, by name: null where the agent has none, or before its
+      # first update.
+      row.update(dict.fromkeys(results.AGENT_KEYS))
+      row.update({name: results.finite_or_none(v[i]) for name, v in host["metrics"].items()})
+      rows.append(row)
     return rows
 
   def _write_outputs(self, rows: list[dict], final: bool, timing: dict) -> dict:
@@ -295,8 +295,9 @@ class Runner:
                  f"{ret.mean():.2f} ± {ret.std():.2f}{norm_s} | "
                  + (f"beta {np.mean(jax.device_get(info['beta'])):.2f} | "
                     if self.pipe.spec.uses_offline else "")
-                 + (f"penalty {np.mean(jax.device_get(info['penalty'])):.3f} | "
-                    if self.pipe.spec.uses_model_penalty else "") +
+                 + "".join(f"{name} {np.mean(v):.3f} | "
+                           for name, v in jax.device_get(info["metrics"]).items()
+                           if name != "td_error") +
                  f"{c.loop.eval_every * c.num_seeds / dt:.0f} steps/s | "
                  f"ETA {_fmt_time(steady * (total_chunks - done_chunks))}")
       if kind in ("source", "eval", "chunk"):  # trackers follow every evaluation, live

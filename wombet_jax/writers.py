@@ -39,9 +39,9 @@ WRITERS = ("jsonl", "tensorboard", "wandb")
 PACKAGES = {"tensorboard": ("tensorboardX", "pip install tensorboardX"),
             "wandb": ("wandb", 'pip install "wombet_jax[wandb]"')}
 
-# Fields with the full summary over seeds (mean, IQM, CI, histogram); the others: the mean.
+# Fields with the full summary over seeds (mean, IQM, CI, histogram); every other numeric
+# field of a row but the identifiers (results.METRIC_KEYS): the mean.
 SUMMARY_KEYS = ("return", "normalized_return")
-MEAN_KEYS = ("train_return", "beta", "td_error", "accept_rate", "n_offline", "penalty")
 # A fixed, small bootstrap: trackers are for watching a run; the tables use stats' default.
 BOOTSTRAP_REPS = 200
 BOOTSTRAP_SEED = 0
@@ -112,7 +112,8 @@ def group_points(group: Sequence[Mapping[str, Any]]) -> tuple[dict, dict]:
   phase = group[0]["phase"]
   scalars: dict[str, float] = {}
   hists: dict[str, np.ndarray] = {}
-  for key in SUMMARY_KEYS + MEAN_KEYS:
+  means = sorted(k for k in group[0] if k not in results.METRIC_KEYS)
+  for key in SUMMARY_KEYS + tuple(means):
     v = _values(group, key)
     if not len(v):
       continue

@@ -13,7 +13,7 @@ Offline pretraining runs ``update`` on D_off; online fine-tuning the same update
 round(beta B) rows of D_off and the rest of D_on (``replay.sample_mixed``, beta fixed at 0.5 by
 the registry) instead of AWAC's single growing buffer: same data, symmetric weighting.
 info["td_error"] = mean |y - Q_i(s, a)| on a D_on batch where it can move beta; with the
-registry's fixed beta it is nan (``common.make_update_many``).
+registry's fixed beta it is nan (``protocol.make_update_many``).
 """
 import flax
 import jax
@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import optax
 
 from wombet_jax.agents import common
+from wombet_jax.agents.protocol import Agent
 from wombet_jax.agents.iql import awr_weights
 from wombet_jax.networks import apply_ensemble, hidden_dims, init_ensemble
 
@@ -35,12 +36,16 @@ class AWACState:
   step: jax.Array
 
 
-def make_awac(ctx) -> common.Agent:
-  """AWAC agent for ``ctx`` (algos.AgentContext): sizes/rates config.agent, rest config.awac."""
+def validate(cfg) -> None:
+  common.check_positive(cfg.awac, "awac", ("temperature", "max_weight"))
+
+
+def make_awac(ctx) -> Agent:
+  """AWAC agent for ``ctx`` (protocol.AgentContext): sizes/rates config.agent, rest config.awac."""
   cfg, obs_dim, act_dim = ctx.config, ctx.obs_dim, ctx.act_dim
   common.check_agent(cfg.agent, obs_dim, act_dim)
+  validate(cfg)
   w_cfg = cfg.awac
-  common.check_positive(w_cfg, "awac", ("temperature", "max_weight"))
   hid = hidden_dims(cfg.agent.hidden_size, cfg.agent.num_layers)
   actor = common.TanhMeanGaussianActor(act_dim, hid)
   critic, n_q = common.twin_critic(cfg)

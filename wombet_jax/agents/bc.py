@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from wombet_jax.agents import common
+from wombet_jax.agents.protocol import Agent
 from wombet_jax.networks import hidden_dims
 
 LOSSES = ("nll", "mse")
@@ -33,12 +34,16 @@ def bc_loss(mean, log_std, action, kind: str):
   return jnp.mean(jnp.sum((mean - action) ** 2, axis=-1))
 
 
-def make_bc(ctx) -> common.Agent:
-  """BC agent for ``ctx`` (algos.AgentContext); network sizes and actor_lr from config.agent."""
+def validate(cfg) -> None:
+  common.require(cfg.bc.loss in LOSSES, "bc.loss", cfg.bc.loss, f"must be one of {LOSSES}")
+
+
+def make_bc(ctx) -> Agent:
+  """BC agent for ``ctx`` (protocol.AgentContext); network sizes and actor_lr from config.agent."""
   cfg, obs_dim, act_dim = ctx.config, ctx.obs_dim, ctx.act_dim
   common.check_agent(cfg.agent, obs_dim, act_dim)
+  validate(cfg)
   kind = cfg.bc.loss
-  common.require(kind in LOSSES, "bc.loss", kind, f"must be one of {LOSSES}")
   actor = common.TanhMeanGaussianActor(act_dim, hidden_dims(cfg.agent.hidden_size,
                                                             cfg.agent.num_layers))
   tx = optax.adam(cfg.agent.actor_lr)

@@ -32,6 +32,7 @@ import optax
 
 from wombet_jax import replay
 from wombet_jax.agents import common
+from wombet_jax.agents.protocol import Agent, jit_agent, make_update_many
 from wombet_jax.networks import (TanhGaussianActor, apply_ensemble, hidden_dims, init_ensemble,
                                  tanh_gaussian_sample)
 
@@ -209,8 +210,8 @@ def _lower_bound(batch, calibrated: bool):
   return batch["mc_return"]
 
 
-def make_cql(ctx, calibrated: bool = False) -> common.Agent:
-  """CQL (``calibrated=False``) or Cal-QL agent for ``ctx`` (algos.AgentContext)."""
+def make_cql(ctx, calibrated: bool = False) -> Agent:
+  """CQL (``calibrated=False``) or Cal-QL agent for ``ctx`` (protocol.AgentContext)."""
   cfg, obs_dim, act_dim = ctx.config, ctx.obs_dim, ctx.act_dim
   common.check_agent(cfg.agent, obs_dim, act_dim)
   validate(cfg)
@@ -252,20 +253,16 @@ def make_cql(ctx, calibrated: bool = False) -> common.Agent:
     pick = lambda a, b: jnp.where(take.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
     return jax.tree_util.tree_map(pick, off, on)
 
-  if calibrated:
-    update_many = common.make_update_many(update, core["td_abs"], int(cfg.agent.batch_size),
-                                          int(cfg.agent.utd), cfg.sampling,
-                                          sample_mixed=sample_mixed, sample_online=sample_offline)
-  else:
-    update_many = common.make_update_many(update, core["td_abs"], int(cfg.agent.batch_size),
-                                          int(cfg.agent.utd), cfg.sampling)
+  samplers = dict(sample_mixed=sample_mixed, sample_online=sample_offline) if calibrated else {}
+  update_many = make_update_many(update, core["td_abs"], int(cfg.agent.batch_size),
+                                 int(cfg.agent.utd), cfg.sampling, ignore_nan=True, **samplers)
   extras = dict(q_values=lambda s, o, a: core["q_all"](s.critic_params, o, a),
                 target=lambda s, k, b: core["target"](s, k, b), policy=core["policy"],
                 mc_returns=functools.partial(mc_returns, gamma=gamma, max_len=max_len))
-  return common.jit_agent(common.Agent(
+  return jit_agent(Agent(
       init=core["init"], act=core["act"], act_deterministic=core["act_deterministic"],
       update=update, update_many=update_many, td_abs=core["td_abs"], losses=losses,
-      extras=extras, sample_offline=sample_offline if calibrated else None))
+      extras=extras, sample_offline=sample_offline if calibrated else replay.sample))
 
 
 make_cal_ql = functools.partial(make_cql, calibrated=True)

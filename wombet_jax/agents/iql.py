@@ -13,7 +13,7 @@ with tanh(mean) for evaluation).
 Online fine-tuning (``iql_ft``): the same updates on batches of round(beta B) rows from D_off
 and the rest from D_on (``replay.sample_mixed``); the registry fixes beta = 0.5.
 info["td_error"] = mean |y - Q_i(s, a)| on a D_on batch where it can move beta; with the
-registry's fixed beta it is nan (``common.make_update_many``).
+registry's fixed beta it is nan (``protocol.make_update_many``).
 """
 import flax
 import jax
@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import optax
 
 from wombet_jax.agents import common
+from wombet_jax.agents.protocol import Agent
 from wombet_jax.networks import ValueNet, apply_ensemble, hidden_dims, init_ensemble
 
 
@@ -53,8 +54,8 @@ def awr_weights(adv: jax.Array, temperature: float, max_weight: float) -> jax.Ar
   return jax.lax.stop_gradient(jnp.minimum(jnp.exp(temperature * adv), max_weight))
 
 
-def make_iql(ctx) -> common.Agent:
-  """IQL agent for ``ctx`` (algos.AgentContext): sizes/rates from config.agent, rest config.iql."""
+def make_iql(ctx) -> Agent:
+  """IQL agent for ``ctx`` (protocol.AgentContext): sizes/rates from config.agent, rest config.iql."""
   cfg, obs_dim, act_dim = ctx.config, ctx.obs_dim, ctx.act_dim
   common.check_agent(cfg.agent, obs_dim, act_dim)
   validate(cfg)

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 from wombet_jax import replay
 from wombet_jax.agents import common
+from wombet_jax.agents.protocol import Agent
 from wombet_jax.agents.cql import CQLState, conservative_sac
 from wombet_jax.envs.base import Transition
 
@@ -84,7 +85,7 @@ def _validate(section, prefix: str, batch_size: int, conservative: bool) -> None
 
 
 def make_model_based(ctx, section, prefix: str, penalty: float, conservative_weight: float,
-                     num_action_samples: int) -> common.Agent:
+                     num_action_samples: int) -> Agent:
   """The shared MOPO/COMBO agent (module docstring); ``section`` = config.mopo or config.combo."""
   cfg, obs_dim, act_dim = ctx.config, ctx.obs_dim, ctx.act_dim
   common.check_agent(cfg.agent, obs_dim, act_dim)
@@ -153,15 +154,27 @@ def make_model_based(ctx, section, prefix: str, penalty: float, conservative_wei
                   make_batch=make_batch))
 
 
-def make_mopo(ctx) -> common.Agent:
-  m = ctx.config.mopo
+def validate_mopo(cfg) -> None:
+  m = cfg.mopo
   common.require(m.penalty >= 0, "mopo.penalty", m.penalty, "must be >= 0")
+  _validate(m, "mopo", int(cfg.agent.batch_size), conservative=False)
+
+
+def validate_combo(cfg) -> None:
+  c = cfg.combo
+  common.check_positive(c, "combo", ("conservative_weight",))
+  common.check_positive(c, "combo", ("num_action_samples",), integer=True)
+  _validate(c, "combo", int(cfg.agent.batch_size), conservative=True)
+
+
+def make_mopo(ctx) -> Agent:
+  m = ctx.config.mopo
+  validate_mopo(ctx.config)
   return make_model_based(ctx, m, "mopo", float(m.penalty), 0.0, 1)
 
 
-def make_combo(ctx) -> common.Agent:
+def make_combo(ctx) -> Agent:
   c = ctx.config.combo
-  common.check_positive(c, "combo", ("conservative_weight",))
-  common.check_positive(c, "combo", ("num_action_samples",), integer=True)
+  validate_combo(ctx.config)
   return make_model_based(ctx, c, "combo", 0.0, float(c.conservative_weight),
                           int(c.num_action_samples))

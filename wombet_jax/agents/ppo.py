@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import optax
 
 from wombet_jax.agents import common
+from wombet_jax.agents.protocol import Agent, jit_agent
 from wombet_jax.networks import (TanhGaussianActor, ValueNet, hidden_dims, tanh_gaussian_log_prob,
                                  tanh_gaussian_sample)
 
@@ -78,8 +79,8 @@ def clipped_surrogate(logp, logp_old, adv, clip_eps: float):
   return -jnp.mean(jnp.minimum(ratio * adv, jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * adv))
 
 
-def make_ppo(ctx) -> common.Agent:
-  """PPO agent for ``ctx`` (algos.AgentContext); sizes from config.agent, rest config.ppo."""
+def make_ppo(ctx) -> Agent:
+  """PPO agent for ``ctx`` (protocol.AgentContext); sizes from config.agent, rest config.ppo."""
   cfg, obs_dim, act_dim = ctx.config, ctx.obs_dim, ctx.act_dim
   common.check_agent(cfg.agent, obs_dim, act_dim)
   validate(cfg)
@@ -158,11 +159,11 @@ def make_ppo(ctx) -> common.Agent:
     idx = (online.ptr - length + jnp.arange(length)) % online.capacity
     return jax.tree_util.tree_map(lambda d: d[idx], online.data)
 
-  def update_many(state, beta_state, key, offline, online, aux):
+  def update_many(state, key, offline, online, beta, aux):
     """Counts the call; every rollout_length-th call runs ``update`` on the last rollout.
-    info: td_error, beta, and the update's mean policy_loss and value_loss (nan on the
-    calls without an update)."""
-    del offline  # on-policy: D_off is never used
+    info: td_error, and the update's mean policy_loss and value_loss (nan on the calls
+    without an update)."""
+    del offline, beta  # on-policy: D_off is never used
     state = state.replace(count=state.count + 1)
 
     def run(s):
@@ -171,15 +172,15 @@ def make_ppo(ctx) -> common.Agent:
 
     state, losses = jax.lax.cond(state.count % length == 0, run,
                                  lambda s: (s, no_losses()), state)
-    return state, beta_state, dict(losses, td_error=state.last_td, beta=beta_state.beta)
+    return state, dict(losses, td_error=state.last_td)
 
   def no_losses():
     return {k: jnp.float32(jnp.nan) for k in LOSSES}
 
-  def tick(state, beta_state):
+  def tick(state):
     """update_many on a call that is not an update's: only the counter moves."""
     state = state.replace(count=state.count + 1)
-    return state, beta_state, dict(no_losses(), td_error=state.last_td, beta=beta_state.beta)
+    return state, dict(no_losses(), td_error=state.last_td)
 
   def td_abs(state, key, batch, aux):
     """Mean |delta| of V on ``batch`` (transitions need not be ordered for TD(0))."""
@@ -194,7 +195,7 @@ def make_ppo(ctx) -> common.Agent:
     total, parts = loss(state.params, prepare(state, rollout))
     return dict(parts, total=total)
 
-  return common.jit_agent(common.Agent(
+  return jit_agent(Agent(
       init=init, act=act, act_deterministic=act_deterministic, update=update,
       update_many=update_many, td_abs=td_abs, losses=losses,
       extras=dict(prepare=prepare, loss=loss, last_rollout=last_rollout,

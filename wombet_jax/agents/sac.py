@@ -14,15 +14,16 @@ is the SAC-from-scratch baseline.
 
 Choices the paper leaves open:
 * One ``update`` is one gradient step on critic, actor and temperature, in that order; the actor
-  and temperature steps use the freshly updated critic. ``update_many`` runs G = ``utd`` of them.
+  and temperature steps use the freshly updated critic. ``update_many`` runs G = ``utd`` of them
+  (``protocol.make_update_many``).
 * The critic loss is the mean over members and batch of (Q_i(s, a) - y)^2; the TD error reported
-  (and fed to the beta rule) is the mean over members and batch of |y - Q_i(s, a)|. It is
-  computed only where it can move beta: SAC from scratch (no D_off) and fixed-beta runs
+  (and fed to the beta rule by the loop) is the mean over members and batch of |y - Q_i(s, a)|.
+  It is computed only where it can move beta: SAC from scratch (no D_off) and fixed-beta runs
   (RLPD) report td_error = nan, written as null in metrics.jsonl.
 * With critic_subset == num_critics, Z is the whole ensemble and no subset is drawn.
 * The target uses the temperature before this step's temperature update.
 """
-from typing import Any, Callable, Mapping, NamedTuple, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import chex
 import flax
@@ -30,8 +31,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from wombet_jax import replay, sampling
-from wombet_jax.config import Section
+from wombet_jax import beta as beta_lib
+from wombet_jax.agents.protocol import Agent, AgentContext, jit_agent, make_update_many
+from wombet_jax.checks import Section
 from wombet_jax.networks import (Critic, TanhGaussianActor, apply_ensemble, hidden_dims,
                                  init_ensemble, tanh_gaussian_sample)
 
@@ -47,22 +49,6 @@ class SACState:
   critic_opt: Any
   alpha_opt: Any
   step: jax.Array            # () int32, gradient steps taken
-
-
-class SAC(NamedTuple):
-  """Pure functions of the agent; all are jitted and safe to call inside jit/vmap/scan."""
-  init: Callable             # (key) -> SACState
-  act: Callable              # (state, key, obs[..., obs_dim]) -> action[..., act_dim], sampled
-  act_deterministic: Callable  # (state, obs) -> tanh(mean)
-  update: Callable           # (state, key, batch, aux) -> (state, info); one gradient step
-  critic_step: Callable      # (state, key, batch, aux) -> (state, info); the critic's part of
-                             #   `update` alone (for profiling the update's pieces)
-  update_many: Callable      # (state, beta_state, key, offline|None, online, aux)
-                             #   -> (state, beta_state, info); G steps then one beta update
-                             #   (none, td_error nan, without D_off or a beta that can move)
-  td_abs: Callable           # (state, key, batch, aux) -> mean |y - Q_i(s, a)|
-  critic_target: Callable    # (state, key, batch, aux) -> y (B,), eq. (7)
-  q_values: Callable         # (state, obs, action) -> Q_i(s, a), (N_Q, ...)
 
 
 def _field(batch, name: str) -> jax.Array:
@@ -103,8 +89,11 @@ def check_dims(obs_dim: int, act_dim: int) -> None:
 
 def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
              penalty_fn: Optional[Callable] = None, *, ensemble_impl: str = "vmap",
-             critic_layer_norm: bool = True) -> SAC:
-  """Build the agent's pure functions; sizes and algorithm choices are static.
+             critic_layer_norm: bool = True) -> Agent:
+  """Build the agent's pure functions; sizes and algorithm choices are static. Besides the
+  protocol's functions, ``extras`` holds ``critic_step`` (the critic's part of ``update``
+  alone, for profiling the update's pieces), ``critic_target`` (y of eq. 7), ``q_values``
+  (Q_i(s, a), (N_Q, ...)) and ``td_delta`` (the delta fed to the beta rule).
 
   penalty_fn(aux, obs, act) -> u (B,) is the world-model uncertainty of eq. (7); ``aux`` (e.g.
   the model state) is passed at call time and traced, so refitting the model never recompiles.
@@ -115,7 +104,7 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
   cfg = config_agent
   check_dims(obs_dim, act_dim)
   validate(cfg)
-  sampling.validate(config_sampling)
+  beta_lib.validate(config_sampling)
   hid = hidden_dims(cfg.hidden_size, cfg.num_layers)
   actor = TanhGaussianActor(act_dim, hid)
   critic = Critic(hid, layer_norm=critic_layer_norm)
@@ -127,7 +116,6 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
   target_entropy = -float(act_dim)
   use_penalty = penalty_fn is not None and lambda_q != 0.0
   relative_td = config_sampling.td_error == "relative"
-  beta_moves = sampling.beta_moves(config_sampling)
 
   def init(key):
     k_actor, k_critic = jax.random.split(key)
@@ -257,46 +245,36 @@ def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
     td, scale = td_stats(state, key, batch, aux)
     return td / jnp.maximum(scale, 1e-6) if relative_td else td
 
-  def update_many(state, beta_state, key, offline, online, aux):
-    """G = utd updates (lax.scan), each on a fresh mixed batch, then one beta update.
-
-    All G batches use the beta held on entry; beta moves once per call, i.e. once per env
-    step, from delta = td_delta on a separate batch of D_on taken after the G updates.
-    ``offline=None`` samples D_on only (SAC from scratch). Where beta cannot affect anything
-    (``offline=None``) or cannot move (``sampling.beta_moves`` false: mode "fixed" or
-    beta_min == beta_max), decided at trace time, the TD batch and the beta update are
-    skipped: beta_state is returned unchanged and td_error is nan. Info values are means over
-    the G updates of ``update``'s entries, plus offline_fraction, beta (after the update),
-    td_error (delta) and delta_bar.
-    """
-    k_scan, k_batch, k_td = jax.random.split(key, 3)
-
-    def body(st, k):
-      k_sample, k_update = jax.random.split(k)
-      if offline is None:
-        batch = replay.sample(online, k_sample, batch_size)
-        frac = jnp.zeros((), jnp.float32)
-      else:
-        batch = replay.sample_mixed(offline, online, k_sample, batch_size, beta_state.beta)
-        frac = replay.offline_count(beta_state.beta, batch_size, offline.size,
-                                    online.size) / batch_size
-      st, info = update(st, k_update, batch, aux)
-      return st, dict(info, offline_fraction=frac)
-
-    state, infos = jax.lax.scan(body, state, jax.random.split(k_scan, utd))
-    if offline is not None and beta_moves:
-      delta = td_delta(state, k_td, replay.sample(online, k_batch, batch_size), aux)
-      beta_state = sampling.update_beta(beta_state, delta, config_sampling)
-    else:
-      delta = jnp.full((), jnp.nan, jnp.float32)
-    info = jax.tree_util.tree_map(jnp.mean, infos)
-    info.update(beta=beta_state.beta, td_error=delta, delta_bar=beta_state.delta_bar)
-    return state, beta_state, info
+  def losses(state, key, batch, aux):
+    """The losses ``update`` differentiates, at ``state``, with ``update``'s key use (the
+    actor's against the critics in ``state``, not the freshly stepped ones)."""
+    k_target, k_actor = jax.random.split(key)
+    obs, action = _field(batch, "obs"), _field(batch, "action")
+    y, _ = target_and_penalty(state, k_target, batch, aux)
+    c_loss, _ = critic_loss(state.critic_params, obs, action, y)
+    alpha = jnp.exp(state.log_alpha)
+    a_loss, logp = actor_loss(state.actor_params, state.critic_params, alpha, k_actor, obs)
+    t_loss = alpha * (-jnp.mean(logp) - target_entropy)
+    return dict(critic_loss=c_loss, actor_loss=a_loss, temperature_loss=t_loss)
 
   def q_values(state, obs, action):
     return q_all(state.critic_params, obs, action)
 
-  return SAC(init=jax.jit(init), act=jax.jit(act), act_deterministic=jax.jit(act_deterministic),
-             update=jax.jit(update), critic_step=jax.jit(critic_step),
-             update_many=jax.jit(update_many), td_abs=jax.jit(td_abs),
-             critic_target=jax.jit(critic_target), q_values=jax.jit(q_values))
+  # G = utd updates each on a fresh mixed batch, all with the beta held on entry; delta =
+  # td_delta on a separate batch of D_on after them (none, td_error nan, without D_off or a
+  # beta that can move).
+  update_many = make_update_many(update, td_delta, batch_size, utd, config_sampling)
+  metrics = ("td_error", "penalty") if penalty_fn is not None else ("td_error",)
+  return jit_agent(Agent(
+      init=init, act=act, act_deterministic=act_deterministic, update=update,
+      update_many=update_many, td_abs=td_abs, losses=losses,
+      extras=dict(critic_step=critic_step, critic_target=critic_target, q_values=q_values,
+                  td_delta=td_delta),
+      metrics=metrics))
+
+
+def make(ctx: AgentContext) -> Agent:
+  """The registry's factory: the agent of config.agent and config.sampling, with the world
+  model's penalty when the algorithm uses one."""
+  return make_sac(ctx.obs_dim, ctx.act_dim, ctx.config.agent, ctx.config.sampling,
+                  penalty_fn=ctx.penalty_fn)

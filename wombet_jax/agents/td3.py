@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import optax
 
 from wombet_jax.agents import common
+from wombet_jax.agents.protocol import Agent
 from wombet_jax.networks import DeterministicActor, apply_ensemble, hidden_dims, init_ensemble
 
 
@@ -47,8 +48,8 @@ def smoothed_target_action(mu_next: jax.Array, key: jax.Array, noise: float,
   return jnp.clip(mu_next + jnp.clip(eps, -noise_clip, noise_clip), -1.0, 1.0)
 
 
-def make_td3(ctx) -> common.Agent:
-  """TD3 agent for ``ctx`` (algos.AgentContext); sizes and rates from config.agent/td3."""
+def make_td3(ctx) -> Agent:
+  """TD3 agent for ``ctx`` (protocol.AgentContext); sizes and rates from config.agent/td3."""
   cfg, obs_dim, act_dim = ctx.config, ctx.obs_dim, ctx.act_dim
   common.check_agent(cfg.agent, obs_dim, act_dim)
   validate(cfg)
@@ -137,9 +138,9 @@ def make_td3(ctx) -> common.Agent:
     q = q_all(state.critic_params, common.field(batch, "obs"), common.field(batch, "action"))
     return jnp.mean(jnp.abs(y - q))
 
-  agent = common.assemble(
+  return common.assemble(
       cfg, init=init, act=act, act_deterministic=act_deterministic, update=update,
       td_abs=td_abs, losses=losses,
       extras=dict(q_values=lambda s, o, a: q_all(s.critic_params, o, a),
-                  target=lambda s, k, b: target(s, k, b)))
-  return agent._replace(optional_losses=("actor_loss",))  # nan on the skipped actor steps
+                  target=lambda s, k, b: target(s, k, b)),
+      optional_losses=("actor_loss",))  # nan on the skipped actor steps

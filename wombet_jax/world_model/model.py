@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from wombet_jax.config import Section
+from wombet_jax.checks import Section
 from wombet_jax.planner import PROPAGATIONS  # the planner samples the trajectories
 from wombet_jax.world_model.data import Data, validate_data
 from wombet_jax.world_model.networks import (Normalizer, apply_member, apply_shared,

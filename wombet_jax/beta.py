@@ -3,8 +3,8 @@
 A larger beta takes more of each batch from D_off (stabilising a critic that fits the online
 data badly); a smaller beta takes more from D_on (less bias once the critic is reliable).
 
-Adaptive rule, applied once per call of ``update_beta`` (the SAC agent calls it once per env
-step, i.e. once per block of G gradient updates; W therefore counts env steps):
+Adaptive rule, applied once per call of ``update`` (the loop calls it once per env step, i.e.
+once per block of G gradient updates, with the agent's delta; W therefore counts env steps):
   delta_k      = mean |TD error| on a batch from D_on (computed by the caller)
   delta_bar_k  = (1 - rho) delta_bar_{k-1} + rho delta_k,  with delta_bar_1 = delta_1
                  (seeding the EMA with the first value avoids a long bias towards 0 at rho=0.01)
@@ -15,18 +15,18 @@ step, i.e. once per block of G gradient updates; W therefore counts env steps):
                       beta_min, beta_max)                       for k > W
 Warm-up holds beta at beta_max because the rule itself gives beta_max when delta_bar equals
 delta_ref, so beta is continuous at the end of warm-up, and an unfitted critic should lean on
-the offline data. Mode "fixed" keeps beta = beta_fixed; ``update_beta`` would still track delta_bar, but the
-agents do not call it there (below).
+the offline data. Mode "fixed" keeps beta = beta_fixed; ``update`` would still track
+delta_bar, but the loop does not call it there (below).
 
-``beta_moves(cfg)`` says, from the config alone, whether the rule can change beta at all; the
-agents skip the TD-error batch and ``update_beta`` when it cannot (and when there is no D_off,
-where beta selects nothing), so their BetaState then stays as it came in.
+``moves(cfg)`` says, from the config alone, whether the rule can change beta at all; where it
+cannot (and where there is no D_off, so beta selects nothing) the agents skip the TD-error
+batch and the loop skips ``update``, so the BetaState stays as it was initialised.
 """
 import flax
 import jax
 import jax.numpy as jnp
 
-from wombet_jax.config import Section
+from wombet_jax.checks import Section
 
 MODES = ("adaptive", "fixed")
 TD_ERRORS = ("absolute", "relative")  # delta_k: mean |TD error|, or over mean |target|
@@ -38,7 +38,7 @@ class BetaState:
   beta: jax.Array       # () float32, current fraction of each batch drawn from D_off
   delta_bar: jax.Array  # () float32, EMA of the online TD error
   delta_ref: jax.Array  # () float32, mean TD error over the first W updates (frozen after)
-  count: jax.Array      # () int32, number of update_beta calls so far
+  count: jax.Array      # () int32, number of update calls so far
 
 
 def validate(cfg) -> None:
@@ -53,14 +53,14 @@ def validate(cfg) -> None:
   s.integer("warmup_updates")
 
 
-def beta_moves(cfg) -> bool:
-  """False when every call of ``update_beta`` returns the initial beta: mode "fixed", or an
+def moves(cfg) -> bool:
+  """False when every call of ``update`` returns the initial beta: mode "fixed", or an
   adaptive rule whose clip range is one point (beta_min == beta_max)."""
   validate(cfg)
   return cfg.mode == "adaptive" and cfg.beta_min < cfg.beta_max
 
 
-def init_beta(cfg) -> BetaState:
+def init(cfg) -> BetaState:
   """Initial state: beta_max for "adaptive" (see module doc), beta_fixed for "fixed"."""
   validate(cfg)
   beta0 = cfg.beta_max if cfg.mode == "adaptive" else cfg.beta_fixed
@@ -70,7 +70,7 @@ def init_beta(cfg) -> BetaState:
                    count=jnp.zeros((), jnp.int32))
 
 
-def update_beta(state: BetaState, td_abs_mean: jax.Array, cfg) -> BetaState:
+def update(state: BetaState, td_abs_mean: jax.Array, cfg) -> BetaState:
   """One step of the adaptive-beta rule of sec. 4.6 (or the "fixed" ablation); jit-safe."""
   validate(cfg)
   delta = jnp.asarray(td_abs_mean, jnp.float32)
