@@ -10,7 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.configs.base import get_config
-from wombet_jax import algos, replay, sampling
+from wombet_jax import beta as beta_lib
+from wombet_jax import replay
+from wombet_jax.agents.protocol import AgentContext
 from wombet_jax.envs import pointmass
 from wombet_jax.envs.base import Transition
 from wombet_jax.networks import tanh_gaussian_sample
@@ -36,7 +38,7 @@ def small_config(**sections):
 
 
 def make_ctx(config, wm=None, penalty_fn=None):
-  return algos.AgentContext(OBS, ACT, config, PAIR, wm, penalty_fn)
+  return AgentContext(OBS, ACT, config, PAIR, wm, penalty_fn)
 
 
 def example_transition() -> Transition:
@@ -172,7 +174,8 @@ def make_train(agent, config, *, pretrain_steps=0, online_steps=0, explore_rando
   With both phases it returns (states after pretraining, final states)."""
   lo, batch = config.loop, int(config.agent.batch_size)
   learn_start = max(batch, lo.start_steps if explore_randomly else batch)
-  sample = agent.sample_offline or replay.sample
+  sample = agent.sample_offline
+  updates_beta = beta_lib.moves(config.sampling)
 
   def train(key, offline):
     k_init, k_pre, k_env, k_run = jax.random.split(key, 4)
@@ -186,7 +189,7 @@ def make_train(agent, config, *, pretrain_steps=0, online_steps=0, explore_rando
       return st
     pretrained = st
     online = replay.init_buffer(example_transition(), lo.online_capacity)
-    carry = (st, sampling.init_beta(config.sampling), PAIR.target.reset(k_env), online)
+    carry = (st, beta_lib.init(config.sampling), PAIR.target.reset(k_env), online)
 
     def body(carry, xs):
       t, k = xs
@@ -198,10 +201,13 @@ def make_train(agent, config, *, pretrain_steps=0, online_steps=0, explore_rando
                                                              maxval=1.0), a)
       env, tr = PAIR.target.step(env, a)
       online = replay.add(online, tr)
-      st, beta = jax.lax.cond(
-          t + 1 >= learn_start,
-          lambda: agent.update_many(st, beta, k_upd, offline, online, aux)[:2],
-          lambda: (st, beta))
+      def learn():
+        # As the loop: the agent's delta steps the beta rule where it can move.
+        new, info = agent.update_many(st, k_upd, offline, online, beta.beta, aux)
+        moves = updates_beta and offline is not None
+        return new, beta_lib.update(beta, info["td_error"], config.sampling) if moves else beta
+
+      st, beta = jax.lax.cond(t + 1 >= learn_start, learn, lambda: (st, beta))
       return (st, beta, env, online), None
 
     (st, _, _, _), _ = jax.lax.scan(

@@ -146,7 +146,7 @@ def test_agent_discount_one_and_tau_zero_are_rejected_by_one_rule(field, value, 
 
 
 def test_validate_calls_each_section_validator_once(monkeypatch):
-  from wombet_jax import filtering, generation, loop, planner, sampling
+  from wombet_jax import beta, filtering, generation, loop, planner
   from wombet_jax import world_model
   from wombet_jax.agents import sac
   owners = {"world_model": (world_model, "validate_config"),
@@ -154,7 +154,7 @@ def test_validate_calls_each_section_validator_once(monkeypatch):
             "pets": (generation, "validate_pets_config"),
             "generation": (generation, "validate_generation_config"),
             "filter": (filtering, "validate_filter_config"),
-            "agent": (sac, "validate"), "sampling": (sampling, "validate"),
+            "agent": (sac, "validate"), "sampling": (beta, "validate"),
             "loop": (loop, "validate_config")}
   calls = []
   for section, (module, name) in owners.items():

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from experiments.configs import smoke
-from wombet_jax import algos, checkpointing, config as config_lib, evaluation, loop, policy
+from wombet_jax import checkpointing, evaluation, loop, policy
 from wombet_jax import results, runner
 from wombet_jax import world_model as wm_lib
+from wombet_jax.agents import registry
+from wombet_jax.agents.protocol import AgentContext
 from wombet_jax.envs import make_pair
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,26 +63,25 @@ def test_run_exports_the_final_actors_and_load_acts_like_the_agent(sac_run):
 
 
 def test_every_algorithm_exports_an_actor_equal_to_its_agent(tmp_path):
-  assert sorted(policy.ACTORS) == sorted(config_lib.ALGOS)
+  assert sorted(policy.actors()) == sorted(registry.names())
   base = smoke.get_config()
   pair = make_pair(base.env)
   obs = jax.random.normal(jax.random.PRNGKey(1), (2, 3, pair.obs_dim))
   act_key = jax.random.PRNGKey(2)
   with jax.disable_jit():  # tiny networks: eager is faster than 13 agents' compilations
-    for algo in config_lib.ALGOS:
+    for algo in registry.names():
       _check_export(algo, base, pair, obs, act_key, str(tmp_path / algo))
 
 
 def _check_export(algo, base, pair, obs, act_key, path):
   """Exports two freshly initialised seeds of `algo` and compares both action functions."""
-  spec = algos.get(algo)
+  spec = registry.get(algo)
   c = base.copy_and_resolve_references()
   c.algo = algo
   spec.adjust_config(c)
   wm = wm_lib.make_world_model(pair.obs_dim, pair.act_dim, c.world_model)
-  agent = spec.make_agent(algos.AgentContext(pair.obs_dim, pair.act_dim, c, pair, wm,
-                                             wm.uncertainty if spec.uses_model_penalty
-                                             else None))
+  agent = spec.make(AgentContext(pair.obs_dim, pair.act_dim, c, pair, wm,
+                                 wm.uncertainty if spec.uses_model_penalty else None))
   states = jax.vmap(agent.init)(jax.random.split(jax.random.PRNGKey(0), 2))
   policy.export(path, states, config=c, obs_dim=pair.obs_dim, act_dim=pair.act_dim,
                 episode_length=pair.episode_length, seeds=[3, 4], target_env_steps=0)

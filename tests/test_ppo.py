@@ -98,10 +98,9 @@ def test_update_many_trains_every_rollout_length_calls_on_the_last_rollout(agent
   last = ag.extras["last_rollout"](buf)
   np.testing.assert_allclose(last.obs, trs.obs[13 - L:13])
   st = ag.init(jax.random.PRNGKey(1))
-  beta = bu.sampling.init_beta(c.sampling)
   for i in range(1, L + 1):
     prev = st
-    st, beta, info = ag.update_many(st, beta, jax.random.PRNGKey(i), None, buf, None)
+    st, info = ag.update_many(st, jax.random.PRNGKey(i), None, buf, jnp.float32(0.5), None)
     moved = not np.allclose(st.params["actor"]["params"]["mean"]["kernel"],
                             prev.params["actor"]["params"]["mean"]["kernel"])
     assert moved == (i == L), i
@@ -136,7 +135,8 @@ def test_loop_runs_ppo_update_only_when_due_and_matches_per_call_path(monkeypatc
   import dataclasses
 
   from experiments.configs import smoke
-  from wombet_jax import algos, loop
+  from wombet_jax import loop
+  from wombet_jax.agents import registry
   c = smoke.get_config()
   c.algo = "ppo"
   c.ppo.rollout_length = 40
@@ -149,10 +149,10 @@ def test_loop_runs_ppo_update_only_when_due_and_matches_per_call_path(monkeypatc
     return states
 
   fast = two_chunks(loop.make_pipeline(c))
-  spec = algos.get("ppo")
+  spec = registry.get("ppo")
   per_call = dataclasses.replace(
-      spec, make_agent=lambda ctx: spec.make_agent(ctx)._replace(update_period=0, tick=None))
-  monkeypatch.setitem(algos.REGISTRY, "ppo", per_call)
+      spec, make=lambda ctx: spec.make(ctx)._replace(update_period=0, tick=None))
+  monkeypatch.setitem(registry.REGISTRY, "ppo", per_call)
   slow = two_chunks(loop.make_pipeline(c))
   # learn runs from t = 49 (start_steps 50): 151 calls, updates at calls 40, 80 and 120.
   np.testing.assert_array_equal(fast.agent.count, [151, 151])

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from experiments.configs import smoke
-from wombet_jax import algos, generation, gl, policy, rendering
+from wombet_jax import generation, gl, policy, rendering
+from wombet_jax.agents import registry
+from wombet_jax.agents.protocol import AgentContext
 from wombet_jax.envs import make_pair
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,8 +26,8 @@ def _export(tmp_path, env, episode_length):
   c = smoke.get_config()
   c.env, c.episode_length, c.algo = env, episode_length, "sac"
   pair = make_pair(env, episode_length)
-  agent = algos.get("sac").make_agent(algos.AgentContext(pair.obs_dim, pair.act_dim, c, pair,
-                                                         None, None))
+  agent = registry.get("sac").make(AgentContext(pair.obs_dim, pair.act_dim, c, pair, None,
+                                                None))
   states = jax.vmap(agent.init)(jax.random.split(jax.random.PRNGKey(0), 2))
   wd = str(tmp_path / env)
   policy.export(os.path.join(wd, "policy"), states, config=c, obs_dim=pair.obs_dim,

@@ -72,11 +72,13 @@ def test_written_files_are_0644_and_json_is_strict(tmp_path):
   assert open(path).read() == '{\n  "a": null,\n  "b": [\n    null\n  ]\n}\n'
 
 
-def test_check_row_requires_wombet_keys():
-  row = _row(0, 1, 1.0, algo="wombet")
-  with pytest.raises(ValueError, match="beta"):
+def test_check_row_requires_every_row_key():
+  row = _row(0, 1, 1.0, algo="sac")
+  with pytest.raises(ValueError, match=r"lacks keys \['beta', 'accept_rate', 'n_offline', "
+                                       r"'train_return', 'td_error', 'penalty'\]"):
     results.check_row(row)
-  row.update(beta=0.5, td_error=1.0, accept_rate=0.3, n_offline=10)
+  row.update(beta=None, td_error=1.0, accept_rate=None, n_offline=None, train_return=-3.0,
+             penalty=None)
   results.check_row(row)
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from experiments.configs.base import get_config
-from wombet_jax import replay, sampling
+from wombet_jax import beta as beta_lib
+from wombet_jax import replay
 from wombet_jax.agents.sac import make_sac
 from wombet_jax.networks import Critic, apply_ensemble, init_ensemble
 
@@ -89,7 +90,7 @@ def test_critic_target_matches_hand_computation(sac):
   for seed in range(8):     # several keys, so both subset minima (1 and 2) are exercised
     key = jax.random.PRNGKey(100 + seed)
     want, q_min, _ = _hand_target(key, batch, mean, log_std, q_consts, alpha, 0.99, 0.5, 2.0)
-    got = sac.critic_target(state, key, batch, jnp.float32(2.0))
+    got = sac.extras["critic_target"](state, key, batch, jnp.float32(2.0))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     seen_min.add(q_min)
   assert seen_min == {1.0, 2.0}
@@ -102,7 +103,7 @@ def test_critic_target_matches_hand_computation(sac):
   want, _, _ = _hand_target(key, batch, mean, log_std, q_consts, alpha, 0.99, 0.0, 2.0)
   for agent in (make_sac(OBS, ACT, c.agent, c.sampling, penalty_fn=penalty),
                 make_sac(OBS, ACT, small_config().agent, c.sampling, penalty_fn=None)):
-    got = agent.critic_target(state, key, batch, None)
+    got = agent.extras["critic_target"](state, key, batch, None)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
@@ -119,7 +120,7 @@ def test_critic_target_with_the_whole_ensemble_is_the_min_over_all_members(sac):
       want, q_min, _ = _hand_target(key, batch, mean, log_std, q_consts, alpha, 0.99, 0.5, 2.0,
                                     n_sub=N_Q)
       assert q_min == min(q_consts)
-      got = full.critic_target(state, key, batch, jnp.float32(2.0))
+      got = full.extras["critic_target"](state, key, batch, jnp.float32(2.0))
       np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
@@ -146,7 +147,7 @@ def test_layernorm_bounds_q_far_from_data(sac):
   bound = jnp.sum(jnp.abs(out["kernel"][..., 0]) * h_max, -1) + jnp.abs(out["bias"][:, 0])
   b = _batch(jax.random.PRNGKey(4), n=64)
   far_obs, far_act = 1e3 * b["obs"], 1e3 * b["action"]
-  q_far = sac.q_values(sac.init(jax.random.PRNGKey(3)), far_obs, far_act)
+  q_far = sac.extras["q_values"](sac.init(jax.random.PRNGKey(3)), far_obs, far_act)
   assert q_far.shape == (N_Q, 64)
   assert bool(jnp.all(jnp.abs(q_far) <= bound[:, None] + 1e-4))
   # The same critic without LayerNorm is not bounded: it grows with the input scale.
@@ -192,10 +193,10 @@ def test_update_fits_terminal_rewards_polyak_and_temperature(sac):
   # 75 x update_many (G = 4) = 300 steps; online-only batches drawn from exactly these rows.
   # Capacity 256 and aux float32 match the next test, so both share one compiled update_many.
   online = replay.add_batch(replay.init_buffer(_row(batch), 256), batch)
-  state, beta = state1, sampling.init_beta(small_config().sampling)
+  state = state1
   for i in range(75):
-    state, beta, info = sac.update_many(state, beta, jax.random.PRNGKey(i), None, online,
-                                        jnp.float32(0.0))
+    state, info = sac.update_many(state, jax.random.PRNGKey(i), None, online, jnp.float32(0.75),
+                                  jnp.float32(0.0))
   td0 = float(sac.td_abs(state0, jax.random.PRNGKey(2), batch, jnp.float32(0.0)))
   td1 = float(sac.td_abs(state, jax.random.PRNGKey(2), batch, jnp.float32(0.0)))
   assert td1 < 0.15 * td0, (td0, td1)
@@ -205,15 +206,19 @@ def _row(batch):
   return jax.tree_util.tree_map(lambda x: x[0], batch)
 
 
-def test_update_many_runs_g_steps_moves_beta_and_never_retraces(sac):
+def test_update_many_runs_g_steps_reports_delta_and_never_retraces(sac):
+  """G steps per call on batches mixed at the beta passed in; the delta it reports drives the
+  loop's beta rule (here stepped as the loop does), and neither new data nor a new beta
+  retraces."""
   c = small_config()
   state = sac.init(jax.random.PRNGKey(0))
-  beta = sampling.init_beta(c.sampling)
+  beta = beta_lib.init(c.sampling)
   ex = _row(_batch(jax.random.PRNGKey(0)))
   online = replay.add_batch(replay.init_buffer(ex, 256), _batch(jax.random.PRNGKey(1), 40))
   offline = replay.add_batch(replay.init_buffer(ex, 256), _batch(jax.random.PRNGKey(2), 100))
-  state, beta, info = sac.update_many(state, beta, jax.random.PRNGKey(3), offline, online,
-                                        jnp.float32(1.0))
+  state, info = sac.update_many(state, jax.random.PRNGKey(3), offline, online, beta.beta,
+                                jnp.float32(1.0))
+  beta = beta_lib.update(beta, info["td_error"], c.sampling)
   n_traces = len(TRACES)
   assert int(state.step) == c.agent.utd and int(beta.count) == 1
   assert float(info["offline_fraction"]) == pytest.approx(round(0.75 * 32) / 32)
@@ -221,15 +226,18 @@ def test_update_many_runs_g_steps_moves_beta_and_never_retraces(sac):
   for i in range(6):    # new data, sizes, aux and beta values every call
     online = replay.add_batch(online, _batch(jax.random.PRNGKey(10 + i), 8))
     beta = beta.replace(beta=jnp.float32(0.25 + 0.1 * i)) if i == 3 else beta
-    state, beta, info = sac.update_many(state, beta, jax.random.PRNGKey(20 + i), offline,
-                                        online, jnp.float32(0.1 * i))
+    state, info = sac.update_many(state, jax.random.PRNGKey(20 + i), offline, online,
+                                  beta.beta, jnp.float32(0.1 * i))
+    if i == 3:  # the batches use the beta passed in
+      assert float(info["offline_fraction"]) == pytest.approx(round(0.55 * 32) / 32)
+    beta = beta_lib.update(beta, info["td_error"], c.sampling)
     betas.append(float(beta.beta))
-    assert np.isfinite(float(info["critic_loss"]))
+    assert np.isfinite(float(info["critic_loss"])) and np.isfinite(float(info["td_error"]))
   assert len(TRACES) == n_traces, "update_many retraced for new data or a new beta"
   assert all(0.25 <= b <= 0.75 for b in betas) and int(beta.count) == 7
   assert int(state.step) == 7 * c.agent.utd
   # No offline buffer: the SAC-from-scratch path.
-  state, beta, info = sac.update_many(state, beta, jax.random.PRNGKey(9), None, online, 1.0)
+  state, info = sac.update_many(state, jax.random.PRNGKey(9), None, online, beta.beta, 1.0)
   assert float(info["offline_fraction"]) == 0.0 and int(state.step) == 8 * c.agent.utd
 
 
@@ -238,22 +246,16 @@ def _assert_trees_equal(a, b):
   jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
 
 
-def test_update_many_without_offline_data_skips_td_error_and_beta(sac):
-  """offline=None: beta selects nothing, so no TD batch and no beta update; the G updates are
+def test_update_many_without_offline_data_skips_td_error(sac):
+  """offline=None: beta selects nothing, so no TD batch (td_error nan); the G updates are
   those of the documented key use (k_scan, k_batch, k_td = split(key, 3))."""
   c = small_config()
   state = sac.init(jax.random.PRNGKey(0))
   online = replay.add_batch(replay.init_buffer(_row(_batch(jax.random.PRNGKey(0))), 256),
                             _batch(jax.random.PRNGKey(1), 64))
-  # A beta state in the middle of a run: every field away from its initial value.
-  beta = sampling.BetaState(beta=jnp.float32(0.4), delta_bar=jnp.float32(0.3),
-                            delta_ref=jnp.float32(0.2), count=jnp.int32(5))
   key, aux = jax.random.PRNGKey(4), jnp.float32(0.5)
-  new, new_beta, info = sac.update_many(state, beta, key, None, online, aux)
-  _assert_trees_equal(new_beta, beta)
+  new, info = sac.update_many(state, key, None, online, jnp.float32(0.4), aux)
   assert np.isnan(float(info["td_error"]))
-  assert float(info["beta"]) == pytest.approx(0.4)
-  assert float(info["delta_bar"]) == pytest.approx(0.3)
   st = state
   for k in jax.random.split(jax.random.split(key, 3)[0], c.agent.utd):
     k_sample, k_update = jax.random.split(k)
@@ -263,28 +265,27 @@ def test_update_many_without_offline_data_skips_td_error_and_beta(sac):
 
 
 def test_update_many_skips_td_error_where_the_rule_cannot_move_beta(sac):
-  """Mode "fixed" or beta_min == beta_max: beta_state unchanged and td_error nan, while the
-  learning equals that of the adaptive rule from the same beta state (same batches)."""
+  """Mode "fixed" or beta_min == beta_max: td_error nan (the loop then leaves beta alone),
+  while the learning equals that of the adaptive rule at the same beta (same batches)."""
   ex = _row(_batch(jax.random.PRNGKey(0)))
   online = replay.add_batch(replay.init_buffer(ex, 256), _batch(jax.random.PRNGKey(1), 40))
   offline = replay.add_batch(replay.init_buffer(ex, 256), _batch(jax.random.PRNGKey(2), 100))
   state = sac.init(jax.random.PRNGKey(0))
   key, aux = jax.random.PRNGKey(6), jnp.float32(1.0)
-  beta = sampling.init_beta(small_config().sampling)
-  moved, moved_beta, moved_info = sac.update_many(state, beta, key, offline, online, aux)
-  assert int(moved_beta.count) == 1 and np.isfinite(float(moved_info["td_error"]))
+  beta = beta_lib.init(small_config().sampling)
+  moved, moved_info = sac.update_many(state, key, offline, online, beta.beta, aux)
+  assert np.isfinite(float(moved_info["td_error"]))
   fixed = small_config()
   fixed.sampling.mode, fixed.sampling.beta_fixed = "fixed", float(beta.beta)
   point = small_config()
   point.sampling.beta_min = point.sampling.beta_max
   for c in (fixed, point):
-    assert not sampling.beta_moves(c.sampling)
+    assert not beta_lib.moves(c.sampling)
     agent = make_sac(OBS, ACT, c.agent, c.sampling, penalty_fn=penalty)
-    new, new_beta, info = agent.update_many(state, beta, key, offline, online, aux)
-    _assert_trees_equal(new_beta, beta)
+    new, info = agent.update_many(state, key, offline, online, beta.beta, aux)
     assert np.isnan(float(info["td_error"]))
     _assert_trees_equal(new, moved)
-  assert sampling.beta_moves(small_config().sampling)
+  assert beta_lib.moves(small_config().sampling)
 
 
 def test_relative_td_error_is_absolute_over_target_scale(sac):
@@ -293,17 +294,17 @@ def test_relative_td_error_is_absolute_over_target_scale(sac):
   c.sampling.td_error = "relative"
   rel = make_sac(OBS, ACT, c.agent, c.sampling, penalty_fn=penalty)
   state = sac.init(jax.random.PRNGKey(0))
-  beta = sampling.init_beta(c.sampling)
+  beta = beta_lib.init(c.sampling).beta
   ex = _row(_batch(jax.random.PRNGKey(0)))
   online = replay.add_batch(replay.init_buffer(ex, 256), _batch(jax.random.PRNGKey(1), 64))
   offline = replay.add_batch(replay.init_buffer(ex, 256), _batch(jax.random.PRNGKey(2), 64))
   key, aux = jax.random.PRNGKey(5), jnp.float32(0.5)
-  s_abs, _, i_abs = sac.update_many(state, beta, key, offline, online, aux)
-  s_rel, _, i_rel = rel.update_many(state, beta, key, offline, online, aux)
+  s_abs, i_abs = sac.update_many(state, key, offline, online, beta, aux)
+  s_rel, i_rel = rel.update_many(state, key, offline, online, beta, aux)
   # The learning itself is unchanged; only the signal fed to the beta rule differs.
   jax.tree_util.tree_map(np.testing.assert_array_equal, s_abs, s_rel)
   _, k_batch, k_td = jax.random.split(key, 3)
-  y = sac.critic_target(s_abs, k_td, replay.sample(online, k_batch, c.agent.batch_size), aux)
+  y = sac.extras["critic_target"](s_abs, k_td, replay.sample(online, k_batch, c.agent.batch_size), aux)
   np.testing.assert_allclose(float(i_rel["td_error"]),
                              float(i_abs["td_error"]) / float(jnp.mean(jnp.abs(y))), rtol=1e-5)
   c.sampling.td_error = "scaled"
@@ -386,7 +387,7 @@ def test_sac_learns_pointmass_and_offline_data_halves_steps():
   def init_run(seed):
     k_env, k_agent, key = jax.random.split(jax.random.PRNGKey(seed), 3)
     env = task.reset(k_env)
-    return (agent.init(k_agent), sampling.init_beta(c.sampling), env,
+    return (agent.init(k_agent), beta_lib.init(c.sampling), env,
             replay.init_buffer(example, MAX_STEPS), jnp.int32(0), key)
 
   def run_chunk(carry, offline):
@@ -398,8 +399,9 @@ def test_sac_learns_pointmass_and_offline_data_halves_steps():
       action = jnp.where(explore, random_action, agent.act(state, k_act, env.obs))
       env, tr = task.step(env, action)
       online = replay.add(online, tr)
-      state, beta, info = agent.update_many(state, beta, k_upd, offline, online, None)
-      return (state, beta, env, online, t + 1, key), info["beta"]
+      state, info = agent.update_many(state, k_upd, offline, online, beta.beta, None)
+      beta = beta_lib.update(beta, info["td_error"], c.sampling)  # as the loop does
+      return (state, beta, env, online, t + 1, key), beta.beta
     return jax.lax.scan(env_step, carry, None, length=CHUNK)[0]
 
   def evaluate(state):
@@ -423,3 +425,18 @@ def test_sac_learns_pointmass_and_offline_data_halves_steps():
   scratch, with_offline = solved_at[:3], solved_at[3:]
   assert np.all(np.isfinite(scratch)), f"SAC from scratch did not reach {THRESHOLD}: {solved_at}"
   assert np.mean(with_offline) <= 0.5 * np.mean(scratch), solved_at
+
+
+def test_losses_are_the_ones_update_steps_on(sac):
+  """losses(state, key, batch) is evaluated at `state` with update's key use: the critic loss
+  and the temperature loss equal update's own (computed before its steps); the actor loss is
+  the same objective against the un-stepped critics, so it differs only by that step."""
+  state = sac.init(jax.random.PRNGKey(7))
+  batch, key, aux = _batch(jax.random.PRNGKey(8)), jax.random.PRNGKey(9), jnp.float32(0.5)
+  got = sac.losses(state, key, batch, aux)
+  _, info = sac.update(state, key, batch, aux)
+  np.testing.assert_allclose(float(got["critic_loss"]), float(info["critic_loss"]), rtol=1e-6)
+  np.testing.assert_allclose(float(got["temperature_loss"]), float(info["temperature_loss"]),
+                             rtol=1e-5)
+  assert sorted(got) == ["actor_loss", "critic_loss", "temperature_loss"]
+  assert np.isfinite(float(got["actor_loss"]))

@@ -54,7 +54,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
   # importing this module stays cheap.
   from wombet_jax import beta, filtering, generation, loop, planner, writers
   from wombet_jax import world_model
-  from wombet_jax.agents import registry as algos
+  from wombet_jax.agents import registry as algo_registry
   from wombet_jax.agents import sac
   from wombet_jax.envs import registry
 
@@ -62,7 +62,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
   if not registry.is_known(top.get("env")):
     top.fail("env", f"unknown task pair; known: {list(registry.names())}, each also as "
                     f"<pair>{registry.SOURCE_SUFFIX}")
-  top.choice("algo", algos.names())
+  top.choice("algo", algo_registry.names())
   writers.check(top.get("writers"))
   _representable(c)
   top.integer("num_seeds")
@@ -89,7 +89,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
   if c.agent.batch_size > c.loop.online_capacity:
     raise invalid("agent.batch_size", c.agent.batch_size,
                   f"must be <= loop.online_capacity={c.loop.online_capacity}")
-  spec = algos.get(c.algo)
+  spec = algo_registry.get(c.algo)
   if spec.section is not None:
     Section(c).get(spec.section)
   spec.validate(c)

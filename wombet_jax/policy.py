@@ -46,17 +46,19 @@ FORMAT = 1
 META_FILE = "policy.json"
 KINDS = ("tanh_gaussian", "tanh_mean_gaussian", "deterministic")
 
-# algorithm -> (actor kind, path of the actor parameters inside the agent's state).
-ACTORS: dict[str, tuple[str, tuple[str, ...]]] = {
-    name: spec.actor for name, spec in registry.REGISTRY.items()}
+def actors() -> dict[str, tuple[str, tuple[str, ...]]]:
+  """algorithm -> (actor kind, path of the actor parameters inside the agent's state), for
+  every registered algorithm with an exportable actor."""
+  return {name: spec.actor for name, spec in registry.REGISTRY.items() if spec.actor}
 
 
 def actor_params(algo: str, agent_state: Any) -> Any:
   """The actor's parameters inside `agent_state` of algorithm `algo`."""
-  if algo not in ACTORS:
-    raise ValueError(f"algo={algo!r} has no exportable actor; allowed: {sorted(ACTORS)}")
+  table = actors()
+  if algo not in table:
+    raise ValueError(f"algo={algo!r} has no exportable actor; allowed: {sorted(table)}")
   node = agent_state
-  for part in ACTORS[algo][1]:
+  for part in table[algo][1]:
     node = node[part] if isinstance(node, dict) else getattr(node, part)
   return node
 
@@ -112,7 +114,7 @@ def export(path: str, agent_states: Any, *, config, obs_dim: int, act_dim: int,
   """
   algo = config.algo
   params = jax.device_get(actor_params(algo, agent_states))
-  kind = ACTORS[algo][0]
+  kind = actors()[algo][0]
   seeds = [int(s) for s in seeds]
   flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(params), sep="/")
   arrays = {f"params/{k}": np.asarray(v) for k, v in flat.items()}
@@ -143,8 +145,11 @@ def export(path: str, agent_states: Any, *, config, obs_dim: int, act_dim: int,
   return path
 
 
-def export_run(path: str, pipe, states, seeds) -> str:
-  """`export` of a runner's batched `loop.RunState` under its `loop.Pipeline`."""
+def export_run(path: str, pipe, states, seeds) -> str | None:
+  """`export` of a runner's batched `loop.RunState` under its `loop.Pipeline`; nothing (None)
+  for an algorithm without an exportable actor (its spec's ``actor`` is None)."""
+  if pipe.spec.actor is None:
+    return None
   host = jax.device_get({"tgt": states.target_steps[0], "src": states.source_steps[0]})
   return export(path, states.agent, config=pipe.config, obs_dim=pipe.pair.obs_dim,
                 act_dim=pipe.pair.act_dim, episode_length=pipe.episode_length, seeds=seeds,

@@ -19,7 +19,8 @@ import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from experiments.configs.base import get_config  # noqa: E402
-from wombet_jax import benchmarking, replay, sampling  # noqa: E402
+from wombet_jax import beta as beta_lib  # noqa: E402
+from wombet_jax import benchmarking, replay  # noqa: E402
 from wombet_jax.agents.sac import make_sac  # noqa: E402
 from wombet_jax.envs import make_pair  # noqa: E402
 
@@ -84,7 +85,7 @@ def make_chunk(a, c, pair):
     offline = replay.add_batch(replay.init_buffer(tr, n_off), as_tr(rows))
     online = replay.add_batch(replay.init_buffer(tr, a.batch + a.steps),
                               as_tr(benchmarking.random_transitions(k_on, a.batch, pair.obs_dim, pair.act_dim)))
-    return (agent.init(k_agent), sampling.init_beta(c.sampling), task.reset(k_env), online,
+    return (agent.init(k_agent), beta_lib.init(c.sampling), task.reset(k_env), online,
             offline, key)
 
   def chunk(carry):
@@ -93,7 +94,10 @@ def make_chunk(a, c, pair):
       key, k_act, k_upd = jax.random.split(key, 3)
       env, tr = task.step(env, agent.act(state, k_act, env.obs))
       online = replay.add(online, tr)
-      state, beta, _ = agent.update_many(state, beta, k_upd, offline, online, None)
+      # The updates of one env step, then the beta rule the loop steps with their delta.
+      state, info = agent.update_many(state, k_upd, offline, online, beta.beta, None)
+      if beta_lib.moves(c.sampling):
+        beta = beta_lib.update(beta, info["td_error"], c.sampling)
       return (state, beta, env, online, offline, key), None
     return jax.lax.scan(step, carry, None, length=a.steps)[0]
 

@@ -9,14 +9,14 @@ env steps in one jitted `lax.scan`, in variants that each add one piece of the l
   + buffer insert     `replay.add` to D_on (and, for WOMBET, the model's real-data buffer)
   + batch sampling    the G batches of B rows drawn (mixed D_off/D_on for WOMBET) and
                       nothing done with them but a sum
-  + critic updates    on them, G critic gradient steps only (`SAC.critic_step`)
+  + critic updates    on them, G critic gradient steps only (SAC's `extras["critic_step"]`)
   + actor and temperature updates
                       G full gradient updates instead, without the TD batch and the beta
                       update: `update_many` of the same agent built with a beta that cannot
                       move (WOMBET), SAC's own `update_many` (no D_off)
-  + TD/beta           the TD-error batch and `sampling.update_beta` after the G updates:
+  + TD/beta           the TD-error batch after the G updates and the loop's `beta.update`:
                       WOMBET's `update_many`; for SAC, its `update_many` followed by `td_abs`
-                      and `update_beta` (what SAC ran before it skipped them)
+                      and `beta.update` (what SAC would run if it did not skip them)
   loop chunk          `Pipeline.chunk` itself (adds the non-finite checks, the learning-start
                       branch, episode bookkeeping)
 
@@ -37,7 +37,9 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from wombet_jax import algos, benchmarking, loop, replay, sampling  # noqa: E402
+from wombet_jax import beta as beta_lib  # noqa: E402
+from wombet_jax import benchmarking, loop, replay  # noqa: E402
+from wombet_jax.agents.protocol import AgentContext  # noqa: E402
 from wombet_jax import world_model as wm_lib  # noqa: E402
 from wombet_jax.config import validate  # noqa: E402
 
@@ -107,8 +109,8 @@ def make_cases(config, algo, a):
     fixed = c.copy_and_resolve_references()
     fixed.sampling.mode = "fixed"
     penalty_fn = pipe.wm.uncertainty if spec.uses_model_penalty else None
-    plain = spec.make_agent(algos.AgentContext(pair.obs_dim, pair.act_dim, fixed, pair, pipe.wm,
-                                               penalty_fn))
+    plain = spec.make(AgentContext(pair.obs_dim, pair.act_dim, fixed, pair, pipe.wm,
+                                   penalty_fn))
   else:
     plain = agent
 
@@ -137,19 +139,20 @@ def make_cases(config, algo, a):
         rows = draw(k_sample)
         if level == 3:  # keep the draw alive, do nothing else with it
           return (carry[0], carry[1] + jnp.sum(rows.reward)), None
-        return (agent.critic_step(carry[0], k_update, rows, aux_of(s))[0], carry[1]), None
+        critic_step = agent.extras["critic_step"]
+        return (critic_step(carry[0], k_update, rows, aux_of(s))[0], carry[1]), None
       (ag, total), _ = jax.lax.scan(body, (s.agent, jnp.float32(0)),
                                     jax.random.split(k_upd, utd))
-      s = s.replace(agent=ag, td_error=total)
+      s = s.replace(agent=ag, metrics=dict(s.metrics, td_error=total))
     elif level == 5:
-      ag, beta, _ = plain.update_many(s.agent, s.beta, k_upd, offline, s.online, aux_of(s))
-      s = s.replace(agent=ag, beta=beta)
+      ag, _ = plain.update_many(s.agent, k_upd, offline, s.online, s.beta.beta, aux_of(s))
+      s = s.replace(agent=ag)
     elif level == 6:
-      ag, beta, info = agent.update_many(s.agent, s.beta, k_upd, offline, s.online, aux_of(s))
+      ag, info = agent.update_many(s.agent, k_upd, offline, s.online, s.beta.beta, aux_of(s))
+      delta = info["td_error"]
       if offline is None:
         delta = agent.td_abs(ag, k_td, replay.sample(s.online, k_batch, batch), aux_of(s))
-        beta = sampling.update_beta(beta, delta, c.sampling)
-      s = s.replace(agent=ag, beta=beta)
+      s = s.replace(agent=ag, beta=beta_lib.update(s.beta, delta, c.sampling))
     return s
 
   def run(states, level):

@@ -40,7 +40,8 @@ import optax
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from experiments.configs.default import get_config  # noqa: E402
-from wombet_jax import benchmarking, loop, replay, sampling  # noqa: E402
+from wombet_jax import beta as beta_lib  # noqa: E402
+from wombet_jax import benchmarking, loop, replay  # noqa: E402
 from wombet_jax.agents.sac import make_sac  # noqa: E402
 from wombet_jax.envs import make_pair  # noqa: E402
 
@@ -204,10 +205,10 @@ def online_cases(a, c, pair):
       key, k_act, k_upd = jax.random.split(key, 3)
       env, tr = task.step(env, ours.act(state, k_act, env.obs))
       online = replay.add(online, tr)
-      state, beta, _ = ours.update_many(state, beta, k_upd, None, online, None)
+      state, _ = ours.update_many(state, k_upd, None, online, beta.beta, None)
       return (state, beta, env, online, key), None
     return jax.lax.scan(body, carry, None, length=a.steps)[0]
-  carry = (ours.init(jax.random.PRNGKey(1)), sampling.init_beta(c.sampling), env0, online, key)
+  carry = (ours.init(jax.random.PRNGKey(1)), beta_lib.init(c.sampling), env0, online, key)
   cases[OURS_STEP] = (jax.jit(ours_steps), (carry,))
   # The same step under the loop's vmap over seeds, with one seed: what the seed axis costs.
   cases["ours: the same, vmapped over 1 seed"] = (

@@ -9,7 +9,7 @@ import ml_collections
 def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.env = "pointmass"            # task pair name, see wombet_jax.envs.registry
-  c.algo = "wombet"              # see wombet_jax.algos.ALGOS
+  c.algo = "wombet"              # see wombet_jax.agents.registry
   c.seed = 0                     # seeds are seed, seed+1, ..., seed+num_seeds-1
   c.num_seeds = 1                # vmapped (and sharded over devices) seed axis
   c.episode_length = 0           # 0: the task pair's own default

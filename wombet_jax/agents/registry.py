@@ -51,8 +51,8 @@ class AlgoSpec:
   validate: Callable[[Any], None]
   color: str                         # its colour in every plot
   # How to find and rebuild its actor (wombet_jax.policy): the actor kind and the path of
-  # the actor parameters inside the agent state.
-  actor: tuple[str, tuple[str, ...]]
+  # the actor parameters inside the agent state; None: no policy artefact is exported.
+  actor: Optional[tuple[str, tuple[str, ...]]]
   uses_offline: bool = False         # needs D_off (PETS source phase, model, generation)
   refresh_each_iteration: bool = False  # refit the model and regenerate D_off every iteration
   offline_pretrain: bool = False     # config.loop.offline_steps updates on D_off before online

@@ -1,11 +1,11 @@
-"""Tests for wombet_jax.sampling: the adaptive-beta rule of docs/method.md step 6."""
+"""Tests for wombet_jax.beta: the adaptive-beta rule of docs/method.md step 6."""
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
 
-from wombet_jax import sampling
+from wombet_jax import beta as beta_lib
 
 
 def _cfg(**kw):
@@ -17,18 +17,18 @@ def _cfg(**kw):
 
 
 def _run(cfg, deltas):
-  """Scan update_beta over deltas (jitted); returns the stacked states."""
+  """Scan beta.update over deltas (jitted); returns the stacked states."""
   def body(s, d):
-    s = sampling.update_beta(s, d, cfg)
+    s = beta_lib.update(s, d, cfg)
     return s, s
-  _, states = jax.jit(lambda d: jax.lax.scan(body, sampling.init_beta(cfg), d))(
+  _, states = jax.jit(lambda d: jax.lax.scan(body, beta_lib.init(cfg), d))(
       jnp.asarray(deltas, jnp.float32))
   return states
 
 
 def test_init():
-  assert float(sampling.init_beta(_cfg()).beta) == 0.75
-  s = sampling.init_beta(_cfg(mode="fixed", beta_fixed=0.3))
+  assert float(beta_lib.init(_cfg()).beta) == 0.75
+  s = beta_lib.init(_cfg(mode="fixed", beta_fixed=0.3))
   assert float(s.beta) == pytest.approx(0.3) and int(s.count) == 0
 
 
@@ -80,4 +80,4 @@ def test_fixed_mode_keeps_beta_and_tracks_delta():
                                          ("beta_fixed", 1.5), ("warmup_updates", 0)])
 def test_bad_config_raises(field, value):
   with pytest.raises(ValueError, match=field):
-    sampling.init_beta(_cfg(**{field: value}))
+    beta_lib.init(_cfg(**{field: value}))
