@@ -125,7 +125,8 @@ def validate(c: ml_collections.ConfigDict) -> None:
   builders call the same validators, so a field has one rule)."""
   # Local imports: the section owners import jax, envs import brax, writers imports scipy;
   # importing this module stays cheap.
-  from wombet_jax import filtering, generation, loop, planner, sampling, writers
+  from wombet_jax import filtering, generation, loop, planner, sampling
+  from wombet_jax.harness import writers
   from wombet_jax import world_model
   from wombet_jax.agents import sac
   from wombet_jax.envs import registry

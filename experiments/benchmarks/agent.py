@@ -19,7 +19,8 @@ import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from experiments.configs.base import get_config  # noqa: E402
-from wombet_jax import benchmarking, replay, sampling  # noqa: E402
+from wombet_jax import replay, sampling  # noqa: E402
+from wombet_jax.harness import benchmarking
 from wombet_jax.agents.sac import make_sac  # noqa: E402
 from wombet_jax.envs import make_pair  # noqa: E402
 

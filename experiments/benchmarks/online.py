@@ -37,7 +37,8 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from wombet_jax import algos, benchmarking, loop, replay, sampling  # noqa: E402
+from wombet_jax import algos, loop, replay, sampling  # noqa: E402
+from wombet_jax.harness import benchmarking
 from wombet_jax import world_model as wm_lib  # noqa: E402
 from wombet_jax.config import validate  # noqa: E402
 

@@ -15,7 +15,7 @@ matplotlib.use("Agg")  # headless: runs on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from wombet_jax import results, stats  # noqa: E402
+from wombet_jax.harness import results, stats  # noqa: E402
 
 COLORS = {"wombet": "#d62728", "sac": "#1f77b4", "td3": "#2ca02c", "ppo": "#9467bd",
           "rlpd": "#ff7f0e", "iql_ft": "#8c564b", "cal_ql": "#e377c2", "awac": "#7f7f7f",
