@@ -178,7 +178,7 @@ def main(argv):
     rows = [r for m in merged for r in m["rows"]]
     print(table(rows), end="")
     if _JSON.value:
-      from wombet_jax import results
+      from wombet_jax.harness import results
       results.atomic_write_json(_JSON.value, dict(merged[0], rows=rows))
     return
   rows = []
@@ -204,7 +204,7 @@ def main(argv):
 def write_json(path: str, rows: list[dict]):
   import jax
 
-  from wombet_jax import results
+  from wombet_jax.harness import results
   device = jax.devices()[0]
   results.atomic_write_json(path, {"device": f"{device.platform} {device.device_kind}",
                                    "cpu_count": os.cpu_count(),

@@ -17,7 +17,7 @@ _TITLE = flags.DEFINE_string("title", None, "Plot title (default: env, algorithm
 
 def main(argv):
   del argv
-  from wombet_jax import plotting, results
+  from wombet_jax.harness import plotting, results
   runs = results.load_runs(_WORKDIR.value)
   if len(runs) < 2:
     raise app.UsageError(f"--workdir={_WORKDIR.value!r}: needs compare/<algo>/metrics.jsonl")

@@ -34,7 +34,7 @@ _JSON = flags.DEFINE_string("json", None, "Write the result as JSON to this path
 
 def main(argv):
   del argv
-  from wombet_jax import evaluation, results
+  from wombet_jax.harness import evaluation, results
   try:
     out = evaluation.evaluate(_WORKDIR.value, seed=_SEED.value, episodes=_EPISODES.value,
                               task=_TASK.value, stochastic=_STOCHASTIC.value,

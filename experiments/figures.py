@@ -54,7 +54,7 @@ def main(argv):
   from absl import logging as absl_logging
 
   from wombet_jax import config as config_lib
-  from wombet_jax import figures, results, runner
+  from wombet_jax.harness import figures, results, runner
   absl_logging.set_verbosity(absl_logging.WARNING)
   fig = figures.get_figure(_FIGURE.value)
   scale = _SCALE.value

@@ -89,7 +89,7 @@ def markdown(rows, cross, lambdas, meta) -> str:
 def plot(rows, cross, lambdas, path, title):
   import matplotlib.pyplot as plt
 
-  from wombet_jax import plotting
+  from wombet_jax.harness import plotting
   fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4), dpi=120)
   ax0.plot(lambdas, [r["fraction_bound_holds"] for r in rows], "o-", lw=2,
            label="planned and penalised with lambda")
@@ -120,7 +120,8 @@ def main(argv):
   import numpy as np
 
   from wombet_jax import config as config_lib
-  from wombet_jax import generation, loop, lower_bound, results
+  from wombet_jax import generation, loop
+  from wombet_jax.harness import lower_bound, results
 
   t_start = time.time()
   config = _CONFIG.value

@@ -25,7 +25,7 @@ def run_dirs(workdir: str) -> list[str]:
 
 def normalise_dir(run_dir: str) -> tuple[str, int]:
   """Rewrites one run's metrics.jsonl and summary.json; returns (env/length key, rows)."""
-  from wombet_jax import reference, results
+  from wombet_jax.harness import reference, results
   with open(os.path.join(run_dir, "config.json")) as f:
     config = json.load(f)
   rows = results.read_jsonl(os.path.join(run_dir, "metrics.jsonl"))

@@ -91,7 +91,8 @@ def main(argv):
   from absl import logging as absl_logging
 
   from wombet_jax import config as config_lib
-  from wombet_jax import figures, generation, plotting, reference, results, runner
+  from wombet_jax import generation
+  from wombet_jax.harness import figures, plotting, reference, results, runner
   from wombet_jax.envs import registry
   absl_logging.set_verbosity(absl_logging.WARNING)
   table_path = _TABLE.value or reference.TABLE

@@ -47,13 +47,13 @@ def main(argv):
   del argv
   env = _env_of(_WORKDIR.value)
   fmt = _FORMAT.value  # None: rendering.render picks the pair's default
-  from wombet_jax import gl  # imports neither jax nor mujoco
+  from wombet_jax.harness import gl  # imports neither jax nor mujoco
   if fmt == "gif" and env != "pointmass":
     try:
       os.environ["MUJOCO_GL"] = gl.pick_backend()
     except RuntimeError as e:
       sys.exit(f"render.py: {e}")
-  from wombet_jax import rendering
+  from wombet_jax.harness import rendering
   try:
     out, title, _ = rendering.render(_WORKDIR.value, _SEED.value, fmt, _EPISODE.value,
                                      _TASK.value, _OUT.value)

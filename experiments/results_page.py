@@ -28,11 +28,12 @@ result.json:
 Kinds and their own fields (paths relative to the folder, or to "dir" for a subresult):
 
   comparison     runs of experiments/run.py with config.compare: one table of
-                 wombet_jax.results.comparison_table over "runs" ({label: metrics.jsonl}; default:
-                 metrics.jsonl labelled by its algo, then compare/<algo>/metrics.jsonl), the wall
-                 time of each run from the summary.json next to its metrics, and
-                 wombet_jax.results.steps_to_threshold_table of "steps_to_threshold" (default
-                 steps_to_threshold.json, written by experiments/thresholds.py) when it exists,
+                 wombet_jax.harness.results.comparison_table over "runs" ({label:
+                 metrics.jsonl}; default: metrics.jsonl labelled by its algo, then
+                 compare/<algo>/metrics.jsonl), the wall time of each run from the summary.json
+                 next to its metrics, and wombet_jax.harness.results.steps_to_threshold_table
+                 of "steps_to_threshold" (default steps_to_threshold.json, written by
+                 experiments/thresholds.py) when it exists,
                  and experiments.source_phase.table of "source_phase" (default
                  source_phase.json, written by experiments/source_phase.py) when it exists.
                  "normalise": {"env": ..., "episode_length": ...} adds the table in normalised
@@ -52,7 +53,7 @@ Kinds and their own fields (paths relative to the folder, or to "dir" for a subr
                  with "json" (what a script in experiments/benchmarks/ wrote with --json),
                  "tables" ([{"key": a list of row dicts in the JSON, "columns": [...],
                  "title" or "title_key": optional}]) rendered with
-                 wombet_jax.benchmarking.markdown_table,
+                 wombet_jax.harness.benchmarking.markdown_table,
                  "fields" (top-level JSON values listed under the tables), "rename" ({shown
                  text: replacement} for row labels) and "notes".
 
@@ -204,7 +205,7 @@ def check_meta(meta: Mapping[str, Any], where: str, sub: bool = False) -> None:
 
 
 def _default_runs(folder: str) -> dict[str, str]:
-  from wombet_jax import results
+  from wombet_jax.harness import results
   runs = {}
   main = os.path.join(folder, "metrics.jsonl")
   if os.path.exists(main):
@@ -239,7 +240,7 @@ def _warn_if_stale(json_path: str, rendered: str, folder: str,
 
 
 def render_comparison(meta: Mapping[str, Any], folder: str, warn: Callable[[str], None]) -> str:
-  from wombet_jax import reference, results
+  from wombet_jax.harness import reference, results
   runs_paths = meta.get("runs") or _default_runs(folder)
   if not runs_paths:
     raise PageError(f"{folder}: no metrics.jsonl to compare")
@@ -342,7 +343,7 @@ _PROGRESS = re.compile(r"target steps (\d+)/\d+ \| return [^|]*\(normalised (-?[
 def render_log_means(meta: Mapping[str, Any], folder: str, warn: Callable[[str], None]) -> str:
   import numpy as np
 
-  from wombet_jax import results
+  from wombet_jax.harness import results
   curves: dict[str, dict[int, float]] = {}
   for label, p in (meta.get("runs") or {}).items():
     by = results.by_step_and_seed(results.read_jsonl(os.path.join(folder, p)),
@@ -418,7 +419,7 @@ def render_result(meta: dict, folder: str, rel: str, level: int, warn: Callable[
 
 
 def _benchmark_tables(entry: Mapping[str, Any], folder: str) -> list[str]:
-  from wombet_jax import benchmarking
+  from wombet_jax.harness import benchmarking
   d = _read_json(os.path.join(folder, entry["json"]))
   rename = entry.get("rename", {})
   title, device = d.get("title", ""), d.get("device", "?")
@@ -537,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
       if old != text:
         stale.append(path)
     elif old != text:
-      from wombet_jax import results
+      from wombet_jax.harness import results
       results.atomic_write_bytes(path, text.encode())
       print(f"wrote {os.path.relpath(path, ROOT)}")
   if stale:

@@ -80,7 +80,7 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 def main(argv):
   del argv
-  from wombet_jax import experiment
+  from wombet_jax.harness import experiment
   config = _CONFIG.value
   workdir = _WORKDIR.value or os.path.join("/tmp/wombet", config.env)
   try:

@@ -29,7 +29,7 @@ def define_flags() -> None:
 
 def source_episodes(rows, random_episodes: int) -> list[dict]:
   """Per source episode (in order): phase, source steps after it, per-seed returns."""
-  from wombet_jax import results
+  from wombet_jax.harness import results
   by_steps = results.by_step_and_seed(rows, "return", phase="source",
                                       step_key="source_env_steps")
   return [{"episode": i + 1, "phase": "random" if i < random_episodes else "MPC",
@@ -69,7 +69,7 @@ def table(s: dict) -> str:
 
 
 def plot(s: dict, path: str, title: str) -> None:
-  from wombet_jax import plotting
+  from wombet_jax.harness import plotting
   plt = plotting.plt
   fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
   ep = [e["episode"] for e in s["episodes"]]
@@ -91,7 +91,7 @@ def plot(s: dict, path: str, title: str) -> None:
 
 def main(argv):
   del argv
-  from wombet_jax import reference, results
+  from wombet_jax.harness import reference, results
   wd = FLAGS.workdir
   for f in ("metrics.jsonl", "config.json"):
     if not os.path.exists(os.path.join(wd, f)):

@@ -109,7 +109,7 @@ def main(_):
   out = probe(_CONFIG.value, _EPISODES.value, _TRIALS.value, tuple(_BIG.value), _SEED.value,
               log=lambda msg: print(msg, flush=True))
   if _JSON.value:
-    from wombet_jax import results
+    from wombet_jax.harness import results
     c = _CONFIG.value
     results.atomic_write_json(_JSON.value, dict(
         out, env=c.env, episode_length=c.episode_length, seed=_SEED.value,

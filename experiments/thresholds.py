@@ -20,7 +20,7 @@ _FRACTIONS = flags.DEFINE_list("fractions", ["0.5", "0.8"], "Fractions of the ba
 
 def main(argv):
   del argv
-  from wombet_jax import results
+  from wombet_jax.harness import results
   fractions = []
   for f in _FRACTIONS.value:
     try:

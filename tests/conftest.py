@@ -25,7 +25,7 @@ def pipe(config):
 @pytest.fixture(scope="session")
 def full_run(config, pipe, tmp_path_factory):
   """(workdir, summary) of the smoke config run to the end; tests copy it before changing it."""
-  from wombet_jax import runner
+  from wombet_jax.harness import runner
   wd = str(tmp_path_factory.mktemp("full"))
   summary = runner.run(config, wd, verbose=False, pipeline=pipe)
   return wd, summary

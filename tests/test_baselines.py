@@ -11,7 +11,8 @@ import pytest
 
 import baseline_utils as bu
 import toy_agent
-from wombet_jax import replay, runner
+from wombet_jax import replay
+from wombet_jax.harness import runner
 from wombet_jax.agents import registry
 from wombet_jax.config import validate
 from wombet_jax.errors import UserError

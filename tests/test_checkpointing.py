@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wombet_jax import checkpointing
+from wombet_jax.harness import checkpointing
 
 
 def test_roundtrip_with_zero_size_leaves_and_keeps_two(tmp_path):

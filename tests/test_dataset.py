@@ -2,7 +2,8 @@
 import numpy as np
 
 from test_generation import _filter_config, _hand_rollouts
-from wombet_jax import dataset, generation
+from wombet_jax import generation
+from wombet_jax.harness import dataset
 from wombet_jax.envs import make_pair
 
 

@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 from experiments.configs import smoke
-from wombet_jax import checkpointing, config as config_lib, experiment, results, runner
+from wombet_jax import config as config_lib
+from wombet_jax.harness import checkpointing, experiment, results, runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_PY = os.path.join(ROOT, "experiments", "run.py")

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from experiments.configs import default
-from wombet_jax import figures, generation, reference, results
+from wombet_jax import generation
+from wombet_jax.harness import figures, reference, results
 from wombet_jax.envs import registry
 
 

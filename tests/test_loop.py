@@ -9,7 +9,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from wombet_jax import loop, results, runner
+from wombet_jax import loop
+from wombet_jax.harness import results, runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -46,7 +47,7 @@ def test_run_writes_the_contract(full_run, config):
 
 
 def test_generated_data_is_exported_per_iteration_and_seed(full_run, config):
-  from wombet_jax import dataset
+  from wombet_jax.harness import dataset
   wd, _ = full_run
   rows = results.read_jsonl(os.path.join(wd, "metrics.jsonl"))
   for k in range(config.loop.num_iterations):
@@ -102,7 +103,7 @@ def test_sigkilled_run_resumes_to_identical_metrics(full_run, config, pipe, tmp_
   assert resumed == full
   # The resumed run continued the killed run's TensorBoard run (smoke.py selects it): the
   # same points as the uninterrupted run's, none twice, in two event files.
-  from wombet_jax import writers
+  from wombet_jax.harness import writers
   tb = os.path.join(wd, writers.TENSORBOARD_DIR)
   assert len(writers.event_files(tb)) == 2
   assert (writers.read_tensorboard(tb)
@@ -113,7 +114,8 @@ SHARDING_SCRIPT = textwrap.dedent("""
     import json, sys
     import jax
     from experiments.configs import smoke
-    from wombet_jax import loop, results, runner
+    from wombet_jax import loop
+    from wombet_jax.harness import results, runner
     assert len(jax.devices()) == 4, jax.devices()
     c = smoke.get_config()
     c.num_seeds = 8

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from experiments.configs import smoke
-from wombet_jax import filtering, generation, lower_bound
+from wombet_jax import filtering, generation
+from wombet_jax.harness import lower_bound
 from wombet_jax.envs import base, make_pair, pointmass
 from wombet_jax.world_model import WorldModel
 

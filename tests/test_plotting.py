@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from wombet_jax import plotting
+from wombet_jax.harness import plotting
 
 
 def _rows(values_by_step):

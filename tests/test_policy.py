@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from experiments.configs import smoke
-from wombet_jax import checkpointing, evaluation, loop, policy
-from wombet_jax import results, runner
+from wombet_jax import loop
 from wombet_jax import world_model as wm_lib
 from wombet_jax.agents import registry
 from wombet_jax.agents.protocol import AgentContext
 from wombet_jax.envs import make_pair
+from wombet_jax.harness import checkpointing, evaluation, policy, results, runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

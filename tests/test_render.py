@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from experiments.configs import smoke
-from wombet_jax import generation, gl, policy, rendering
+from wombet_jax import generation
 from wombet_jax.agents import registry
 from wombet_jax.agents.protocol import AgentContext
 from wombet_jax.envs import make_pair
+from wombet_jax.harness import gl, policy, rendering
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "experiments", "render.py")
@@ -68,7 +69,7 @@ def test_html_of_an_mjx_pair_holds_every_frame_of_the_episode(tmp_path):
 # under the backend experiments/render.py picks, from the recorded joint positions.
 _GIF_SCRIPT = """
 import sys, types, numpy as np
-from wombet_jax import rendering
+from wombet_jax.harness import rendering
 z = np.load(sys.argv[1])
 ps = types.SimpleNamespace(q=z["q"], qd=z["qd"])
 ep = types.SimpleNamespace(states=types.SimpleNamespace(inner=types.SimpleNamespace(

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from wombet_jax import results
+from wombet_jax.harness import results
 
 
 def _row(seed, step, ret, algo="sac"):
@@ -165,7 +165,7 @@ def test_comparison_table_gives_iqm_intervals_best_and_probability_of_improvemen
 
 
 def test_renormalize_fills_the_normalised_column_from_reference_scores():
-  from wombet_jax import reference
+  from wombet_jax.harness import reference
   ref = {"random": -200.0, "reference": 300.0}
   rows = [
       {"phase": "source", "return": -50.0, "normalized_return": None},

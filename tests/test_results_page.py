@@ -6,7 +6,7 @@ import os
 import pytest
 
 from experiments import results_page
-from wombet_jax import results
+from wombet_jax.harness import results
 
 
 def test_committed_pages_match_their_data():

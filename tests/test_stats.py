@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from wombet_jax import stats
+from wombet_jax.harness import stats
 
 
 def test_iqm_trims_a_quarter_on_each_side_pooling_tasks():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from experiments.configs import smoke
-from wombet_jax import results, stats, writers
+from wombet_jax.harness import results, stats, writers
 from wombet_jax.config import validate
 from wombet_jax.errors import UserError
 
@@ -190,7 +190,8 @@ def test_an_unknown_writer_is_one_line_naming_the_value_and_the_allowed_ones():
 
 
 def test_wandb_without_its_package_is_one_line_before_any_work(tmp_path, monkeypatch):
-  from wombet_jax import experiment, loop
+  from wombet_jax import loop
+  from wombet_jax.harness import experiment
   monkeypatch.setitem(sys.modules, "wandb", None)  # find_spec says: not installed
 
   def build(*args, **kwargs):
@@ -210,14 +211,15 @@ def test_wandb_without_its_package_is_one_line_before_any_work(tmp_path, monkeyp
 
 def test_importing_the_package_needs_no_tracker():
   code = ("import sys; sys.modules['wandb'] = sys.modules['tensorboardX'] = None; "
-          "import wombet_jax.runner, wombet_jax.writers, wombet_jax.experiment")
+          "import wombet_jax.harness.runner, wombet_jax.harness.writers, "
+          "wombet_jax.harness.experiment")
   out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": ROOT}, timeout=300)
   assert out.returncode == 0, out.stderr[-2000:]
 
 
 def test_writers_do_not_change_a_figure_runs_directory():
-  from wombet_jax import figures
+  from wombet_jax.harness import figures
   c = smoke.get_config()
   before = figures.config_hash(c)
   c.writers = "jsonl"

@@ -52,7 +52,8 @@ def validate(c: ml_collections.ConfigDict) -> None:
   builders call the same validators, so a field has one rule)."""
   # Local imports: the section owners import jax, envs import brax, writers imports scipy;
   # importing this module stays cheap.
-  from wombet_jax import beta, filtering, generation, loop, planner, writers
+  from wombet_jax import beta, filtering, generation, loop, planner
+  from wombet_jax.harness import writers
   from wombet_jax import world_model
   from wombet_jax.agents import registry as algo_registry
   from wombet_jax.agents import sac

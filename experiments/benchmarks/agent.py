@@ -20,7 +20,8 @@ import jax.numpy as jnp
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from experiments.configs.base import get_config  # noqa: E402
 from wombet_jax import beta as beta_lib  # noqa: E402
-from wombet_jax import benchmarking, replay  # noqa: E402
+from wombet_jax import replay  # noqa: E402
+from wombet_jax.harness import benchmarking  # noqa: E402
 from wombet_jax.agents.sac import make_sac  # noqa: E402
 from wombet_jax.envs import make_pair  # noqa: E402
 

@@ -17,7 +17,8 @@ import jax.numpy as jnp
 
 # Runnable as a script without installing the package, like the other benchmarks.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from wombet_jax import benchmarking, envs  # noqa: E402
+from wombet_jax import envs  # noqa: E402
+from wombet_jax.harness import benchmarking
 
 
 def make_rollout(task: envs.Task, act_dim: int, batch: int, steps: int):

@@ -38,8 +38,9 @@ import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from wombet_jax import beta as beta_lib  # noqa: E402
-from wombet_jax import benchmarking, loop, replay  # noqa: E402
+from wombet_jax import loop, replay  # noqa: E402
 from wombet_jax.agents.protocol import AgentContext  # noqa: E402
+from wombet_jax.harness import benchmarking  # noqa: E402
 from wombet_jax import world_model as wm_lib  # noqa: E402
 from wombet_jax.config import validate  # noqa: E402
 

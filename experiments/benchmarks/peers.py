@@ -41,7 +41,8 @@ import optax
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from experiments.configs.default import get_config  # noqa: E402
 from wombet_jax import beta as beta_lib  # noqa: E402
-from wombet_jax import benchmarking, loop, replay  # noqa: E402
+from wombet_jax import loop, replay  # noqa: E402
+from wombet_jax.harness import benchmarking  # noqa: E402
 from wombet_jax.agents.sac import make_sac  # noqa: E402
 from wombet_jax.envs import make_pair  # noqa: E402
 

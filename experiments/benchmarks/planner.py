@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from experiments.configs import base  # noqa: E402
-from wombet_jax import benchmarking  # noqa: E402
+from wombet_jax.harness import benchmarking  # noqa: E402
 from wombet_jax.planner import Dynamics, make_planner  # noqa: E402
 
 OBS_DIM, ACT_DIM = 18, 6

@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 import wombet_jax.world_model as W  # noqa: E402
 from experiments.configs import base  # noqa: E402
-from wombet_jax import benchmarking  # noqa: E402
+from wombet_jax.harness import benchmarking  # noqa: E402
 from wombet_jax.world_model.networks import apply_member  # noqa: E402
 
 

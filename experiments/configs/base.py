@@ -16,7 +16,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.compare = ""                 # comma-separated algos run with the same seeds, e.g. "sac"
   # Where metrics go besides metrics.jsonl (always written): comma-separated, from
   # "tensorboard" (<workdir>/tensorboard/) and "wandb" (<workdir>/wandb/, offline; needs
-  # pip install "wombet_jax[wandb]"), e.g. "jsonl,tensorboard". See wombet_jax/writers.py.
+  # pip install "wombet_jax[wandb]"), e.g. "jsonl,tensorboard". See wombet_jax/harness/writers.py.
   c.writers = "jsonl"
 
   # Step 1: probabilistic ensemble world model (PETS).

@@ -50,7 +50,7 @@ class AlgoSpec:
   section: Optional[str]
   validate: Callable[[Any], None]
   color: str                         # its colour in every plot
-  # How to find and rebuild its actor (wombet_jax.policy): the actor kind and the path of
+  # How to find and rebuild its actor (wombet_jax.harness.policy): the actor kind and the path of
   # the actor parameters inside the agent state; None: no policy artefact is exported.
   actor: Optional[tuple[str, tuple[str, ...]]]
   uses_offline: bool = False         # needs D_off (PETS source phase, model, generation)

@@ -15,8 +15,8 @@ matplotlib.use("Agg")  # headless: runs on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from wombet_jax import results, stats  # noqa: E402
 from wombet_jax.agents import registry  # noqa: E402
+from wombet_jax.harness import results, stats  # noqa: E402
 
 COLORS = {name: spec.color for name, spec in registry.REGISTRY.items()}
 # For ablation variants: none of them is an algorithm's colour.

@@ -11,7 +11,7 @@ import io
 
 import numpy as np
 
-from wombet_jax import results
+from wombet_jax.harness import results
 
 D4RL_KEYS = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
 EXTRA_KEYS = ("source_rewards", "uncertainty", "accept", "trajectory")

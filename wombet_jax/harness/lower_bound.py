@@ -163,7 +163,7 @@ def summarize(d: Diagnostic, lambda_eval: jax.Array) -> dict:
 def train_source_model(pipe, states, log: Callable[[str], None] = print):
   """Host-side: runs a WOMBET run's source phase on batched `states` (PETS episodes and model
   fits, exactly `runner.build_tasks`' tasks before the first regeneration) and returns them."""
-  from wombet_jax import runner  # runner imports the whole loop; keep this module light
+  from wombet_jax.harness import runner  # runner imports the whole loop; keep this module light
   from wombet_jax import world_model as wm_lib
   for task in runner.build_tasks(pipe):
     kind = task[0]

@@ -3,7 +3,7 @@
 mujoco binds its GL platform (MUJOCO_GL: egl, osmesa, glfw) when it is first imported, so a
 process can only try one. `pick_backend` probes each candidate in a short subprocess and
 returns the first under which mujoco makes an offscreen context. This module imports neither
-jax nor mujoco (wombet_jax/__init__.py imports nothing).
+jax nor mujoco (wombet_jax/__init__.py and wombet_jax/harness/__init__.py import nothing).
 """
 from __future__ import annotations
 

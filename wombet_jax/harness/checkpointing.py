@@ -23,7 +23,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from wombet_jax import errors, results
+from wombet_jax import errors
+from wombet_jax.harness import results
 
 CHECKSUM_KEY = "checksum"
 

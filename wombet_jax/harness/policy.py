@@ -36,9 +36,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wombet_jax import results
 from wombet_jax.agents import registry
 from wombet_jax.agents.common import TanhMeanGaussianActor, gaussian_sample
+from wombet_jax.harness import results
 from wombet_jax.networks import (DeterministicActor, TanhGaussianActor, hidden_dims,
                                  tanh_gaussian_sample)
 

@@ -7,7 +7,7 @@ states. Three outputs:
     every frame's body positions and orientations; it needs no OpenGL.
   * GIF (`gif_bytes`): MuJoCo's offscreen renderer (`mujoco.Renderer`) on the pair's MjModel,
     one frame per env step, through the model's "track" camera when it has one (else a fixed
-    side view framing the bodies' path). It needs an OpenGL context (`wombet_jax.gl` picks
+    side view framing the bodies' path). It needs an OpenGL context (`wombet_jax.harness.gl` picks
     MUJOCO_GL for `experiments/render.py` before mujoco is imported).
   * PNG (`pointmass_png`): the pure-JAX pointmass has no scene; its xy path is drawn with
     matplotlib, with the start and both tasks' goals.
@@ -141,7 +141,7 @@ def pointmass_png(episode: Episode, title: str = "") -> bytes:
 def episode_key(pol, seed: int, episode: int) -> jax.Array:
   """Reset key of episode `episode` of the run's evaluation at the exported step: the keys
   `generation.rollout_policy` splits from fold_in(eval_key, target_env_steps)."""
-  from wombet_jax import evaluation
+  from wombet_jax.harness import evaluation
   n = pol.meta["eval_episodes"]
   if isinstance(episode, bool) or not isinstance(episode, int) or not 0 <= episode < n:
     raise ValueError(f"episode={episode!r} is invalid: the run evaluates episodes 0..{n - 1}")
@@ -150,7 +150,7 @@ def episode_key(pol, seed: int, episode: int) -> jax.Array:
 
 def record_policy(pol, seed: int, episode: int = 0, task: str = "target") -> Episode:
   """Episode `episode` of seed `seed`'s evaluation on `task` ('target' or 'source')."""
-  from wombet_jax import evaluation
+  from wombet_jax.harness import evaluation
   from wombet_jax.envs import make_pair
   if task not in evaluation.TASKS:
     raise ValueError(f"task={task!r} is invalid: allowed {list(evaluation.TASKS)}")
@@ -176,7 +176,7 @@ def render(path: str, seed: int, fmt: str | None = None, episode: int = 0,
   a one-line description, the episode). `fmt`: html or gif (MJX pairs; default html), png
   (pointmass, the default there). For gif, MUJOCO_GL must name a working backend before
   mujoco is first imported."""
-  from wombet_jax import policy, results
+  from wombet_jax.harness import policy, results
   pol = policy.load_policy(path)
   env = pol.meta["env"]
   fmt = fmt or ("html" if env in MJX_PAIRS else "png")

@@ -11,9 +11,9 @@ import os
 from absl import logging as absl_logging
 
 from wombet_jax import config as config_lib
-from wombet_jax import plotting, results, runner
 from wombet_jax.agents import registry
 from wombet_jax.errors import UserError
+from wombet_jax.harness import plotting, results, runner
 
 
 def compare_algos(config) -> list[str]:

@@ -31,8 +31,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from wombet_jax import results, stats
 from wombet_jax.errors import UserError
+from wombet_jax.harness import results, stats
 
 WRITERS = ("jsonl", "tensorboard", "wandb")
 # The package each tracker imports, and how to install it.

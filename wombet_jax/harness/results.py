@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from wombet_jax import stats
+from wombet_jax.harness import stats
 
 # The keys of every metrics.jsonl row: which evaluation it is and its return,
 METRIC_KEYS = ("algo", "env", "seed", "phase", "iteration", "source_env_steps",

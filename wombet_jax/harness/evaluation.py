@@ -1,4 +1,4 @@
-"""Evaluation of exported policies (`wombet_jax.policy`), vmapped over seeds.
+"""Evaluation of exported policies (`wombet_jax.harness.policy`), vmapped over seeds.
 
 Each seed's episodes use the run's own evaluation key, fold_in(eval_key, target_env_steps),
 as `loop.make_pipeline`'s `evaluate` does: with the run's number of episodes, the target task
@@ -15,8 +15,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wombet_jax import generation, policy as policy_lib, reference
+from wombet_jax import generation
 from wombet_jax.envs import make_pair
+from wombet_jax.harness import policy as policy_lib, reference
 
 TASKS = ("target", "source")
 

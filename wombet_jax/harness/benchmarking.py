@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable, Sequence
 import jax
 import jax.numpy as jnp
 
-from wombet_jax import results
+from wombet_jax.harness import results
 
 
 def time_fn(fn: Callable, *args, warmup: int = 1, repeats: int = 5, **kwargs) -> dict:

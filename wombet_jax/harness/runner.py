@@ -22,12 +22,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from wombet_jax import checkpointing, dataset, generation, loop, reference, results, writers
+from wombet_jax import generation, loop
 from wombet_jax import config as config_lib
 from wombet_jax import world_model as wm_lib
-from wombet_jax import policy
 from wombet_jax.config import validate
 from wombet_jax.errors import NonFiniteError, UserError
+from wombet_jax.harness import checkpointing, dataset, policy, reference, results, writers
 
 
 PRETRAIN_SAVE_SECONDS = 120.0
@@ -387,7 +387,7 @@ class Runner:
                               config.generation.num_trajectories, k)
 
   def _plot(self, rows: list[dict]) -> None:
-    from wombet_jax import plotting
+    from wombet_jax.harness import plotting
     path = os.path.join(self.workdir, "learning_curve.png")
     plotting.learning_curves({self.pipe.config.algo: rows}, path,
                              title=f"{self.pipe.config.env}")

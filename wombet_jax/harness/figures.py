@@ -18,8 +18,8 @@ from typing import Callable, Mapping, Sequence
 import ml_collections
 import numpy as np
 
-from wombet_jax import plotting, reference, results
 from wombet_jax.envs import registry
+from wombet_jax.harness import plotting, reference, results
 
 
 @dataclasses.dataclass(frozen=True)

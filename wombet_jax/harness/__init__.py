@@ -1,0 +1,1 @@
+"""The run harness: running, checkpoints, results, plotting, reference scores, datasets."""
