@@ -34,11 +34,12 @@ _JSON = flags.DEFINE_string("json", None, "Write the result as JSON to this path
 
 def main(argv):
   del argv
+  from experiments import REFERENCE_SCORES
   from wombet_jax.harness import evaluation, results
   try:
     out = evaluation.evaluate(_WORKDIR.value, seed=_SEED.value, episodes=_EPISODES.value,
                               task=_TASK.value, stochastic=_STOCHASTIC.value,
-                              key_seed=_KEY_SEED.value)
+                              key_seed=_KEY_SEED.value, reference_table=REFERENCE_SCORES)
   except (ValueError, FileNotFoundError) as e:
     sys.exit(f"evaluate.py: {e}")
   norm = out["normalized_return"]

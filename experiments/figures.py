@@ -12,6 +12,7 @@ Runs go to --workdir keyed by their full config, so finished runs are reused acr
 and an interrupted figure resumes where it stopped. Writes <out>/figure<N>.png (one panel per
 env, mean +- std over seeds), <out>/table.md and <out>/runs.json.
 """
+import functools
 import importlib
 import os
 import sys
@@ -54,6 +55,7 @@ def main(argv):
   from absl import logging as absl_logging
 
   from wombet_jax import config as config_lib
+  from experiments import REFERENCE_SCORES
   from wombet_jax.harness import figures, results, runner
   absl_logging.set_verbosity(absl_logging.WARNING)
   fig = figures.get_figure(_FIGURE.value)
@@ -78,9 +80,10 @@ def main(argv):
         raise FileNotFoundError(f"--draw_only: no run for {env}/{label!r} in {wd}; run the "
                                 "figure without --draw_only first")
       continue
-    figures.ensure_run(c, wd, run_fn=runner.run)
+    figures.ensure_run(c, wd,
+                       run_fn=functools.partial(runner.run, reference_table=REFERENCE_SCORES))
 
-  panels, units = figures.collect(fig, configs, workdir)
+  panels, units = figures.collect(fig, configs, workdir, REFERENCE_SCORES)
   os.makedirs(out, exist_ok=True)
   png = figures.draw(fig, panels, units, os.path.join(out, f"figure{fig.number}.png"))
   # --draw_only redraws exactly what the full command draws: record the full command.

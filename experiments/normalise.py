@@ -25,15 +25,16 @@ def run_dirs(workdir: str) -> list[str]:
 
 def normalise_dir(run_dir: str) -> tuple[str, int]:
   """Rewrites one run's metrics.jsonl and summary.json; returns (env/length key, rows)."""
+  from experiments import REFERENCE_SCORES
   from wombet_jax.harness import reference, results
   with open(os.path.join(run_dir, "config.json")) as f:
     config = json.load(f)
   rows = results.read_jsonl(os.path.join(run_dir, "metrics.jsonl"))
   env, length = config["env"], int(config["episode_length"])
-  ref = reference.lookup(env, length)
+  ref = reference.lookup(env, length, REFERENCE_SCORES)
   if ref is None:
     raise ValueError(f"{run_dir}: no reference scores for {reference.key(env, length)} in "
-                     f"{reference.TABLE}; run experiments/reference_scores.py first")
+                     f"{REFERENCE_SCORES}; run experiments/reference_scores.py first")
   rows = results.renormalize(rows, ref, reference.normalize)
   results.write_jsonl(os.path.join(run_dir, "metrics.jsonl"), rows)
   summary_path = os.path.join(run_dir, "summary.json")

@@ -90,12 +90,13 @@ def main(argv):
   import jax
   from absl import logging as absl_logging
 
+  from experiments import REFERENCE_SCORES
   from wombet_jax import config as config_lib
   from wombet_jax import generation
   from wombet_jax.harness import figures, plotting, reference, results, runner
   from wombet_jax.envs import registry
   absl_logging.set_verbosity(absl_logging.WARNING)
-  table_path = _TABLE.value or reference.TABLE
+  table_path = _TABLE.value or REFERENCE_SCORES
   table = {"scores": {}}
   if os.path.exists(table_path):
     with open(table_path) as f:
@@ -125,7 +126,7 @@ def main(argv):
       check_run(wd, env, ep_len)
     else:
       wd = os.path.join(_WORKDIR.value, env, f"sac-{figures.config_hash(c)}")
-      figures.ensure_run(c, wd, run_fn=runner.run)
+      figures.ensure_run(c, wd, run_fn=runner.run)  # R_reference comes from these runs
     rows = results.read_jsonl(os.path.join(wd, "metrics.jsonl"))
     steps, mean, std, n = plotting.curve(rows, "return")
     best = int(mean.argmax())

@@ -261,7 +261,7 @@ def render_comparison(meta: Mapping[str, Any], folder: str, warn: Callable[[str]
   norm = meta.get("normalise")
   if norm:
     ref = reference.lookup(norm["env"], norm["episode_length"],
-                           path=os.path.join(meta["_root"], "reference_scores.json"))
+                           os.path.join(meta["_root"], "reference_scores.json"))
     if ref is None:
       raise PageError(f"{folder}: normalise asks for {norm['env']}/{norm['episode_length']}, "
                       "which reference_scores.json lacks")

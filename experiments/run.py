@@ -80,11 +80,13 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 def main(argv):
   del argv
+  from experiments import REFERENCE_SCORES
   from wombet_jax.harness import experiment
   config = _CONFIG.value
   workdir = _WORKDIR.value or os.path.join("/tmp/wombet", config.env)
   try:
-    experiment.main(config, workdir, resume=_RESUME.value, multihost=_MULTIHOST.value)
+    experiment.main(config, workdir, resume=_RESUME.value, multihost=_MULTIHOST.value,
+                    reference_table=REFERENCE_SCORES)
   except (errors.UserError, errors.RunError) as e:
     _exit_on(e, _DEBUG.value)
 

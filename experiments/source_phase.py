@@ -91,6 +91,7 @@ def plot(s: dict, path: str, title: str) -> None:
 
 def main(argv):
   del argv
+  from experiments import REFERENCE_SCORES
   from wombet_jax.harness import reference, results
   wd = FLAGS.workdir
   for f in ("metrics.jsonl", "config.json"):
@@ -104,7 +105,7 @@ def main(argv):
     raise SystemExit(f"--workdir={wd!r}: metrics.jsonl has no source episodes (algo "
                      f"{config['algo']!r} has no source phase)")
   ep_len = episodes[0]["source_env_steps"]
-  yard = reference.lookup(f"{config['env']}:source", ep_len, FLAGS.table or reference.TABLE)
+  yard = reference.lookup(f"{config['env']}:source", ep_len, FLAGS.table or REFERENCE_SCORES)
   s = summary(episodes, yard)
   results.atomic_write_json(os.path.join(wd, "source_phase.json"), s)
   results.atomic_write_bytes(os.path.join(wd, "source_phase.md"), table(s).encode())

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiments import REFERENCE_SCORES
 from experiments.configs import default
 from wombet_jax import generation
 from wombet_jax.harness import figures, reference, results
@@ -112,7 +113,7 @@ def test_reference_lookup_is_keyed_by_episode_length(tmp_path):
 
 
 def test_committed_reference_table_has_command_and_budget():
-  table = reference.load()
+  table = reference.load(REFERENCE_SCORES)
   for k, entry in table.items():
     env, length = k.split("/")
     assert registry.is_known(env) and int(length) == entry["episode_length"]

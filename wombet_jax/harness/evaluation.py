@@ -58,12 +58,12 @@ def returns(pol: policy_lib.Policy, pair, seeds, keys: jax.Array, episodes: int,
 
 def evaluate(path: str, seed: Optional[int] = None, episodes: Optional[int] = None,
              task: str = "target", stochastic: bool = False,
-             key_seed: Optional[int] = None) -> dict:
+             key_seed: Optional[int] = None, reference_table: Optional[str] = None) -> dict:
   """Evaluates the policy exported in `path` (a run's workdir or its policy/ folder).
 
   seed: one of the run's seeds (default: all); episodes: per seed (default: the run's
   loop.eval_episodes). Returns a JSON-able dict with per-seed returns and, on the target
-  task when reference scores exist for its episode length, normalised returns.
+  task when `reference_table` has scores for its episode length, normalised returns.
   """
   pol = policy_lib.load_policy(path)
   seeds = pol.seeds if seed is None else [pol.seeds[pol.seed_index(seed)]]
@@ -75,8 +75,8 @@ def evaluate(path: str, seed: Optional[int] = None, episodes: Optional[int] = No
                      f"{pair.obs_dim}/{pair.act_dim}")
   rets = returns(pol, pair, seeds, evaluation_keys(pol, seeds, key_seed), episodes, task,
                  stochastic)
-  ref = reference.lookup(pol.meta["env"], pol.meta["episode_length"]) if task == "target" \
-      else None
+  ref = (reference.lookup(pol.meta["env"], pol.meta["episode_length"], reference_table)
+         if task == "target" else None)
   out = {"algo": pol.meta["algo"], "env": pol.meta["env"], "task": task,
          "episode_length": pol.meta["episode_length"], "episodes": episodes,
          "stochastic": stochastic, "key_seed": key_seed,

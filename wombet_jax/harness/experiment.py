@@ -26,7 +26,9 @@ def compare_algos(config) -> list[str]:
 
 
 def main(config, workdir: str, resume: bool = False, multihost: bool = False,
-         verbose: bool = True) -> dict:
+         verbose: bool = True, reference_table: str | None = None) -> dict:
+  """Runs config.algo and every algorithm of config.compare; `reference_table` is the
+  reference-score table their normalised returns come from (None: not normalised)."""
   # orbax logs every checkpoint step at INFO through absl; progress lines are ours.
   absl_logging.set_verbosity(absl_logging.WARNING)
   if multihost:
@@ -42,7 +44,8 @@ def main(config, workdir: str, resume: bool = False, multihost: bool = False,
     config_lib.validate(c)
   runners = {algo: runner.Runner(c, workdir if algo == config.algo
                                  else os.path.join(workdir, "compare", algo),
-                                 resume=resume, verbose=verbose)
+                                 resume=resume, verbose=verbose,
+                                 reference_table=reference_table)
              for algo, c in configs.items()}
   summaries, runs = {}, {}
   for algo in configs:

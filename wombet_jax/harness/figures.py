@@ -232,11 +232,13 @@ def draw(figure: Figure, panels: Mapping[str, Mapping[str, Sequence[Mapping]]],
 
 
 def collect(figure: Figure, configs: Mapping[str, Mapping[str, ml_collections.ConfigDict]],
-            workdir: str) -> tuple[dict, dict]:
-  """{env: {label: rows with scores}} and {env: y-axis unit} from finished runs on disk."""
+            workdir: str, reference_table: str | None) -> tuple[dict, dict]:
+  """{env: {label: rows with scores}} and {env: y-axis unit} from finished runs on disk,
+  normalised by the scores of `reference_table` where it has them."""
   panels, units = {}, {}
   for env, by_label in configs.items():
-    ref = reference.lookup(env, episode_length(next(iter(by_label.values()))))
+    ref = reference.lookup(env, episode_length(next(iter(by_label.values()))),
+                           reference_table)
     panels[env] = {}
     for label, c in by_label.items():
       rows = results.read_jsonl(os.path.join(run_dir(workdir, c), "metrics.jsonl"))

@@ -85,8 +85,10 @@ class Runner:
 
   def __init__(self, config, workdir: str, resume: bool = False, verbose: bool = True,
                pipeline: loop.Pipeline | None = None,
-               shard_seeds: bool = True):
-    """Validates everything and checks the workdir (raising UserError) without writing."""
+               shard_seeds: bool = True, reference_table: str | None = None):
+    """Validates everything and checks the workdir (raising UserError) without writing.
+    `reference_table`: the reference scores normalized_return is computed from (None: the
+    rows' normalized_return is null)."""
     validate(config)
     self.workdir = workdir
     self.resume = resume
@@ -98,7 +100,7 @@ class Runner:
     self.tasks = build_tasks(self.pipe)
     c = self.pipe.config
     self.seeds = [c.seed + i for i in range(c.num_seeds)]
-    self.ref = reference.lookup(c.env, self.pipe.episode_length)
+    self.ref = reference.lookup(c.env, self.pipe.episode_length, reference_table)
     self.identity = config_lib.identity(c)
     self._last_saved: int | None = None  # task index of the last checkpoint taken or restored
     self.jsonl = writers.JsonlWriter(os.path.join(workdir, "metrics.jsonl"))
@@ -394,5 +396,6 @@ class Runner:
 
 
 def run(config, workdir: str, resume: bool = False, verbose: bool = True,
-        pipeline: loop.Pipeline | None = None) -> dict:
-  return Runner(config, workdir, resume=resume, verbose=verbose, pipeline=pipeline).run()
+        pipeline: loop.Pipeline | None = None, reference_table: str | None = None) -> dict:
+  return Runner(config, workdir, resume=resume, verbose=verbose, pipeline=pipeline,
+                reference_table=reference_table).run()
