@@ -304,6 +304,7 @@ class Runner:
 
     t_start = time.time() - elapsed0
     self._last_save = time.time()
+    # The online phase's progress, for the Chunk handler's rate and ETA.
     self._chunk_times: list[float] = []
     self._total_chunks = sum(isinstance(t, schedule.Chunk) for t in self.tasks)
     self._done_chunks = sum(isinstance(t, schedule.Chunk) for t in self.tasks[:start])
