@@ -4,9 +4,10 @@ larger planner: a probe for what limits the data WOMBET generates.
   python experiments/source_planner.py                       # default config, 8 source episodes
   python experiments/source_planner.py --config.env=reacher --config.episode_length=50
 
-Runs the source phase with a run's own jitted pieces (`loop.make_pipeline`: random episodes,
-then MPC episodes, a model fit after each), for one seed and --episodes episodes in all,
-printing each episode's source return and the holdout loss after its fit. Then it plans
+Runs the source phase with a run's own jitted pieces and driver (`loop.make_pipeline`,
+`source_phase.drive`: random episodes, then MPC episodes, a model fit after each), for one
+seed and --episodes episodes in all, printing each episode's source return and the holdout
+loss after its fit. Then it plans
 --trials episodes with the final model under the config's planner and under a larger one
 (--big), printing where each first ends, so "the planner is too small" and "the model is not
 good enough" can be told apart.
@@ -25,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from wombet_jax import config as config_lib  # noqa: E402
 from wombet_jax import generation, loop  # noqa: E402
-from wombet_jax import world_model as W  # noqa: E402
+from wombet_jax.harness import schedule, source_phase  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(__file__), "configs", "default.py"))
@@ -74,15 +75,15 @@ def probe(c: ml_collections.ConfigDict, episodes: int, trials: int, big: tuple, 
   pipe = loop.make_pipeline(c)
   states = pipe.init(jax.vmap(jax.random.PRNGKey)(jnp.asarray([seed], jnp.uint32)))
   out = {"episodes": [], "planners": {}}
-  for i in range(episodes):
-    use = i >= c.pets.random_episodes
-    states, ret = pipe.source_episode(states, use)
-    states, info = pipe.fit_model(states)
-    W.check_finite(info, where="source_planner")
-    phase = "MPC" if use else "random"
-    out["episodes"].append((phase, float(ret[0])))
-    log(f"episode {i + 1} ({phase}): source return {float(ret[0]):8.1f}; holdout loss after "
-        f"fit {float(np.min(info['holdout_loss'])):.4f}")
+  tasks = schedule.source_tasks(c.pets.random_episodes, episodes)
+  for states, step in source_phase.drive(pipe, states, tasks, where="source_planner"):
+    if step.returns is not None:  # the episode; logged with its fit, which follows it
+      episode, ret = step.task, float(step.returns[0])
+      continue
+    phase = "MPC" if episode.use_planner else "random"
+    out["episodes"].append((phase, ret))
+    log(f"episode {episode.index + 1} ({phase}): source return {ret:8.1f}; holdout loss after "
+        f"fit {float(np.min(step.info['holdout_loss'])):.4f}")
   out["transitions"] = int(states.real.size[0])
   model = jax.tree_util.tree_map(lambda x: x[0], states.model)
   key = jax.random.fold_in(jax.random.PRNGKey(seed), episodes)

@@ -148,11 +148,9 @@ def test_a_nonfinite_pretraining_loss_names_the_update_and_seeds(bc_pipes):
   _, info = parts.pretrain(states, 8, 8)
   np.testing.assert_array_equal(info["nonfinite_step"], [-1, 9])  # the first of updates 9-16
   np.testing.assert_array_equal(info["nonfinite"]["bc_loss"], [False, True])
-  r = runner.Runner.__new__(runner.Runner)
-  r.seeds, r._last_saved = [0, 1], None
   with pytest.raises(FloatingPointError, match=r"^offline pretraining: agent parameters/"
                      r"optimiser state, bc_loss not finite at update 9 for seeds \[1\]"):
-    r._check_health(info, "offline pretraining", "update")
+    runner._check_health(info, "offline pretraining", "update", seeds=[0, 1], last_saved=None)
 
 
 def test_a_nonfinite_model_fit_names_the_seed_number():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from wombet_jax import loop
-from wombet_jax.harness import results, runner
+from wombet_jax.harness import results, runner, schedule
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -162,8 +162,8 @@ def test_pretraining_in_pieces_equals_one_scan(bc_pipes):
   c = whole.config
   assert whole.pretrain_pieces == [(0, 20)]
   assert parts.pretrain_pieces == [(0, 8), (8, 8), (16, 4)]
-  assert [t[2:] for t in runner.build_tasks(parts) if t[0] == "pretrain"] == [
-      (0, 8), (8, 8), (16, 4)]
+  assert [(t.start, t.length) for t in schedule.pipeline_tasks(parts)
+          if isinstance(t, schedule.Pretrain)] == [(0, 8), (8, 8), (16, 4)]
 
   states = whole.init(jax.vmap(jax.random.PRNGKey)(jnp.arange(c.num_seeds, dtype=jnp.uint32)))
   n, o, a = 64, whole.pair.obs_dim, whole.pair.act_dim
@@ -186,18 +186,18 @@ def test_pretraining_in_pieces_equals_one_scan(bc_pipes):
 
 
 def test_nonfinite_health_names_the_losses_the_seeds_and_the_first_step():
-  r = runner.Runner.__new__(runner.Runner)  # only the seeds and the last checkpoint are read
-  r.seeds, r._last_saved = [3, 4, 5], 7
+  seeds, last_saved = [3, 4, 5], 7
   f, t = False, True
   info = {"nonfinite_step": np.array([-1, 12, 9]),
           "nonfinite": {"critic_loss": np.array([f, t, t]), "actor_loss": np.array([f, f, t]),
                         loop.STATE_FLAG: np.array([f, t, f])}}
   with pytest.raises(FloatingPointError) as e:
-    r._check_health(info, "online updates", "target step")
+    runner._check_health(info, "online updates", "target step", seeds, last_saved)
   assert str(e.value) == ("online updates: actor_loss, critic_loss not finite at target step 9 "
                           "for seeds [5] (later for seeds [4]); the run stopped; its last "
                           "checkpoint (task 7) is kept")
-  r._check_health({"nonfinite_step": np.array([-1, -1, -1]), "nonfinite": {}}, "ok", "step")
+  runner._check_health({"nonfinite_step": np.array([-1, -1, -1]), "nonfinite": {}}, "ok", "step",
+                       seeds, last_saved)
 
 
 def test_resume_refuses_a_checkpoint_of_another_task_list(full_run, config, pipe, tmp_path):
@@ -206,7 +206,7 @@ def test_resume_refuses_a_checkpoint_of_another_task_list(full_run, config, pipe
   shutil.copytree(full_run[0], wd)
   before = open(os.path.join(wd, "metrics.jsonl")).read()
   r = runner.Runner(config, wd, resume=True, verbose=False, pipeline=pipe)
-  r.tasks = r.tasks[:-1] + [("chunk", 1), ("chunk", 1)]  # e.g. a config with one more chunk
+  r.tasks = r.tasks[:-1] + [schedule.Chunk(1)] * 2  # e.g. a config with one more chunk
   with pytest.raises(ValueError, match=r"different task list \(\d+ tasks, .* gives \d+"):
     r.run()
   assert open(os.path.join(wd, "metrics.jsonl")).read() == before

@@ -39,6 +39,7 @@ import numpy as np
 
 from wombet_jax import filtering, generation
 from wombet_jax.envs import EnvState, Task, TaskPair
+from wombet_jax.harness import schedule, source_phase
 from wombet_jax.planner import Planner
 from wombet_jax.world_model import WorldModel
 
@@ -162,20 +163,15 @@ def summarize(d: Diagnostic, lambda_eval: jax.Array) -> dict:
 
 def train_source_model(pipe, states, log: Callable[[str], None] = print):
   """Host-side: runs a WOMBET run's source phase on batched `states` (PETS episodes and model
-  fits, exactly `runner.build_tasks`' tasks before the first regeneration) and returns them."""
-  from wombet_jax.harness import runner  # runner imports the whole loop; keep this module light
-  from wombet_jax import world_model as wm_lib
-  for task in runner.build_tasks(pipe):
-    kind = task[0]
-    if kind == "source":
-      states, ret = pipe.source_episode(states, task[2])
-      ret = np.asarray(jax.device_get(ret))
-      log(f"source episode {task[1] + 1} ({'MPC' if task[2] else 'random'}): return "
+  fits, `schedule.config_source_tasks`, with the runner's own driver) and returns them."""
+  tasks = schedule.config_source_tasks(pipe.config)
+  for states, step in source_phase.drive(pipe, states, tasks,
+                                         where="world-model fit (source phase)"):
+    if step.returns is not None:
+      ret = step.returns
+      log(f"source episode {step.task.index + 1} "
+          f"({'MPC' if step.task.use_planner else 'random'}): return "
           f"{ret.mean():.2f} ± {ret.std():.2f}")
-    elif kind == "fit":
-      states, info = pipe.fit_model(states)
-      wm_lib.check_finite(info, where="world-model fit (source phase)")
-      log(f"model fit, holdout loss {np.mean(jax.device_get(info['holdout_loss'])):.4f}")
     else:
-      break
+      log(f"model fit, holdout loss {np.mean(jax.device_get(step.info['holdout_loss'])):.4f}")
   return states

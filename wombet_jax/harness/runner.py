@@ -1,10 +1,11 @@
 """Drives a run: the jitted pieces of `loop.py` in order, with evaluation, metrics, progress
 output, checkpoints and resumption between them. No learning happens here.
 
-A run is a fixed list of tasks derived from the config (source episodes, model fits, data
-regeneration, online chunks). The checkpoint records the index of the next task, so a
-resumed run replays exactly the remaining tasks with exactly the saved state and keys, and
-ends with the same numbers as an uninterrupted one.
+A run is a fixed list of tasks derived from the config (`schedule.build_tasks`: source
+episodes, model fits, data regeneration, pretraining, online chunks), each run by the handler
+of its type. The checkpoint records the index of the next task, so a resumed run replays
+exactly the remaining tasks with exactly the saved state and keys, and ends with the same
+numbers as an uninterrupted one.
 
 Every checkpoint also records the run's identity (`config.identity`) and task list; a resume
 whose config or code differs is refused. All such decisions (is the workdir free, does the
@@ -24,31 +25,13 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from wombet_jax import generation, loop
 from wombet_jax import config as config_lib
-from wombet_jax import world_model as wm_lib
 from wombet_jax.config import validate
 from wombet_jax.errors import NonFiniteError, UserError
-from wombet_jax.harness import checkpointing, dataset, policy, reference, results, writers
+from wombet_jax.harness import checkpointing, dataset, policy, reference, results, schedule
+from wombet_jax.harness import source_phase, writers
 
 
 PRETRAIN_SAVE_SECONDS = 120.0
-
-
-def build_tasks(pipe: loop.Pipeline) -> list[tuple]:
-  c, spec = pipe.config, pipe.spec
-  tasks: list[tuple] = []
-  if spec.uses_offline:
-    n_rand = c.pets.random_episodes
-    for e in range(n_rand + c.pets.mpc_episodes):
-      tasks += [("source", e, e >= n_rand), ("fit", 0)]
-    tasks.append(("regenerate", 0))
-    tasks += [("pretrain", 0, start, length) for start, length in pipe.pretrain_pieces]
-  tasks.append(("eval", 0))
-  if spec.online:
-    for k in range(c.loop.num_iterations):
-      if k > 0 and spec.uses_offline and spec.refresh_each_iteration:
-        tasks += [("fit", k), ("regenerate", k)]
-      tasks += [("chunk", k)] * (c.loop.steps_per_iteration // c.loop.eval_every)
-  return tasks
 
 
 def _shard_seeds(states, num_seeds: int):
@@ -80,6 +63,104 @@ def _fmt_time(seconds: float) -> str:
   return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
+# --- the run's decisions, as functions of what they read ------------------------------------
+def _check_workdir(workdir: str, steps: list[int], holds_metrics: bool) -> None:
+  """A fresh run needs a workdir without another run's metrics or checkpoints (`steps`: the
+  checkpoint steps found there); raises UserError naming what it holds."""
+  held = (["metrics.jsonl"] if holds_metrics else []) + (
+      [f"checkpoints {sorted(steps)}"] if steps else [])
+  if held:
+    raise UserError(f"--workdir={workdir!r} is invalid: it already holds a run "
+                    f"({', '.join(held)}); pass --resume to continue it or choose another "
+                    "--workdir (nothing was changed)")
+
+
+def _check_meta(meta: dict, workdir: str, identity: dict, tasks: list[schedule.Task]) -> None:
+  """Raises UserError unless the checkpoint `meta` was written by a config of this `identity`
+  (config.identity) and this task list."""
+  missing = [k for k in ("config", "tasks") if k not in meta]
+  if missing:
+    raise UserError(f"--resume of {workdir!r} is invalid: its checkpoint records no "
+                    f"{' or '.join(missing)} to compare this run with; start a new "
+                    "--workdir; nothing was changed.")
+  diffs = config_lib.identity_differences(meta["config"], identity)
+  if diffs:
+    raise UserError(
+        f"--resume of {workdir!r} is invalid: its checkpoints belong to another config "
+        f"({'; '.join(diffs)}). Resume with the config that started the run (only "
+        f"{', '.join('config.' + f for f in config_lib.RESUME_SAFE_FIELDS)} may change) or "
+        "choose another --workdir; nothing was changed.")
+  _check_same_tasks(meta["tasks"], tasks, workdir)
+
+
+def _check_same_tasks(saved: list[list], tasks: list[schedule.Task], workdir: str) -> None:
+  """A checkpoint stores the index of the next task; it only means the same thing under the
+  task list it was written with (`saved`, its JSON form; a changed config or code version
+  shifts the indices). Raises UserError naming the first differing task."""
+  now = schedule.to_json(tasks)
+  if saved != now:
+    diff = next((i for i, (a, b) in enumerate(zip(saved, now)) if a != b),
+                min(len(saved), len(now)))
+    raise UserError(
+        f"cannot resume {workdir!r}: its checkpoint was written for a different task "
+        f"list ({len(saved)} tasks, this config/code gives {len(now)}; first difference at "
+        f"task {diff}: {saved[diff] if diff < len(saved) else None} vs "
+        f"{now[diff] if diff < len(now) else None}). Resume with the config and code that "
+        "started the run, or start a new --workdir; nothing was changed.")
+
+
+def _kept(last_saved: int | None) -> str:
+  """What a failed run leaves: `last_saved` is the task index of its last checkpoint."""
+  if last_saved is None:
+    return "the run stopped before its first checkpoint"
+  return f"the run stopped; its last checkpoint (task {last_saved}) is kept"
+
+
+def _check_health(info: dict, where: str, unit: str, seeds: list[int],
+                  last_saved: int | None) -> None:
+  """Raises NonFiniteError naming what was not finite, the first {unit} it happened at and
+  the seeds it happened to (from the piece's loop.Health; blocks on the device)."""
+  first_bad = np.asarray(jax.device_get(info["nonfinite_step"])).reshape(-1)
+  if np.all(first_bad < 0):
+    return
+  flags = {k: np.asarray(v).reshape(-1) for k, v in jax.device_get(info["nonfinite"]).items()}
+  step = int(first_bad[first_bad >= 0].min())
+  at = first_bad == step
+  names = [("agent parameters/optimiser state" if k == loop.STATE_FLAG else k)
+           for k, v in sorted(flags.items()) if np.any(v & at)]
+  later = [s for s, b in zip(seeds, first_bad) if b > step]
+  raise NonFiniteError(
+      f"{where}: {', '.join(names)} not finite at {unit} {step} for seeds "
+      f"{[s for s, a in zip(seeds, at) if a]}"
+      + (f" (later for seeds {later})" if later else "") + f"; {_kept(last_saved)}")
+
+
+def _check_finite_returns(ret: np.ndarray, step: int, seeds: list[int],
+                          last_saved: int | None) -> None:
+  """Raises NonFiniteError naming the seeds whose evaluation return at target `step` is not
+  finite."""
+  if not np.all(np.isfinite(ret)):
+    bad = [s for s, r in zip(seeds, ret) if not np.isfinite(r)]
+    raise NonFiniteError(f"evaluation return is not finite at target step {step} for seeds "
+                         f"{bad}; {_kept(last_saved)}")
+
+
+def _should_checkpoint(tasks: list[schedule.Task], idx: int, target_step: int | None,
+                       checkpoint_every: int, seconds_since_save: float) -> bool:
+  """Whether to checkpoint after task `idx`: after a chunk when `target_step` (the target
+  steps it reached; only read for chunks) is a multiple of `checkpoint_every` or the run ends;
+  after the source phase / data generation (and pretraining), which is expensive to redo;
+  within pretraining every PRETRAIN_SAVE_SECONDS (a piece can take a minute on a CPU)."""
+  task = tasks[idx]
+  if isinstance(task, schedule.Chunk):
+    return idx == len(tasks) - 1 or target_step % checkpoint_every == 0
+  nxt = tasks[idx + 1] if idx + 1 < len(tasks) else None
+  if isinstance(task, schedule.Pretrain):
+    return (not isinstance(nxt, schedule.Pretrain)
+            or seconds_since_save >= PRETRAIN_SAVE_SECONDS)
+  return isinstance(task, schedule.Regenerate) and not isinstance(nxt, schedule.Pretrain)
+
+
 class Runner:
   """Owns one workdir. `run()` executes (or resumes) the task list and writes the contract."""
 
@@ -97,7 +178,7 @@ class Runner:
     self.ckpt_dir = os.path.join(workdir, "checkpoints")
     # A pipeline may be shared between runs of one config (tests: compile once).
     self.pipe = pipeline if pipeline is not None else make_pipeline(config)
-    self.tasks = build_tasks(self.pipe)
+    self.tasks = schedule.pipeline_tasks(self.pipe)
     c = self.pipe.config
     self.seeds = [c.seed + i for i in range(c.num_seeds)]
     self.ref = reference.lookup(c.env, self.pipe.episode_length, reference_table)
@@ -105,7 +186,7 @@ class Runner:
     self._last_saved: int | None = None  # task index of the last checkpoint taken or restored
     self.jsonl = writers.JsonlWriter(os.path.join(workdir, "metrics.jsonl"))
     self.trackers: writers.Trackers | None = None  # opened by `run`, once the workdir is ours
-    self._check_workdir()
+    self._check_start()
 
   # --- bookkeeping -------------------------------------------------------------------------
   def log(self, msg: str) -> None:
@@ -152,42 +233,25 @@ class Runner:
     return summary
 
   # --- deciding whether the run may proceed (nothing is written here) ---------------------
-  def _check_workdir(self) -> None:
-    """A fresh run needs a workdir without another run's metrics or checkpoints; a resumed
-    one a newest readable checkpoint of the same identity (checked again, with fallback to
-    older checkpoints, when `run` restores)."""
+  def _check_start(self) -> None:
+    """A fresh run needs a free workdir; a resumed one a newest readable checkpoint of the
+    same identity (checked again, with fallback to older checkpoints, when `run` restores)."""
     steps = checkpointing.all_steps(self.ckpt_dir)
     if not self.resume:
-      held = (["metrics.jsonl"] if os.path.exists(os.path.join(self.workdir, "metrics.jsonl"))
-              else []) + ([f"checkpoints {sorted(steps)}"] if steps else [])
-      if held:
-        raise UserError(f"--workdir={self.workdir!r} is invalid: it already holds a run "
-                        f"({', '.join(held)}); pass --resume to continue it or choose another "
-                        "--workdir (nothing was changed)")
+      _check_workdir(self.workdir, steps,
+                     os.path.exists(os.path.join(self.workdir, "metrics.jsonl")))
       return
     for step in steps:
       try:
         meta = checkpointing.read_meta(self.ckpt_dir, step)
       except Exception:  # an incomplete checkpoint: `run` reports it and falls back
         continue
-      self._check_meta(meta)
+      self._check_checkpoint(meta)
       return
 
-  def _check_meta(self, meta: dict) -> None:
+  def _check_checkpoint(self, meta: dict) -> None:
     """Raises UserError unless the checkpoint was written by this config and task list."""
-    missing = [k for k in ("config", "tasks") if k not in meta]
-    if missing:
-      raise UserError(f"--resume of {self.workdir!r} is invalid: its checkpoint records no "
-                      f"{' or '.join(missing)} to compare this run with; start a new "
-                      "--workdir; nothing was changed.")
-    diffs = config_lib.identity_differences(meta["config"], self.identity)
-    if diffs:
-      raise UserError(
-          f"--resume of {self.workdir!r} is invalid: its checkpoints belong to another config "
-          f"({'; '.join(diffs)}). Resume with the config that started the run (only "
-          f"{', '.join('config.' + f for f in config_lib.RESUME_SAFE_FIELDS)} may change) or "
-          "choose another --workdir; nothing was changed.")
-    self._check_same_tasks(meta)
+    _check_meta(meta, self.workdir, self.identity, self.tasks)
 
   def _prepare_workdir(self, skipped: list[tuple[int, str]]) -> None:
     """The run may proceed: set corrupt checkpoints aside, remove temporary files of
@@ -230,7 +294,7 @@ class Runner:
     start, elapsed0, skipped = 0, 0.0, []
     if self.resume and checkpointing.all_steps(self.ckpt_dir):
       step, states, meta, skipped = checkpointing.restore_newest_intact(
-          self.ckpt_dir, states, self._check_meta)
+          self.ckpt_dir, states, self._check_checkpoint)
       rows, start, elapsed0 = meta["rows"], int(meta["next_task"]), float(meta["elapsed"])
       self._last_saved = start
     self._prepare_workdir(skipped)
@@ -242,74 +306,25 @@ class Runner:
 
     t_start = time.time() - elapsed0
     self._last_save = time.time()
-    chunk_times: list[float] = []
-    total_chunks = sum(t[0] == "chunk" for t in self.tasks)
-    done_chunks = sum(t[0] == "chunk" for t in self.tasks[:start])
+    # The online phase's progress, for the Chunk handler's rate and ETA.
+    self._chunk_times: list[float] = []
+    self._total_chunks = sum(isinstance(t, schedule.Chunk) for t in self.tasks)
+    self._done_chunks = sum(isinstance(t, schedule.Chunk) for t in self.tasks[:start])
     for idx in range(start, len(self.tasks)):
       task = self.tasks[idx]
-      kind, k = task[0], task[1]
-      t0 = time.time()
-      if kind == "source":
-        states, ret = pipe.source_episode(states, task[2])
-        ret = np.asarray(jax.device_get(ret))
-        rows += self._rows("source", 0, states, ret)
-        self.log(f"source episode {k + 1} ({'MPC' if task[2] else 'random'}): source return "
-                 f"{ret.mean():.2f} ± {ret.std():.2f}")
-      elif kind == "fit":
-        states, info = pipe.fit_model(states)
-        wm_lib.check_finite(info, where=f"world-model fit (iteration {k})", seeds=self.seeds)
-        self.log(f"iteration {k}: model fit, holdout loss "
-                 f"{np.mean(jax.device_get(info['holdout_loss'])):.4f}")
-      elif kind == "regenerate":
-        states, info = pipe.regenerate(states)
-        self._check_accepted(info, k)
-        if c.generation.export:
-          self._export(info, k)
-        self.log(f"iteration {k}: generated {c.generation.num_trajectories} trajectories, "
-                 f"accept rate {np.mean(jax.device_get(info['accept_rate'])):.2f}, "
-                 f"|D_off| = {int(np.mean(jax.device_get(info['n_offline'])))}")
-      elif kind == "pretrain":
-        states, info = pipe.pretrain(states, task[2], task[3])
-        done = task[2] + task[3]
-        self._check_health(info, "offline pretraining", "update")
-        self.log(f"offline pretraining: {done}/{c.loop.offline_steps} updates "
-                 f"({time.time() - t0:.1f} s)")
-      elif kind == "eval":
-        ret = np.asarray(jax.device_get(pipe.evaluate(states)))
-        rows += self._rows("eval", k, states, ret)
-        self.log(f"initial evaluation: return {ret.mean():.2f} ± {ret.std():.2f}")
-      elif kind == "chunk":
-        t_glob = int(jax.device_get(states.target_steps[0]))
-        states, info = pipe.chunk(states, jnp.int32(t_glob))
-        self._check_health(info, "online updates", "target step")
-        ret = np.asarray(jax.device_get(pipe.evaluate(states)))
-        rows += self._rows("eval", k, states, ret)
-        self._check_finite_returns(ret, t_glob + c.loop.eval_every)
-        dt = time.time() - t0
-        chunk_times.append(dt)
-        done_chunks += 1
-        steady = np.mean(chunk_times[1:]) if len(chunk_times) > 1 else dt
-        norm = [r["normalized_return"] for r in rows[-len(self.seeds):]]
-        norm_s = (f" (normalised {np.mean(norm):.1f})" if all(n is not None for n in norm)
-                  else "")
-        self.log(f"iter {k + 1}/{c.loop.num_iterations} | target steps "
-                 f"{t_glob + c.loop.eval_every}/{total_chunks * c.loop.eval_every} | return "
-                 f"{ret.mean():.2f} ± {ret.std():.2f}{norm_s} | "
-                 + (f"beta {np.mean(jax.device_get(info['beta'])):.2f} | "
-                    if self.pipe.spec.uses_offline else "")
-                 + "".join(f"{name} {np.mean(v):.3f} | "
-                           for name, v in jax.device_get(info["metrics"]).items()
-                           if name != "td_error") +
-                 f"{c.loop.eval_every * c.num_seeds / dt:.0f} steps/s | "
-                 f"ETA {_fmt_time(steady * (total_chunks - done_chunks))}")
-      if kind in ("source", "eval", "chunk"):  # trackers follow every evaluation, live
+      states, new_rows = self._HANDLERS[type(task)](self, states, task)
+      if new_rows:  # trackers follow every evaluation, live
+        rows += new_rows
         self.trackers.write(rows)
       elapsed = time.time() - t_start
       timing = {"elapsed_seconds": elapsed}
-      if self._should_checkpoint(idx, states):
+      target_step = (int(jax.device_get(states.target_steps[0]))
+                     if isinstance(task, schedule.Chunk) else None)
+      if _should_checkpoint(self.tasks, idx, target_step, c.loop.checkpoint_every,
+                            time.time() - self._last_save):
         checkpointing.save(self.ckpt_dir, idx + 1, states,
                            {"next_task": idx + 1, "rows": rows, "elapsed": elapsed,
-                            "tasks": [list(t) for t in self.tasks], "config": self.identity})
+                            "tasks": schedule.to_json(self.tasks), "config": self.identity})
         self._last_save = time.time()
         self._last_saved = idx + 1
         policy.export_run(os.path.join(self.workdir, "policy"), pipe, states, self.seeds)
@@ -319,60 +334,78 @@ class Runner:
     return self._write_outputs(rows, final=True, timing={"elapsed_seconds":
                                                          time.time() - t_start})
 
-  def _should_checkpoint(self, idx: int, states) -> bool:
-    kind = self.tasks[idx][0]
-    if kind == "chunk":
-      t = int(jax.device_get(states.target_steps[0]))
-      return idx == len(self.tasks) - 1 or t % self.pipe.config.loop.checkpoint_every == 0
-    # The end of the source phase / data generation (and pretraining) is expensive to redo;
-    # within pretraining, save every few minutes (a piece can take a minute on a CPU).
-    nxt = self.tasks[idx + 1][0] if idx + 1 < len(self.tasks) else None
-    if kind == "pretrain":
-      return nxt != "pretrain" or time.time() - self._last_save >= PRETRAIN_SAVE_SECONDS
-    return kind == "regenerate" and nxt != "pretrain"
+  # --- one handler per task type: (states, task) -> (states, new metric rows) -------------
+  def _source_episode(self, states, task: schedule.SourceEpisode):
+    states, step = source_phase.run_task(self.pipe, states, task)
+    ret = step.returns
+    self.log(f"source episode {task.index + 1} ({'MPC' if task.use_planner else 'random'}): "
+             f"source return {ret.mean():.2f} ± {ret.std():.2f}")
+    return states, self._rows("source", 0, states, ret)
 
-  def _check_same_tasks(self, meta: dict) -> None:
-    """A checkpoint stores the index of the next task; it only means the same thing under the
-    task list it was written with (a changed config or code version shifts the indices)."""
-    saved = meta["tasks"]
-    now = [list(t) for t in self.tasks]
-    if saved != now:
-      diff = next((i for i, (a, b) in enumerate(zip(saved, now)) if a != b),
-                  min(len(saved), len(now)))
-      raise UserError(
-          f"cannot resume {self.workdir!r}: its checkpoint was written for a different task "
-          f"list ({len(saved)} tasks, this config/code gives {len(now)}; first difference at "
-          f"task {diff}: {saved[diff] if diff < len(saved) else None} vs "
-          f"{now[diff] if diff < len(now) else None}). Resume with the config and code that "
-          "started the run, or start a new --workdir; nothing was changed.")
+  def _fit_model(self, states, task: schedule.FitModel):
+    k = task.iteration
+    states, step = source_phase.run_task(self.pipe, states, task,
+                                         where=f"world-model fit (iteration {k})",
+                                         seeds=self.seeds)
+    self.log(f"iteration {k}: model fit, holdout loss "
+             f"{np.mean(jax.device_get(step.info['holdout_loss'])):.4f}")
+    return states, []
 
-  def _check_health(self, info: dict, where: str, unit: str) -> None:
-    """Raises NonFiniteError naming what was not finite, the first {unit} it happened at and
-    the seeds it happened to (from the piece's loop.Health; blocks on the device)."""
-    first_bad = np.asarray(jax.device_get(info["nonfinite_step"])).reshape(-1)
-    if np.all(first_bad < 0):
-      return
-    flags = {k: np.asarray(v).reshape(-1) for k, v in jax.device_get(info["nonfinite"]).items()}
-    step = int(first_bad[first_bad >= 0].min())
-    at = first_bad == step
-    names = [("agent parameters/optimiser state" if k == loop.STATE_FLAG else k)
-             for k, v in sorted(flags.items()) if np.any(v & at)]
-    later = [s for s, b in zip(self.seeds, first_bad) if b > step]
-    raise NonFiniteError(
-        f"{where}: {', '.join(names)} not finite at {unit} {step} for seeds "
-        f"{[s for s, a in zip(self.seeds, at) if a]}"
-        + (f" (later for seeds {later})" if later else "") + f"; {self._kept()}")
+  def _regenerate(self, states, task: schedule.Regenerate):
+    c, k = self.pipe.config, task.iteration
+    states, info = self.pipe.regenerate(states)
+    self._check_accepted(info, k)
+    if c.generation.export:
+      self._export(info, k)
+    self.log(f"iteration {k}: generated {c.generation.num_trajectories} trajectories, "
+             f"accept rate {np.mean(jax.device_get(info['accept_rate'])):.2f}, "
+             f"|D_off| = {int(np.mean(jax.device_get(info['n_offline'])))}")
+    return states, []
 
-  def _kept(self) -> str:
-    if self._last_saved is None:
-      return "the run stopped before its first checkpoint"
-    return f"the run stopped; its last checkpoint (task {self._last_saved}) is kept"
+  def _pretrain(self, states, task: schedule.Pretrain):
+    t0 = time.time()
+    states, info = self.pipe.pretrain(states, task.start, task.length)
+    _check_health(info, "offline pretraining", "update", self.seeds, self._last_saved)
+    self.log(f"offline pretraining: {task.end}/{self.pipe.config.loop.offline_steps} updates "
+             f"({time.time() - t0:.1f} s)")
+    return states, []
 
-  def _check_finite_returns(self, ret: np.ndarray, step: int) -> None:
-    if not np.all(np.isfinite(ret)):
-      bad = [s for s, r in zip(self.seeds, ret) if not np.isfinite(r)]
-      raise NonFiniteError(f"evaluation return is not finite at target step {step} for seeds "
-                           f"{bad}; {self._kept()}")
+  def _evaluate(self, states, task: schedule.Evaluate):
+    ret = np.asarray(jax.device_get(self.pipe.evaluate(states)))
+    self.log(f"initial evaluation: return {ret.mean():.2f} ± {ret.std():.2f}")
+    return states, self._rows("eval", 0, states, ret)
+
+  def _chunk(self, states, task: schedule.Chunk):
+    pipe, c, k = self.pipe, self.pipe.config, task.iteration
+    t0 = time.time()
+    t_glob = int(jax.device_get(states.target_steps[0]))
+    states, info = pipe.chunk(states, jnp.int32(t_glob))
+    _check_health(info, "online updates", "target step", self.seeds, self._last_saved)
+    ret = np.asarray(jax.device_get(pipe.evaluate(states)))
+    rows = self._rows("eval", k, states, ret)
+    _check_finite_returns(ret, t_glob + c.loop.eval_every, self.seeds, self._last_saved)
+    dt = time.time() - t0
+    self._chunk_times.append(dt)
+    self._done_chunks += 1
+    steady = np.mean(self._chunk_times[1:]) if len(self._chunk_times) > 1 else dt
+    norm = [r["normalized_return"] for r in rows]
+    norm_s = (f" (normalised {np.mean(norm):.1f})" if all(n is not None for n in norm)
+              else "")
+    self.log(f"iter {k + 1}/{c.loop.num_iterations} | target steps "
+             f"{t_glob + c.loop.eval_every}/{self._total_chunks * c.loop.eval_every} | return "
+             f"{ret.mean():.2f} ± {ret.std():.2f}{norm_s} | "
+             + (f"beta {np.mean(jax.device_get(info['beta'])):.2f} | "
+                if pipe.spec.uses_offline else "")
+             + "".join(f"{name} {np.mean(v):.3f} | "
+                       for name, v in jax.device_get(info["metrics"]).items()
+                       if name != "td_error") +
+             f"{c.loop.eval_every * c.num_seeds / dt:.0f} steps/s | "
+             f"ETA {_fmt_time(steady * (self._total_chunks - self._done_chunks))}")
+    return states, rows
+
+  _HANDLERS = {schedule.SourceEpisode: _source_episode, schedule.FitModel: _fit_model,
+               schedule.Regenerate: _regenerate, schedule.Pretrain: _pretrain,
+               schedule.Evaluate: _evaluate, schedule.Chunk: _chunk}
 
   def _export(self, info: dict, k: int) -> None:
     ro, f = jax.device_get((info["rollouts"], info["filtered"]))

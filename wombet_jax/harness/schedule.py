@@ -1,0 +1,131 @@
+"""A run's schedule: the fixed list of tasks a config asks for, in order.
+
+Each task is a small frozen dataclass naming one call of a pipeline piece. A checkpoint stores
+the index of the next task and the whole list in its JSON form (`to_json`: the kind name, then
+the task's numbers, e.g. ["source", 3, true], ["pretrain", 0, 0, 1000], ["chunk", 2]); a resume
+compares that list with this config's, so the JSON form of a task is part of the checkpoint
+format and must not change.
+
+Everything here is pure Python: no pipeline, no JAX.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Union
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceEpisode:
+  """One PETS episode in the real source env: random actions, or MPC in the model."""
+  index: int         # 0-based over all source episodes
+  use_planner: bool  # False for the first config.pets.random_episodes
+  kind: ClassVar[str] = "source"
+
+  def to_json(self) -> list:
+    return [self.kind, self.index, self.use_planner]
+
+
+@dataclasses.dataclass(frozen=True)
+class FitModel:
+  """Fits the world model on the source data collected so far."""
+  iteration: int  # 0 in the source phase, k when refreshed before online iteration k
+  kind: ClassVar[str] = "fit"
+
+  def to_json(self) -> list:
+    return [self.kind, self.iteration]
+
+
+@dataclasses.dataclass(frozen=True)
+class Regenerate:
+  """Generates and filters D_off with the current model."""
+  iteration: int
+  kind: ClassVar[str] = "regenerate"
+
+  def to_json(self) -> list:
+    return [self.kind, self.iteration]
+
+
+@dataclasses.dataclass(frozen=True)
+class Pretrain:
+  """Offline updates [start, start + length) on D_off before the online phase."""
+  start: int
+  length: int
+  kind: ClassVar[str] = "pretrain"
+
+  @property
+  def end(self) -> int:
+    return self.start + self.length
+
+  def to_json(self) -> list:
+    return [self.kind, 0, self.start, self.length]  # the 0: the iteration, always the first
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluate:
+  """The evaluation before any online step (after pretraining, if any)."""
+  kind: ClassVar[str] = "eval"
+
+  def to_json(self) -> list:
+    return [self.kind, 0]  # the 0: the iteration its rows carry
+
+
+@dataclasses.dataclass(frozen=True)
+class Chunk:
+  """config.loop.eval_every online steps (with their updates), then an evaluation."""
+  iteration: int
+  kind: ClassVar[str] = "chunk"
+
+  def to_json(self) -> list:
+    return [self.kind, self.iteration]
+
+
+Task = Union[SourceEpisode, FitModel, Regenerate, Pretrain, Evaluate, Chunk]
+
+
+def source_tasks(random_episodes: int, episodes: int) -> list[Task]:
+  """The source phase: `episodes` source episodes (the first `random_episodes` random, the
+  rest MPC), each followed by a model fit."""
+  tasks: list[Task] = []
+  for e in range(episodes):
+    tasks += [SourceEpisode(e, e >= random_episodes), FitModel(0)]
+  return tasks
+
+
+def config_source_tasks(config) -> list[Task]:
+  """The source phase a run of `config` performs (config.pets' random then MPC episodes)."""
+  p = config.pets
+  return source_tasks(p.random_episodes, p.random_episodes + p.mpc_episodes)
+
+
+def build_tasks(config, spec: Any, pretrain_pieces: list[tuple[int, int]]) -> list[Task]:
+  """The run's tasks: for algorithms with D_off the source phase, a first regeneration and
+  the pretraining pieces; then the initial evaluation; then for online algorithms
+  config.loop.steps_per_iteration // eval_every chunks per iteration, preceded from the second
+  iteration on by a refit and regeneration when the algorithm refreshes D_off.
+
+  spec: the algorithm's registry.AlgoSpec (uses_offline, online, refresh_each_iteration);
+  pretrain_pieces: the pipeline's [(start, length)] split of config.loop.offline_steps.
+  """
+  lo = config.loop
+  tasks: list[Task] = []
+  if spec.uses_offline:
+    tasks += config_source_tasks(config)
+    tasks.append(Regenerate(0))
+    tasks += [Pretrain(start, length) for start, length in pretrain_pieces]
+  tasks.append(Evaluate())
+  if spec.online:
+    for k in range(lo.num_iterations):
+      if k > 0 and spec.uses_offline and spec.refresh_each_iteration:
+        tasks += [FitModel(k), Regenerate(k)]
+      tasks += [Chunk(k)] * (lo.steps_per_iteration // lo.eval_every)
+  return tasks
+
+
+def pipeline_tasks(pipe) -> list[Task]:
+  """build_tasks for a loop.Pipeline."""
+  return build_tasks(pipe.config, pipe.spec, pipe.pretrain_pieces)
+
+
+def to_json(tasks: list[Task]) -> list[list]:
+  """The list as a checkpoint stores it."""
+  return [t.to_json() for t in tasks]
