@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.configs.base import get_config
+import helpers
 from wombet_jax import beta as beta_lib
 from wombet_jax import replay
 from wombet_jax.agents.protocol import AgentContext
@@ -26,15 +26,9 @@ FAST_COMPILE = {"xla_backend_optimization_level": 0}
 
 
 def small_config(**sections):
-  """Base config with tiny networks; ``sections`` = {"td3": {...}, "agent": {...}} overrides."""
-  c = get_config()
-  c.agent.update(dict(hidden_size=32, num_layers=2, batch_size=64, utd=1, actor_lr=1e-3,
-                      critic_lr=1e-3, temp_lr=1e-3, discount=0.95, tau=0.01))
-  c.loop.update(dict(online_capacity=4000, offline_capacity=4000, start_steps=200))
-  c.sampling.mode, c.sampling.beta_fixed = "fixed", 0.5
-  for name, values in sections.items():
-    c[name].update(values)
-  return c
+  """Base config with tiny networks (helpers.TINY_BASELINE); ``sections`` such as
+  {"td3": {...}, "agent": {...}} override it field by field."""
+  return helpers.make_config("base", helpers.TINY_BASELINE, **sections)
 
 
 def make_ctx(config, wm=None, penalty_fn=None):
@@ -58,11 +52,6 @@ def random_batch(key, n=64):
               terminal=term, done=term)
 
 
-def pd_action(obs, goal=pointmass.TARGET_GOAL):
-  """Saturated PD controller toward ``goal`` (near-optimal on the target, about -13)."""
-  return jnp.clip(6.0 * (jnp.asarray(goal) - obs[..., :2]) - 4.0 * obs[..., 2:], -1.0, 1.0)
-
-
 @functools.partial(jax.jit, static_argnames=("n", "noise", "capacity", "goal"),
                    compiler_options=FAST_COMPILE)
 def pd_dataset(key, n=2000, noise=0.3, capacity=4000, goal=pointmass.TARGET_GOAL):
@@ -71,7 +60,8 @@ def pd_dataset(key, n=2000, noise=0.3, capacity=4000, goal=pointmass.TARGET_GOAL
   k_reset, k_run = jax.random.split(key)
 
   def body(env, k):
-    a = jnp.clip(pd_action(env.obs, goal) + noise * jax.random.normal(k, (ACT,)), -1.0, 1.0)
+    a = helpers.pd_action(env.obs, goal) + noise * jax.random.normal(k, (ACT,))
+    a = jnp.clip(a, -1.0, 1.0)
     env, tr = PAIR.target.step(env, a)
     return env, tr
 
@@ -81,19 +71,7 @@ def pd_dataset(key, n=2000, noise=0.3, capacity=4000, goal=pointmass.TARGET_GOAL
 
 def _returns(policy, key, episodes):
   """Target returns (episodes,) of ``policy(key, obs) -> action`` over 50-step episodes."""
-  def one(k):
-    k_reset, k_run = jax.random.split(k)
-
-    def body(carry, kk):
-      env, ret = carry
-      env, tr = PAIR.target.step(env, policy(kk, env.obs))
-      return (env, ret + tr.reward), None
-
-    (_, ret), _ = jax.lax.scan(body, (PAIR.target.reset(k_reset), 0.0),
-                               jax.random.split(k_run, EP_LEN))
-    return ret
-
-  return jax.vmap(one)(jax.random.split(key, episodes))
+  return helpers.episode_returns(PAIR.target, policy, key, episodes, EP_LEN)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3), compiler_options=FAST_COMPILE)
@@ -139,22 +117,6 @@ def train_on_fixed_batch(agent, steps, aux=None):
   run = fast(lambda s, ks: jax.lax.scan(
       lambda s, k: (agent.update(s, k, batch, aux)[0], None), s, ks)[0])
   return st0, run(st0, jax.random.split(jax.random.PRNGKey(2), steps)), batch
-
-
-def assert_offline_to_online_improves(name, agent, config, num_seeds, fast_compile=True):
-  """The off-to-online transfer check: D_off from the PD controller steering to the SOURCE
-  goal (about -32 on the target), 1000 pretraining steps, 3000 online steps; the pretrained
-  policy beats random (~-62), and fine-tuning beats both the data and the pretrained policy."""
-  data = pd_dataset(jax.random.PRNGKey(5), goal=pointmass.SOURCE_GOAL)
-  pre, states = make_train(agent, config, pretrain_steps=1000, online_steps=3000,
-                           explore_randomly=False, fast_compile=fast_compile)(
-                               jax.random.split(jax.random.PRNGKey(0), num_seeds), data)
-  before = eval_seeds(agent, pre, jax.random.PRNGKey(2))
-  returns = eval_seeds(agent, states, jax.random.PRNGKey(2))
-  print(name, before, "->", returns)
-  assert np.mean(before) > -45.0, before
-  assert np.mean(returns) > -25.0, returns
-  assert np.mean(returns) > np.mean(before) + 3.0, (before, returns)
 
 
 def fast_agent(agent):

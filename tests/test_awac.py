@@ -52,15 +52,6 @@ def test_updates_lower_the_losses_on_a_fixed_batch(agent):
   assert after["actor_loss"] < initial_actor["actor_loss"]
 
 
-def test_offline_to_online_improves_on_source_goal_data():
-  """D_off from the PD controller steering to the SOURCE goal (about -32 on the target), 1000
-  pretraining steps, 3000 online steps at G = 2 with 50/50 batches, lambda = 0.05 (pointmass
-  advantages are small). 4 seeds: pretrained
-  -32, -32, -32, -33 -> fine-tuned -20, -17, -18, -17."""
-  c = bu.small_config(awac=dict(temperature=0.05), agent=dict(utd=2))
-  bu.assert_offline_to_online_improves("awac", awac.make_awac(bu.make_ctx(c)), c, num_seeds=4)
-
-
 def test_bad_config_raises():
   with pytest.raises(ValueError, match="awac.temperature"):
     awac.make_awac(bu.make_ctx(bu.small_config(awac=dict(temperature=0.0))))

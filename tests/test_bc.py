@@ -39,19 +39,6 @@ def test_update_lowers_the_loss(agent):
       ag.losses(st0, None, batch, None)["bc_loss"] - 0.1
 
 
-def test_clones_the_pd_controller_and_beats_random():
-  """500 steps on 2k noisy-PD transitions (PD ~-13 on the target, random ~-62); seeds 0, 1
-  reached -14.5, -14.0."""
-  c = bu.small_config()
-  ag = bc.make_bc(bu.make_ctx(c))
-  states = bu.make_train(ag, c, pretrain_steps=500)(
-      jax.random.split(jax.random.PRNGKey(0), 2), bu.pd_dataset(jax.random.PRNGKey(1)))
-  returns = bu.eval_seeds(ag, states, jax.random.PRNGKey(2))
-  rand = bu.random_return(jax.random.PRNGKey(3))
-  print("bc", returns, "random", rand)
-  assert np.mean(returns) > -25.0 > rand + 20, (returns, rand)
-
-
 def test_bad_loss_raises_and_td_error_is_nan():
   with pytest.raises(ValueError, match="bc.loss"):
     bc.make_bc(bu.make_ctx(bu.small_config(bc=dict(loss="l1"))))

@@ -107,24 +107,3 @@ def test_update_lowers_the_critic_loss_and_sample_offline_adds_mc_returns(agents
   np.testing.assert_allclose(b["obs"], data.data.obs[idx])
   np.testing.assert_allclose(b["mc_return"], cal.extras["mc_returns"](data, idx))
   assert np.all(np.isfinite(b["mc_return"]))   # 200 = 4 whole episodes
-
-
-def test_cql_offline_beats_random():
-  """500 steps on 2k noisy-PD transitions toward the target goal (random ~-62); seeds 0, 1
-  reached -20, -25."""
-  c = _config()
-  ag = cql.make_cql(bu.make_ctx(c))
-  states = bu.make_train(ag, c, pretrain_steps=500)(
-      jax.random.split(jax.random.PRNGKey(0), 2), bu.pd_dataset(jax.random.PRNGKey(1)))
-  returns = bu.eval_seeds(ag, states, jax.random.PRNGKey(2))
-  print("cql", returns)
-  assert np.mean(returns) > -30.0, returns
-
-
-def test_cal_ql_offline_to_online_improves_on_source_goal_data():
-  """D_off from the PD controller steering to the SOURCE goal (about -32 on the target), 1000
-  pretraining steps then 3000 online steps at G = 2 with 50/50 batches; alpha = 0.5 for the
-  pointmass reward scale, B = 32. Seeds 0, 1: pretrained -35, -33 -> fine-tuned -17, -24."""
-  c = bu.small_config(cql=dict(alpha=0.5, num_action_samples=N), agent=dict(utd=2, batch_size=32))
-  bu.assert_offline_to_online_improves("cal_ql", cql.make_cal_ql(bu.make_ctx(c)), c,
-                                       num_seeds=2, fast_compile=False)

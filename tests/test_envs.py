@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import helpers
 from wombet_jax import envs
 from wombet_jax.envs import pointmass
 
@@ -113,19 +114,13 @@ def test_pointmass_auto_reset(pm, use_jit):
 
 
 def _pd_return(task, goal, episodes, key, random=False):
-  def episode(k):
-    k_reset, k_act = jax.random.split(k)
-    state = task.reset(k_reset)
-
-    def body(s, k_t):
-      if random:
-        a = jax.random.uniform(k_t, (2,), minval=-1.0, maxval=1.0)
-      else:
-        a = jnp.clip(6.0 * (jnp.asarray(goal) - s.obs[:2]) - 4.0 * s.obs[2:], -1.0, 1.0)
-      s, tr = task.step(s, a)
-      return s, tr.reward
-    return jax.lax.scan(body, state, jax.random.split(k_act, 50))[1].sum()
-  return float(jax.jit(jax.vmap(episode))(jax.random.split(key, episodes)).mean())
+  """Mean 50-step return of the PD controller toward ``goal`` (or of uniform actions)."""
+  if random:
+    policy = lambda k, obs: jax.random.uniform(k, (2,), minval=-1.0, maxval=1.0)
+  else:
+    policy = lambda k, obs: helpers.pd_action(obs, goal)
+  returns = jax.jit(lambda k: helpers.episode_returns(task, policy, k, episodes, 50))(key)
+  return float(returns.mean())
 
 
 def test_pointmass_return_scale():

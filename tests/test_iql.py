@@ -60,24 +60,3 @@ def test_updates_lower_the_losses_on_a_fixed_batch(agent):
   for name, field in (("value_loss", "value_params"), ("actor_loss", "actor_params")):
     initial = ag.losses(st.replace(**{field: getattr(st0, field)}), None, batch, None)
     assert after[name] < initial[name], name
-
-
-def test_offline_beats_random():
-  """500 steps on 2k noisy-PD transitions toward the target goal (random ~-62); seeds 0, 1
-  reached -17, -15."""
-  c = bu.small_config()
-  ag = iql.make_iql(bu.make_ctx(c))
-  states = bu.make_train(ag, c, pretrain_steps=500)(
-      jax.random.split(jax.random.PRNGKey(0), 2), bu.pd_dataset(jax.random.PRNGKey(1)))
-  returns = bu.eval_seeds(ag, states, jax.random.PRNGKey(2))
-  print("iql", returns)
-  assert np.mean(returns) > -25.0, returns
-
-
-def test_offline_to_online_improves_on_source_goal_data():
-  """iql_ft in the transfer setting: D_off from the PD controller steering to the SOURCE goal
-  (about -32 on the target), 1000 pretraining steps, 3000 online steps at G = 2 with 50/50
-  batches. Temperature 20: pointmass advantages are small, beta = 3 is nearly plain BC.
-  4 seeds: pretrained -34, -33, -33, -32 -> fine-tuned -24, -18, -18, -17."""
-  c = bu.small_config(iql=dict(temperature=20.0), agent=dict(utd=2))
-  bu.assert_offline_to_online_improves("iql_ft", iql.make_iql(bu.make_ctx(c)), c, num_seeds=4)

@@ -308,3 +308,49 @@ def test_bad_arguments_raise():
   with pytest.raises(ValueError, match="act_dim"):
     make_planner(cfg, 0, LQR_DYN, lqr_reward)
   chex.assert_shape(make_planner(cfg, 3, LQR_DYN, lqr_reward).init().mean, (cfg.horizon, 3))
+
+
+# Penalty branch: s' = s + a, r = s'[0], u(s, a) = a^2 + 0.1 s, horizon 2, discount 0.5. From
+# s0 = 1 with the plan (0.5, -0.25): s1 = 1.5, s2 = 1.25, so R = 1.5 + 0.5 * 1.25 = 2.125 and
+# the discounted penalty is (0.25 + 0.1) + 0.5 * (0.0625 + 0.15) = 0.45625.
+SUM_DYN = Dynamics(step=lambda p, eps, o, a, m: o + a,
+                   uncertainty=lambda p, o, a: a[0] ** 2 + 0.1 * o[0], num_members=1)
+HAND_RETURN, HAND_PENALTY = 2.125, 0.45625
+
+
+@pytest.mark.parametrize("mode", ["jit", "disable_jit"])
+def test_penalty_branch_by_hand_jitted_and_eager(mode):
+  """One candidate (population 1 keeps only the warm-start mean), so best_objective is the
+  objective the penalty ``lax.cond`` computed; an infinite u shows that lambda 0 skips it."""
+  cfg = planner_config(horizon=2, population=1, iterations=1, num_elites=1, particles=1,
+                       discount=0.5)
+  state = PlanState(mean=jnp.array([[0.5], [-0.25]]))
+  x0 = jnp.array([1.0])
+
+  def plan(dyn, lam):
+    planner = make_planner(cfg, 1, dyn, lambda o, a, o2: o2[0])
+    if mode == "jit":
+      return jax.jit(planner.plan)(state, jax.random.key(0), x0, None, jnp.float32(lam))
+    with jax.disable_jit():
+      return planner.plan(state, jax.random.key(0), x0, None, lam)
+
+  for lam in (0.0, 2.0):
+    act, _, info = plan(SUM_DYN, lam)
+    want = HAND_RETURN - lam * HAND_PENALTY
+    np.testing.assert_allclose(float(info["best_objective"]), want, rtol=1e-6)
+    np.testing.assert_allclose(float(info["objective"]), want, rtol=1e-6)
+    np.testing.assert_allclose(float(info["return"]), HAND_RETURN, rtol=1e-6)
+    np.testing.assert_allclose(float(act[0]), 0.5)
+  inf_u = SUM_DYN._replace(uncertainty=lambda p, o, a: jnp.float32(jnp.inf))
+  _, _, info = plan(inf_u, 0.0)
+  np.testing.assert_allclose(float(info["best_objective"]), HAND_RETURN, rtol=1e-6)
+  _, _, info = plan(inf_u, 2.0)  # penalised: -inf, ranked as the bad-value sentinel
+  assert float(info["best_objective"]) == -1e10
+  if mode != "jit":
+    return
+  # Batched lambda under vmap turns the cond into a select of both branches: same numbers.
+  planner = make_planner(cfg, 1, SUM_DYN, lambda o, a, o2: o2[0])
+  many = jax.vmap(planner.plan, in_axes=(None, None, None, None, 0))
+  _, _, info = jax.jit(many)(state, jax.random.key(0), x0, None, jnp.array([0.0, 2.0]))
+  np.testing.assert_allclose(info["best_objective"],
+                             [HAND_RETURN, HAND_RETURN - 2.0 * HAND_PENALTY], rtol=1e-6)

@@ -108,20 +108,6 @@ def test_update_many_trains_every_rollout_length_calls_on_the_last_rollout(agent
   assert int(st.count) == L
 
 
-def test_learns_pointmass_from_scratch():
-  """2 vmapped seeds, 10k target steps, rollouts of 500: random ~-62, PD controller ~-13;
-  seeds 0, 1 reached -18, -16."""
-  c = bu.small_config(loop=dict(start_steps=0),
-                      ppo=dict(rollout_length=500, num_minibatches=5, num_epochs=10,
-                               learning_rate=3e-3))
-  ag = ppo.make_ppo(bu.make_ctx(c))
-  states = bu.make_train(ag, c, online_steps=10_000)(
-      jax.random.split(jax.random.PRNGKey(0), 2), None)
-  returns = bu.eval_seeds(ag, states, jax.random.PRNGKey(1))
-  print("ppo", returns)
-  assert np.mean(returns) > -25.0, returns
-
-
 def test_bad_config_raises():
   with pytest.raises(ValueError, match="ppo.num_minibatches"):
     ppo.make_ppo(bu.make_ctx(bu.small_config(ppo=dict(rollout_length=10, num_minibatches=3))))

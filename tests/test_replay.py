@@ -121,3 +121,32 @@ def test_works_for_dict_pytrees_and_vmap_over_seeds():
   assert bufs.data["obs"].shape == (3, 4, 2)
   np.testing.assert_array_equal(bufs.size, [1, 1, 1])
   np.testing.assert_array_equal(bufs.data["reward"][:, 0], [0.0, 1.0, 2.0])
+
+
+@pytest.mark.parametrize("mode", ["jit", "disable_jit"])
+def test_add_batch_masked_wrap_by_hand_jitted_and_eager(mode):
+  """Capacity 3, one row already in (ptr 1), then rows 1..5 with row 2 masked out: the four
+  kept rows overflow the buffer, so only the newest three (3, 4, 5) land, from slot 2 on."""
+  def add_batch(buf, rows, mask):
+    if mode == "jit":
+      return jax.jit(replay.add_batch)(buf, rows, mask)
+    with jax.disable_jit():
+      return replay.add_batch(buf, rows, mask)
+
+  start = replay.add(replay.init_buffer(_tr(0), 3), _tr(100))
+  rows = _rows(5, start=1)
+  got = add_batch(start, rows, jnp.array([1, 0, 1, 1, 1], bool))
+  # Kept rows 1, 3, 4, 5 at ranks 0-3 go to (1 + rank) % 3; rank 0 (row 1) is dropped.
+  np.testing.assert_array_equal(got.data.reward, [4.0, 5.0, 3.0])
+  np.testing.assert_array_equal(got.data.action[:, 0], [-4.0, -5.0, -3.0])
+  np.testing.assert_array_equal(got.data.next_obs[:, 2], [4.5, 5.5, 3.5])
+  assert (int(got.size), int(got.ptr)) == (3, (1 + 4) % 3)
+  # Two kept rows of five into an empty buffer: slots 0 and 1, slot 2 untouched.
+  two = add_batch(replay.init_buffer(_tr(0), 3), rows, jnp.array([0, 1, 0, 0, 1], bool))
+  np.testing.assert_array_equal(two.data.reward, [2.0, 5.0, 0.0])
+  np.testing.assert_array_equal(two.data.obs[:, 0], [2.0, 5.0, 0.0])
+  assert (int(two.size), int(two.ptr)) == (2, 2)
+  # Nothing kept: contents, size and pointer stay as they were.
+  none = add_batch(start, rows, jnp.zeros(5, bool))
+  np.testing.assert_array_equal(none.data.reward, [100.0, 0.0, 0.0])
+  assert (int(none.size), int(none.ptr)) == (1, 1)

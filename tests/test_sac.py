@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import helpers
 from experiments.configs.base import get_config
 from wombet_jax import beta as beta_lib
 from wombet_jax import replay
@@ -345,11 +346,6 @@ def learning_config():
   return c
 
 
-def pd_controller(obs):
-  """Scripted near-optimal controller (not learned): saturated PD toward the target goal."""
-  return jnp.clip(6.0 * (jnp.asarray(PD_GOAL) - obs[..., :2]) - 4.0 * obs[..., 2:], -1.0, 1.0)
-
-
 def rollout_returns(task, policy, key, num_episodes, length):
   states = jax.vmap(task.reset)(jax.random.split(key, num_episodes))
 
@@ -370,7 +366,8 @@ def test_sac_learns_pointmass_and_offline_data_halves_steps():
 
   # D_off: 80 episodes of the PD controller with N(0, 0.1^2) action noise, in the target task.
   def noisy_pd(obs, k):
-    return jnp.clip(pd_controller(obs) + 0.1 * jax.random.normal(k, obs.shape[:-1] + (2,)), -1, 1)
+    noise = 0.1 * jax.random.normal(k, obs.shape[:-1] + (2,))
+    return jnp.clip(helpers.pd_action(obs, PD_GOAL) + noise, -1, 1)
   trs, pd_return = jax.jit(lambda k: rollout_returns(task, noisy_pd, k, 80, length))(
       jax.random.PRNGKey(99))
   assert float(pd_return) > THRESHOLD + 4, "offline data must be good"

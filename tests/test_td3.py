@@ -81,18 +81,6 @@ def test_updates_lower_both_losses_on_a_fixed_batch(agent):
   assert after["actor_loss"] < initial_actor["actor_loss"]
 
 
-def test_learns_pointmass_from_scratch():
-  """4 vmapped seeds, 3000 target steps (500 random), G = 2: random ~-62, PD controller ~-13;
-  seeds 0-3 reached -18, -33, -25, -18."""
-  c = bu.small_config(loop=dict(start_steps=500), agent=dict(utd=2))
-  ag = td3.make_td3(bu.make_ctx(c))
-  states = bu.make_train(ag, c, online_steps=3000)(
-      jax.random.split(jax.random.PRNGKey(0), 4), None)
-  returns = bu.eval_seeds(ag, states, jax.random.PRNGKey(1))
-  print("td3", returns)
-  assert np.mean(returns) > -32.0, returns
-
-
 def test_update_many_from_scratch_skips_td_error_and_bad_config_raises(agent):
   ag, c = agent
   st = ag.init(jax.random.PRNGKey(0))
