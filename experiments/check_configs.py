@@ -73,7 +73,7 @@ def check(config, steps: int, fit_data: int, gen_trajectories: int) -> dict:
   import jax.numpy as jnp
   import numpy as np
 
-  from wombet_jax import config as config_lib
+  from wombet_jax.harness import config as config_lib
   from wombet_jax import loop
   from wombet_jax import world_model as wm_lib
 

@@ -54,7 +54,7 @@ def main(argv):
   del argv
   from absl import logging as absl_logging
 
-  from wombet_jax import config as config_lib
+  from wombet_jax.harness import config as config_lib
   from experiments import REFERENCE_SCORES
   from wombet_jax.harness import figures, results, runner
   absl_logging.set_verbosity(absl_logging.WARNING)

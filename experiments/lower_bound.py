@@ -119,7 +119,7 @@ def main(argv):
   import jax.numpy as jnp
   import numpy as np
 
-  from wombet_jax import config as config_lib
+  from wombet_jax.harness import config as config_lib
   from wombet_jax import generation, loop
   from wombet_jax.harness import lower_bound, results
 

@@ -91,7 +91,7 @@ def main(argv):
   from absl import logging as absl_logging
 
   from experiments import REFERENCE_SCORES
-  from wombet_jax import config as config_lib
+  from wombet_jax.harness import config as config_lib
   from wombet_jax import generation
   from wombet_jax.harness import figures, plotting, reference, results, runner
   from wombet_jax.envs import registry

@@ -50,7 +50,7 @@ def _exit_on(error: BaseException, debug: bool) -> NoReturn:
 
 def _unknown_override(argv: list[str]) -> str | None:
   """The message for the first --config.<path>=<value> whose path the config lacks."""
-  from wombet_jax import config as config_lib
+  from wombet_jax.harness import config as config_lib
   spec = next((a.split("=", 1)[1] for a in argv if a.startswith(("--config=", "-config="))),
               flags.FLAGS["config"].default_as_str.strip("'"))
   config = flags.FLAGS["config"].parser.parse(spec)

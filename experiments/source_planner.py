@@ -24,7 +24,7 @@ from ml_collections import config_flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from wombet_jax import config as config_lib  # noqa: E402
+from wombet_jax.harness import config as config_lib  # noqa: E402
 from wombet_jax import generation, loop  # noqa: E402
 from wombet_jax.harness import schedule, source_phase  # noqa: E402
 

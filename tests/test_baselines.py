@@ -14,7 +14,7 @@ import toy_agent
 from wombet_jax import replay
 from wombet_jax.harness import runner
 from wombet_jax.agents import registry
-from wombet_jax.config import validate
+from wombet_jax.harness.config import validate
 from wombet_jax.errors import UserError
 
 # The paper's algorithms and their phases (sec. 5):

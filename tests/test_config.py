@@ -6,7 +6,7 @@ import pytest
 from ml_collections import config_flags  # noqa: F401  (ensures ml_collections importable)
 
 from experiments.configs import base, smoke
-from wombet_jax.config import validate
+from wombet_jax.harness.config import validate
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments", "configs")
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from experiments.configs import smoke
-from wombet_jax import config as config_lib
+from wombet_jax.harness import config as config_lib
 from wombet_jax.harness import checkpointing, experiment, results, runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

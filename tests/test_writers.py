@@ -11,7 +11,7 @@ import pytest
 
 from experiments.configs import smoke
 from wombet_jax.harness import results, stats, writers
-from wombet_jax.config import validate
+from wombet_jax.harness.config import validate
 from wombet_jax.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -2,8 +2,8 @@
 
 Every message names the offending field, its value and what is allowed. The module that uses
 a config section owns that section's validator and builds it from ``Section``'s checks;
-``wombet_jax.config.validate`` calls each of them once. This module imports nothing of the
-package but its errors, so every section owner can use it.
+``wombet_jax.harness.config.validate`` calls each of them once. This module imports nothing of
+the package but its errors, so every section owner can use it.
 """
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ from wombet_jax import loop, replay  # noqa: E402
 from wombet_jax.agents.protocol import AgentContext  # noqa: E402
 from wombet_jax.harness import benchmarking  # noqa: E402
 from wombet_jax import world_model as wm_lib  # noqa: E402
-from wombet_jax.config import validate  # noqa: E402
+from wombet_jax.harness.config import validate  # noqa: E402
 
 VARIANTS = ("env step", "+ action sampling", "+ buffer insert", "+ batch sampling",
             "+ critic updates", "+ actor and temperature updates", "+ TD/beta")

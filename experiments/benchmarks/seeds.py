@@ -19,7 +19,7 @@ import jax.numpy as jnp
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from wombet_jax import loop  # noqa: E402
 from wombet_jax.harness import benchmarking
-from wombet_jax.config import validate  # noqa: E402
+from wombet_jax.harness.config import validate  # noqa: E402
 
 
 def load_config(path):

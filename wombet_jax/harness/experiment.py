@@ -10,7 +10,7 @@ import os
 
 from absl import logging as absl_logging
 
-from wombet_jax import config as config_lib
+from wombet_jax.harness import config as config_lib
 from wombet_jax.agents import registry
 from wombet_jax.errors import UserError
 from wombet_jax.harness import plotting, results, runner

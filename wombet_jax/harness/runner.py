@@ -24,8 +24,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from wombet_jax import generation, loop
-from wombet_jax import config as config_lib
-from wombet_jax.config import validate
+from wombet_jax.harness import config as config_lib
+from wombet_jax.harness.config import validate
 from wombet_jax.errors import NonFiniteError, UserError
 from wombet_jax.harness import checkpointing, dataset, policy, reference, results, schedule
 from wombet_jax.harness import source_phase, writers
