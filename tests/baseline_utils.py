@@ -137,7 +137,6 @@ def make_train(agent, config, *, pretrain_steps=0, online_steps=0, explore_rando
   lo, batch = config.loop, int(config.agent.batch_size)
   learn_start = max(batch, lo.start_steps if explore_randomly else batch)
   sample = agent.sample_offline
-  updates_beta = beta_lib.moves(config.sampling)
 
   def train(key, offline):
     k_init, k_pre, k_env, k_run = jax.random.split(key, 4)
@@ -163,11 +162,11 @@ def make_train(agent, config, *, pretrain_steps=0, online_steps=0, explore_rando
                                                              maxval=1.0), a)
       env, tr = PAIR.target.step(env, a)
       online = replay.add(online, tr)
+
       def learn():
         # As the loop: the agent's delta steps the beta rule where it can move.
         new, info = agent.update_many(st, k_upd, offline, online, beta.beta, aux)
-        moves = updates_beta and offline is not None
-        return new, beta_lib.update(beta, info["td_error"], config.sampling) if moves else beta
+        return new, beta_lib.step(beta, info["td_error"], config.sampling, offline is not None)
 
       st, beta = jax.lax.cond(t + 1 >= learn_start, learn, lambda: (st, beta))
       return (st, beta, env, online), None

@@ -70,6 +70,13 @@ def init(cfg) -> BetaState:
                    count=jnp.zeros((), jnp.int32))
 
 
+def step(state: BetaState, delta: jax.Array, cfg, has_offline: bool) -> BetaState:
+  """The once-per-env-step beta update after an agent's updates: ``update`` with the agent's
+  delta where the rule can move beta (an offline buffer and ``moves(cfg)``, both known at
+  trace time), else ``state`` unchanged (the agents then report delta = nan)."""
+  return update(state, delta, cfg) if has_offline and moves(cfg) else state
+
+
 def update(state: BetaState, td_abs_mean: jax.Array, cfg) -> BetaState:
   """One step of the adaptive-beta rule of sec. 4.6 (or the "fixed" ablation); jit-safe."""
   validate(cfg)

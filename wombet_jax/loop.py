@@ -292,17 +292,12 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
                                             tr.next_obs[None]))
     return s
 
-  # Where beta can move (D_off and an adaptive rule with a range), the loop steps the rule once
-  # per env step with the agent's delta; elsewhere the agents skip the TD batch (td_error
-  # nan) and beta stays at its initial value.
-  updates_beta = spec.uses_offline and beta_lib.moves(config.sampling)
-
   def learn(s: RunState):
     key, k = jax.random.split(s.key)
     offline = s.offline if spec.uses_offline else None
     ag, info = agent.update_many(s.agent, k, offline, s.online, s.beta.beta, aux_of(s))
-    beta = (beta_lib.update(s.beta, info["td_error"], config.sampling) if updates_beta
-            else s.beta)
+    # The loop steps the beta rule once per env step with the agent's delta (where it can move).
+    beta = beta_lib.step(s.beta, info["td_error"], config.sampling, spec.uses_offline)
     s = s.replace(key=key, agent=ag, beta=beta,
                   metrics={name: info[name] for name in agent.metrics})
     return s, health_flags(agent, info, ag)

@@ -97,8 +97,7 @@ def make_chunk(a, c, pair):
       online = replay.add(online, tr)
       # The updates of one env step, then the beta rule the loop steps with their delta.
       state, info = agent.update_many(state, k_upd, offline, online, beta.beta, None)
-      if beta_lib.moves(c.sampling):
-        beta = beta_lib.update(beta, info["td_error"], c.sampling)
+      beta = beta_lib.step(beta, info["td_error"], c.sampling, has_offline=True)
       return (state, beta, env, online, offline, key), None
     return jax.lax.scan(step, carry, None, length=a.steps)[0]
 

@@ -24,10 +24,9 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from wombet_jax import generation, loop
-from wombet_jax.harness import config as config_lib
-from wombet_jax.harness.config import validate
 from wombet_jax.errors import NonFiniteError, UserError
 from wombet_jax.harness import checkpointing, dataset, policy, reference, results, schedule
+from wombet_jax.harness import config as config_lib
 from wombet_jax.harness import source_phase, writers
 
 
@@ -170,7 +169,7 @@ class Runner:
     """Validates everything and checks the workdir (raising UserError) without writing.
     `reference_table`: the reference scores normalized_return is computed from (None: the
     rows' normalized_return is null)."""
-    validate(config)
+    config_lib.validate(config)
     self.workdir = workdir
     self.resume = resume
     self.verbose = verbose

@@ -14,39 +14,38 @@ import dataclasses
 from typing import Any, ClassVar, Union
 
 
+class _Task:
+  """A task's checkpoint form: its kind name, then its fields in order."""
+  kind: ClassVar[str]
+
+  def to_json(self) -> list:
+    return [self.kind, *dataclasses.astuple(self)]
+
+
 @dataclasses.dataclass(frozen=True)
-class SourceEpisode:
+class SourceEpisode(_Task):
   """One PETS episode in the real source env: random actions, or MPC in the model."""
   index: int         # 0-based over all source episodes
   use_planner: bool  # False for the first config.pets.random_episodes
   kind: ClassVar[str] = "source"
 
-  def to_json(self) -> list:
-    return [self.kind, self.index, self.use_planner]
-
 
 @dataclasses.dataclass(frozen=True)
-class FitModel:
+class FitModel(_Task):
   """Fits the world model on the source data collected so far."""
   iteration: int  # 0 in the source phase, k when refreshed before online iteration k
   kind: ClassVar[str] = "fit"
 
-  def to_json(self) -> list:
-    return [self.kind, self.iteration]
-
 
 @dataclasses.dataclass(frozen=True)
-class Regenerate:
+class Regenerate(_Task):
   """Generates and filters D_off with the current model."""
   iteration: int
   kind: ClassVar[str] = "regenerate"
 
-  def to_json(self) -> list:
-    return [self.kind, self.iteration]
-
 
 @dataclasses.dataclass(frozen=True)
-class Pretrain:
+class Pretrain(_Task):
   """Offline updates [start, start + length) on D_off before the online phase."""
   start: int
   length: int
@@ -61,7 +60,7 @@ class Pretrain:
 
 
 @dataclasses.dataclass(frozen=True)
-class Evaluate:
+class Evaluate(_Task):
   """The evaluation before any online step (after pretraining, if any)."""
   kind: ClassVar[str] = "eval"
 
@@ -70,13 +69,10 @@ class Evaluate:
 
 
 @dataclasses.dataclass(frozen=True)
-class Chunk:
+class Chunk(_Task):
   """config.loop.eval_every online steps (with their updates), then an evaluation."""
   iteration: int
   kind: ClassVar[str] = "chunk"
-
-  def to_json(self) -> list:
-    return [self.kind, self.iteration]
 
 
 Task = Union[SourceEpisode, FitModel, Regenerate, Pretrain, Evaluate, Chunk]
