@@ -21,7 +21,6 @@ import time
 from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 _FIGURE = flags.DEFINE_integer("figure", None, "Paper figure number, 2..6.", required=True)
 _SCALE = flags.DEFINE_enum("scale", "cpu", ["cpu", "paper"], "Budget: 2-core CPU or paper.")

@@ -21,7 +21,6 @@ import time
 from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 _ENVS = flags.DEFINE_string("envs", "inverted_double_pendulum", "Comma-separated task pairs.")
 _SCALE = flags.DEFINE_enum("scale", "cpu", ["cpu", "paper"],

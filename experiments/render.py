@@ -20,7 +20,6 @@ import sys
 from absl import app, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run's workdir (or its policy/ folder).",
                                required=True)

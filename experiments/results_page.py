@@ -72,8 +72,6 @@ import sys
 from typing import Any, Callable, Mapping
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-  sys.path.insert(0, ROOT)
 
 RESULTS = os.path.join(ROOT, "experiments", "results")
 PAGE = "README.md"
@@ -150,10 +148,10 @@ def script_function(module: str, function: str, *args: Any) -> str:
   experiments.reference_scores both define --envs; lower_bound and source_planner --config), so
   importing them here would break any process, such as the test suite, that imports another."""
   import subprocess
-  code = ("import json, sys; sys.path.insert(0, sys.argv[1]); "
+  code = ("import json, sys; "
           f"from experiments import {module} as m; "
           f"sys.stdout.write(m.{function}(*json.load(sys.stdin)))")
-  done = subprocess.run([sys.executable, "-c", code, ROOT], input=json.dumps(args),
+  done = subprocess.run([sys.executable, "-c", code], input=json.dumps(args),
                         capture_output=True, text=True, cwd=ROOT)
   if done.returncode:
     raise PageError(f"experiments.{module}.{function} failed:\n{done.stderr}")

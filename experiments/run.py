@@ -23,9 +23,8 @@ from typing import NoReturn
 from absl import app, flags
 from ml_collections import config_flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from wombet_jax import errors  # noqa: E402  (after the path is set)
+from wombet_jax import errors
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py"),

@@ -13,7 +13,6 @@ loss after its fit. Then it plans
 good enough" can be told apart.
 """
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -22,11 +21,10 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from wombet_jax.harness import config as config_lib  # noqa: E402
-from wombet_jax import generation, loop  # noqa: E402
-from wombet_jax.harness import schedule, source_phase  # noqa: E402
+from wombet_jax.harness import config as config_lib
+from wombet_jax import generation, loop
+from wombet_jax.harness import schedule, source_phase
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(__file__), "configs", "default.py"))

@@ -1,13 +1,6 @@
-"""Shared test setup: the repo root on sys.path (for experiments.configs), and the smoke
-config, its pipeline and one complete run of it, compiled and run once per session."""
-import os
-import sys
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-  sys.path.insert(0, ROOT)
-
-import pytest  # noqa: E402
+"""Shared test setup: the smoke config, its pipeline and one complete run of it, compiled and
+run once per session."""
+import pytest
 
 
 @pytest.fixture(scope="session")

@@ -11,19 +11,16 @@ and its ratio to one seed. Compilation is excluded (first call).
 
   python experiments/benchmarks/agent.py [--quick] [--json PATH]
 """
-import os
-import sys
 
 import jax
 import jax.numpy as jnp
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from experiments.configs.base import get_config  # noqa: E402
-from wombet_jax import beta as beta_lib  # noqa: E402
-from wombet_jax import replay  # noqa: E402
-from wombet_jax.harness import benchmarking  # noqa: E402
-from wombet_jax.agents.sac import make_sac  # noqa: E402
-from wombet_jax.envs import make_pair  # noqa: E402
+from experiments.configs.base import get_config
+from wombet_jax import beta as beta_lib
+from wombet_jax import replay
+from wombet_jax.harness import benchmarking
+from wombet_jax.agents.sac import make_sac
+from wombet_jax.envs import make_pair
 
 
 def parse_args():

@@ -8,16 +8,12 @@ throughput is the best of --repeats timed runs after one warm-up run, auto-reset
 """
 from __future__ import annotations
 
-import os
-import sys
 import time
 
 import jax
 import jax.numpy as jnp
 
-# Runnable as a script without installing the package, like the other benchmarks.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from wombet_jax import envs  # noqa: E402
+from wombet_jax import envs
 from wombet_jax.harness import benchmarking
 
 

@@ -31,18 +31,16 @@ step is past the learning start. Cases are compiled first, then timed round-robi
 """
 import importlib.util
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from wombet_jax import beta as beta_lib  # noqa: E402
-from wombet_jax import loop, replay  # noqa: E402
-from wombet_jax.agents.protocol import AgentContext  # noqa: E402
-from wombet_jax.harness import benchmarking  # noqa: E402
-from wombet_jax import world_model as wm_lib  # noqa: E402
-from wombet_jax.harness.config import validate  # noqa: E402
+from wombet_jax import beta as beta_lib
+from wombet_jax import loop, replay
+from wombet_jax.agents.protocol import AgentContext
+from wombet_jax.harness import benchmarking
+from wombet_jax import world_model as wm_lib
+from wombet_jax.harness.config import validate
 
 VARIANTS = ("env step", "+ action sampling", "+ buffer insert", "+ batch sampling",
             "+ critic updates", "+ actor and temperature updates", "+ TD/beta")

@@ -32,25 +32,23 @@ is ours/brax in throughput (> 1: ours faster).
   python experiments/benchmarks/peers.py [--quick] [--json PATH]
 """
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
 import optax
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from experiments.configs.default import get_config  # noqa: E402
-from wombet_jax import beta as beta_lib  # noqa: E402
-from wombet_jax import loop, replay  # noqa: E402
-from wombet_jax.harness import benchmarking  # noqa: E402
-from wombet_jax.agents.sac import make_sac  # noqa: E402
-from wombet_jax.envs import make_pair  # noqa: E402
+from experiments.configs.default import get_config
+from wombet_jax import beta as beta_lib
+from wombet_jax import loop, replay
+from wombet_jax.harness import benchmarking
+from wombet_jax.agents.sac import make_sac
+from wombet_jax.envs import make_pair
 
-from brax.training import gradients, replay_buffers, types  # noqa: E402
-from brax.training.acme import running_statistics, specs  # noqa: E402
-from brax.training.agents.sac import losses as brax_losses  # noqa: E402
-from brax.training.agents.sac import networks as brax_networks  # noqa: E402
-from brax.training.agents.sac.train import TrainingState  # noqa: E402
+from brax.training import gradients, replay_buffers, types
+from brax.training.acme import running_statistics, specs
+from brax.training.agents.sac import losses as brax_losses
+from brax.training.agents.sac import networks as brax_networks
+from brax.training.agents.sac.train import TrainingState
 
 
 def parse_args():

@@ -16,7 +16,6 @@ The machine may be shared: cpu_s (process CPU seconds) and "x floor (cpu)" are t
 that survive other load; wall seconds need an otherwise idle machine.
 """
 import os
-import sys
 import time
 
 import jax
@@ -24,12 +23,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-# Runnable as a script from anywhere without installing the package.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-from experiments.configs import base  # noqa: E402
-from wombet_jax.harness import benchmarking  # noqa: E402
-from wombet_jax.planner import Dynamics, make_planner  # noqa: E402
+from experiments.configs import base
+from wombet_jax.harness import benchmarking
+from wombet_jax.planner import Dynamics, make_planner
 
 OBS_DIM, ACT_DIM = 18, 6
 PEER_S = 4.46  # mbrl-lib 0.2.0's own PETS CEM at these sizes on the 2-core CPU (not rerun here)

@@ -10,16 +10,14 @@ dominates a run; D_off is left empty, which changes no shapes or FLOPs.
 """
 import importlib.util
 import os
-import sys
 import time
 
 import jax
 import jax.numpy as jnp
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from wombet_jax import loop  # noqa: E402
+from wombet_jax import loop
 from wombet_jax.harness import benchmarking
-from wombet_jax.harness.config import validate  # noqa: E402
+from wombet_jax.harness.config import validate
 
 
 def load_config(path):

@@ -3,20 +3,15 @@ a 4x200 ensemble, vmapped over members vs a plain Python `for` loop over members
 
   python experiments/benchmarks/world_model.py [--quick] [--json PATH]
 """
-import os
-import sys
 import time
 
 import jax
 import jax.numpy as jnp
 
-# Runnable as a script from anywhere without installing the package.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-import wombet_jax.world_model as W  # noqa: E402
-from experiments.configs import base  # noqa: E402
-from wombet_jax.harness import benchmarking  # noqa: E402
-from wombet_jax.world_model.networks import apply_member  # noqa: E402
+import wombet_jax.world_model as W
+from experiments.configs import base
+from wombet_jax.harness import benchmarking
+from wombet_jax.world_model.networks import apply_member
 
 
 def main():
