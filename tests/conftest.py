@@ -1,12 +1,31 @@
-"""Shared test setup: the smoke config, its pipeline and one complete run of it, compiled and
-run once per session."""
-import pytest
+"""Shared test setup: a compilation cache for the session, the smoke config, its pipeline and
+one complete run of it, compiled and run once per session."""
+import atexit
+import os
+import shutil
+import tempfile
+
+# One persistent compilation cache per test session, set before jax is imported so that the
+# pytest-xdist workers and the scripts the tests start as subprocesses (all of which inherit
+# the environment) use it too: a program another test process already compiled is loaded
+# instead of compiled again. The
+# loaded executable is the one XLA built, so no number changes. A cache directory set by the
+# user is kept (and then outlives the session).
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  _CACHE = tempfile.mkdtemp(prefix="wombet_jax_test_cache_")
+  atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
+
+import jax  # noqa: E402  (after the cache's environment is set)
+import pytest  # noqa: E402
+
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 
 
 @pytest.fixture(scope="session")
 def config():
-  from experiments.configs import smoke
-  return smoke.get_config()
+  import helpers
+  return helpers.make_config()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import os
 import pytest
 from ml_collections import config_flags  # noqa: F401  (ensures ml_collections importable)
 
-from experiments.configs import base, smoke
+import helpers
 from wombet_jax.harness.config import validate
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments", "configs")
@@ -45,12 +45,7 @@ def test_every_shipped_config_is_valid(path):
     ("writers", "jsonl,csv", "'csv' is not a writer; allowed: ['jsonl', 'tensorboard', 'wandb']"),
 ])
 def test_bad_values_name_the_field(field, value, needle):
-  c = smoke.get_config()
-  node = c
-  *parents, leaf = field.split(".")
-  for p in parents:
-    node = node[p]
-  node[leaf] = value
+  c = helpers.make_config(**{field: value})
   with pytest.raises(ValueError) as e:
     validate(c)
   msg = str(e.value)
@@ -58,10 +53,7 @@ def test_bad_values_name_the_field(field, value, needle):
 
 
 def test_absolute_thresholds_allow_any_return_but_not_negative_uncertainty():
-  c = base.get_config()
-  c.filter.threshold_mode = "absolute"
-  c.filter.eps_r = -250.0
-  c.filter.eps_u = 3.0
+  c = helpers.make_config("base", filter=dict(threshold_mode="absolute", eps_r=-250.0, eps_u=3.0))
   validate(c)
   c.filter.eps_u = -0.5
   with pytest.raises(ValueError, match=r"config.filter.eps_u=-0.5"):
@@ -95,12 +87,6 @@ def test_paper_and_cpu_configs_validate_and_build(env):
 
 
 # --- One rule per field: config.validate and the builders answer with the same validator ----
-def _set(c, field, value):
-  section, leaf = field.split(".")
-  c[section][leaf] = value
-  return c
-
-
 def _message(fn, *args) -> str:
   with pytest.raises(ValueError) as e:
     fn(*args)
@@ -115,7 +101,7 @@ def _make_planner(planner_config):
 
 
 def test_planner_alpha_one_is_rejected_by_one_rule():
-  c = _set(smoke.get_config(), "planner.alpha", 1.0)
+  c = helpers.make_config(**{"planner.alpha": 1.0})
   expected = ("config.planner.alpha=1.0 is invalid: must be a finite number in [0.0, 1.0) "
               "(alpha = 1 never moves the CEM distribution)")
   assert _message(validate, c) == expected
@@ -124,7 +110,7 @@ def test_planner_alpha_one_is_rejected_by_one_rule():
 
 def test_planner_discount_zero_is_accepted_by_one_rule():
   """gamma = 0 plans on the first step's reward alone (0^0 = 1): accepted by both."""
-  c = _set(smoke.get_config(), "planner.discount", 0.0)
+  c = helpers.make_config(**{"planner.discount": 0.0})
   validate(c)
   _make_planner(c.planner)
 
@@ -139,7 +125,7 @@ def test_planner_discount_zero_is_accepted_by_one_rule():
 def test_agent_discount_one_and_tau_zero_are_rejected_by_one_rule(field, value, expected):
   from wombet_jax.agents import common
   from wombet_jax.agents.sac import make_sac
-  c = _set(smoke.get_config(), field, value)
+  c = helpers.make_config(**{field: value})
   assert _message(validate, c) == expected
   assert _message(make_sac, 2, 2, c.agent, c.sampling) == expected  # WOMBET, SAC, RLPD
   assert _message(common.check_agent, c.agent, 2, 2) == expected  # every baseline
@@ -161,6 +147,6 @@ def test_validate_calls_each_section_validator_once(monkeypatch):
     real = getattr(module, name)
     monkeypatch.setattr(module, name,
                         lambda cfg, real=real, s=section: (calls.append(s), real(cfg))[1])
-  c = smoke.get_config()
+  c = helpers.make_config()
   validate(c)
   assert sorted(calls) == sorted(owners)

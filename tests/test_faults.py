@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.configs import smoke
+import helpers
 from wombet_jax.harness import config as config_lib
 from wombet_jax.harness import checkpointing, experiment, results, runner
 
@@ -47,15 +47,6 @@ def _tree(wd: str) -> dict:
   return out
 
 
-def _override(c, field: str, value):
-  node = c
-  *parents, leaf = field.split(".")
-  for p in parents:
-    node = node[p]
-  node[leaf] = value
-  return c
-
-
 def _like(pipe, config):
   return pipe.init(jax.vmap(jax.random.PRNGKey)(jnp.arange(config.num_seeds, dtype=jnp.uint32)))
 
@@ -77,7 +68,7 @@ def test_resume_with_another_config_is_refused_before_any_write(full_run, tmp_pa
                                                                 value, saved):
   wd = _copy(full_run, tmp_path)
   before = _tree(wd)
-  c = _override(smoke.get_config(), field, value)
+  c = helpers.make_config(**{field: value})
   with pytest.raises(ValueError) as e:
     runner.Runner(c, wd, resume=True, verbose=False).run()
   assert f"config.{field}: {saved!r} in the checkpoint, {value!r} now" in str(e.value)
@@ -256,8 +247,7 @@ def test_compared_algorithms_are_validated_before_the_first_run(tmp_path, monkey
     raise AssertionError("a run started before every config was checked")
 
   monkeypatch.setattr(runner.Runner, "run", work)
-  c = smoke.get_config()
-  c.compare, c.ppo.num_minibatches = "ppo", 3
+  c = helpers.make_config(compare="ppo", ppo=dict(num_minibatches=3))
   wd = str(tmp_path / "wd")
   with pytest.raises(ValueError, match=r"^config.ppo.num_minibatches=3 is invalid: must "
                                        r"divide ppo.rollout_length=100$"):
@@ -281,7 +271,7 @@ def test_compared_algorithms_are_validated_before_the_first_run(tmp_path, monkey
 def test_bad_values_stop_the_run_before_any_write(tmp_path, field, value, message):
   wd = str(tmp_path / "wd")
   with pytest.raises(ValueError) as e:
-    experiment.main(_override(smoke.get_config(), field, value), wd, verbose=False)
+    experiment.main(helpers.make_config(**{field: value}), wd, verbose=False)
   assert str(e.value).startswith(message), str(e.value)
   assert not os.path.exists(wd)
 
@@ -303,7 +293,7 @@ def test_cli_input_errors_are_one_line_with_status_2(tmp_path, flag, needle):
 
 
 def test_unknown_field_names_the_full_path_and_the_sections_fields():
-  c = smoke.get_config()
+  c = helpers.make_config()
   assert config_lib.unknown_field(c, "agent.lambda_q", "1") is None
   assert config_lib.unknown_field(c, "agent.lambda_q.x", "1") == (
       "config.agent.lambda_q.x='1' is invalid: config.agent.lambda_q is a field, not a "

@@ -5,7 +5,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from experiments.configs import smoke
+import helpers
 from wombet_jax import generation, loop
 from wombet_jax.envs import make_pair
 
@@ -13,10 +13,8 @@ from wombet_jax.envs import make_pair
 @pytest.fixture(scope="module")
 def pets_run():
   """1 random + 3 MPC episodes of PETS on pointmass's source task, 2 seeds."""
-  c = smoke.get_config()
-  pl = c.planner
-  pl.horizon, pl.population, pl.iterations, pl.num_elites, pl.particles = 10, 64, 3, 8, 2
-  c.world_model.max_epochs = 20
+  c = helpers.make_config(planner=dict(horizon=10, population=64, iterations=3, num_elites=8,
+                                       particles=2), world_model=dict(max_epochs=20))
   pipe = loop.make_pipeline(c)
   s = pipe.init(jax.vmap(jax.random.PRNGKey)(jnp.arange(2, dtype=jnp.uint32)))
   s, random_return = pipe.source_episode(s, False)
@@ -133,7 +131,7 @@ def test_source_planner_probe_runs_pets_then_both_planners():
   # every transition reaches the model's data, and both planners run on the final model;
   # on pointmass, both planners on the fitted model beat the random episode.
   from experiments import source_planner
-  c = smoke.get_config()
+  c = helpers.make_config()
   lines = []
   out = source_planner.probe(c, episodes=3, trials=1, big=(6, 16, 2, 2, 4), seed=0,
                              log=lines.append)

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.configs import smoke
+import helpers
 from wombet_jax import filtering, generation
 from wombet_jax.harness import lower_bound
 from wombet_jax.envs import base, make_pair, pointmass
@@ -32,9 +32,8 @@ def oracle_model(num_elites: int = 2) -> WorldModel:
 @pytest.fixture(scope="module")
 def oracle():
   """One compiled diagnose on pointmass with the oracle model; the model state is traced."""
-  c = smoke.get_config()
-  pl = c.planner
-  pl.horizon, pl.population, pl.iterations, pl.num_elites, pl.particles = 6, 32, 2, 4, 2
+  c = helpers.make_config(planner=dict(horizon=6, population=32, iterations=2, num_elites=4,
+                                       particles=2))
   pair = make_pair("pointmass")
   wm = oracle_model()
   planner = generation.make_model_planner(c, pair, wm, pair.source.reward_fn)

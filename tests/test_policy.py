@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.configs import smoke
+import helpers
 from wombet_jax import loop
 from wombet_jax import world_model as wm_lib
 from wombet_jax.agents import registry
@@ -21,9 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def sac_smoke_config():
-  c = smoke.get_config()
-  c.algo = "sac"  # no source phase: the smallest run that trains and evaluates
-  return c
+  return helpers.make_config(algo="sac")  # no source phase: the smallest run that trains
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +62,7 @@ def test_run_exports_the_final_actors_and_load_acts_like_the_agent(sac_run):
 
 def test_every_algorithm_exports_an_actor_equal_to_its_agent(tmp_path):
   assert sorted(policy.actors()) == sorted(registry.names())
-  base = smoke.get_config()
+  base = helpers.make_config()
   pair = make_pair(base.env)
   obs = jax.random.normal(jax.random.PRNGKey(1), (2, 3, pair.obs_dim))
   act_key = jax.random.PRNGKey(2)

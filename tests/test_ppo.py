@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import baseline_utils as bu
+import helpers
 from wombet_jax import replay
 from wombet_jax.agents import ppo
 from wombet_jax.networks import tanh_gaussian_log_prob
@@ -120,12 +121,9 @@ def test_loop_runs_ppo_update_only_when_due_and_matches_per_call_path(monkeypatc
   counter, whose cond becomes a select under the seed vmap; both give the same run."""
   import dataclasses
 
-  from experiments.configs import smoke
   from wombet_jax import loop
   from wombet_jax.agents import registry
-  c = smoke.get_config()
-  c.algo = "ppo"
-  c.ppo.rollout_length = 40
+  c = helpers.make_config(algo="ppo", ppo=dict(rollout_length=40))
   keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(2, dtype=jnp.uint32))
 
   def two_chunks(pipe):

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from experiments.configs import smoke
+import helpers
 from wombet_jax import generation
 from wombet_jax.agents import registry
 from wombet_jax.agents.protocol import AgentContext
@@ -24,8 +24,7 @@ SCRIPT = os.path.join(ROOT, "experiments", "render.py")
 
 def _export(tmp_path, env, episode_length):
   """A fresh SAC actor pair (seeds 0, 1) exported as a run would, with evaluation keys."""
-  c = smoke.get_config()
-  c.env, c.episode_length, c.algo = env, episode_length, "sac"
+  c = helpers.make_config(env=env, episode_length=episode_length, algo="sac")
   pair = make_pair(env, episode_length)
   agent = registry.get("sac").make(AgentContext(pair.obs_dim, pair.act_dim, c, pair, None,
                                                 None))
@@ -88,7 +87,7 @@ def _check_gif(ep, tmp_path):
   np.savez(tmp_path / "qs.npz", q=np.asarray(ps.q), qd=np.asarray(ps.qd))
   done = subprocess.run([sys.executable, "-c", _GIF_SCRIPT, str(tmp_path / "qs.npz"),
                          str(tmp_path / "ep.gif")], capture_output=True, text=True, cwd=ROOT,
-                        env=dict(os.environ, MUJOCO_GL=backend, PYTHONPATH=ROOT))
+                        env=dict(os.environ, MUJOCO_GL=backend))
   assert done.returncode == 0, done.stderr
   from PIL import Image
   with Image.open(tmp_path / "ep.gif") as gif:

@@ -6,7 +6,7 @@ import types
 import numpy as np
 import pytest
 
-from experiments.configs import smoke
+import helpers
 from wombet_jax import loop
 from wombet_jax.agents import registry
 from wombet_jax.harness import runner, schedule, source_phase
@@ -21,7 +21,7 @@ WOMBET = SOURCE + [["eval", 0], ["chunk", 0], ["chunk", 0], ["fit", 1], ["regene
 
 
 def _tasks(algo, pieces=()):
-  return schedule.build_tasks(smoke.get_config(), registry.get(algo), list(pieces))
+  return schedule.build_tasks(helpers.make_config(), registry.get(algo), list(pieces))
 
 
 # --- the schedule --------------------------------------------------------------------------------
@@ -55,7 +55,7 @@ def test_offline_to_online_pretrains_in_pieces_then_fine_tunes_without_refresh()
 def test_a_zero_shot_algorithm_evaluates_the_generated_data_once():
   spec = registry.AlgoSpec(None, None, lambda c: None, "#000000", None, uses_offline=True,
                            online=False)
-  assert schedule.to_json(schedule.build_tasks(smoke.get_config(), spec, [])) == SOURCE + [
+  assert schedule.to_json(schedule.build_tasks(helpers.make_config(), spec, [])) == SOURCE + [
       ["eval", 0]]
 
 
@@ -75,7 +75,7 @@ def test_source_tasks_alternate_episodes_and_fits():
   assert schedule.to_json(schedule.source_tasks(1, 3)) == [
       ["source", 0, False], ["fit", 0], ["source", 1, True], ["fit", 0], ["source", 2, True],
       ["fit", 0]]
-  assert schedule.config_source_tasks(smoke.get_config()) == _tasks("wombet")[:4]
+  assert schedule.config_source_tasks(helpers.make_config()) == _tasks("wombet")[:4]
 
 
 # --- the runner's decisions ----------------------------------------------------------------------

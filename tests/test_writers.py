@@ -9,7 +9,7 @@ import types
 import numpy as np
 import pytest
 
-from experiments.configs import smoke
+import helpers
 from wombet_jax.harness import results, stats, writers
 from wombet_jax.harness.config import validate
 from wombet_jax.errors import UserError
@@ -181,8 +181,7 @@ def test_writer_names_keep_jsonl_first_and_once():
 
 
 def test_an_unknown_writer_is_one_line_naming_the_value_and_the_allowed_ones():
-  c = smoke.get_config()
-  c.writers = "jsonl,tensorbord"
+  c = helpers.make_config(writers="jsonl,tensorbord")
   with pytest.raises(UserError) as e:
     validate(c)
   assert str(e.value) == ("config.writers='jsonl,tensorbord' is invalid: 'tensorbord' is not "
@@ -198,8 +197,7 @@ def test_wandb_without_its_package_is_one_line_before_any_work(tmp_path, monkeyp
     raise AssertionError("the pipeline was built before config.writers was checked")
 
   monkeypatch.setattr(loop, "make_pipeline", build)
-  c = smoke.get_config()
-  c.writers = "jsonl,wandb"
+  c = helpers.make_config(writers="jsonl,wandb")
   wd = str(tmp_path / "wd")
   with pytest.raises(UserError) as e:
     experiment.main(c, wd, verbose=False)
@@ -214,13 +212,13 @@ def test_importing_the_package_needs_no_tracker():
           "import wombet_jax.harness.runner, wombet_jax.harness.writers, "
           "wombet_jax.harness.experiment")
   out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": ROOT}, timeout=300)
+                       timeout=300)
   assert out.returncode == 0, out.stderr[-2000:]
 
 
 def test_writers_do_not_change_a_figure_runs_directory():
   from wombet_jax.harness import figures
-  c = smoke.get_config()
+  c = helpers.make_config()
   before = figures.config_hash(c)
   c.writers = "jsonl"
   assert figures.config_hash(c) == before

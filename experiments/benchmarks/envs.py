@@ -4,7 +4,7 @@ Prints a markdown table (env, task, batch, steps, env-steps/s, compile seconds);
 writes the same rows. Compile time is for the scanned rollout program (reset compiled apart);
 throughput is the best of --repeats timed runs after one warm-up run, auto-resets included.
 
-  PYTHONPATH=. python experiments/benchmarks/envs.py --quick --envs pointmass,halfcheetah
+  python experiments/benchmarks/envs.py --quick --envs pointmass,halfcheetah
 """
 from __future__ import annotations
 
