@@ -8,9 +8,10 @@ import tempfile
 # One persistent compilation cache per test session, set before jax is imported so that the
 # pytest-xdist workers and the scripts the tests start as subprocesses (all of which inherit
 # the environment) use it too: a program another test process already compiled is loaded
-# instead of compiled again. The
-# loaded executable is the one XLA built, so no number changes. A cache directory set by the
-# user is kept (and then outlives the session).
+# instead of compiled again. The loaded executable is the one XLA built, so no number changes;
+# an entry still being written when another process reads it fails to decompress, and that
+# process compiles the program itself (jax warns). A cache directory set by the user is kept
+# (and then outlives the session).
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
   _CACHE = tempfile.mkdtemp(prefix="wombet_jax_test_cache_")
   atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
