@@ -145,8 +145,8 @@ def check(config, steps: int, fit_data: int, gen_trajectories: int) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-  head = ("| env | algo | compile s | s / 1000 target steps | state MiB / seed | projected h / seed "
-          "(source, fits, generation, online, evals) |")
+  head = ("| env | algo | compile s | s / 1000 target steps | state MiB / seed | "
+          "projected h / seed (source, fits, generation, online, evals) |")
   lines = [head, "| --- | --- | ---: | ---: | ---: | --- |"]
   for r in rows:
     p = r["projected_seconds_per_seed"]

@@ -473,7 +473,8 @@ def render_reference_scores(path: str) -> list[str]:
     return []
   d = _read_json(path)
   out = ["## Reference scores", "",
-         "`experiments/results/reference_scores.json`, written by `experiments/reference_scores.py`;"
+         "`experiments/results/reference_scores.json`, written by "
+         "`experiments/reference_scores.py`;"
          f" {d.get('formula', '')}. R_reference is the best point of the mean-over-seeds SAC "
          "curve (± std over seeds there; final: the last point). An entry is used only for "
          "runs with its episode length; other runs report raw returns.", "",

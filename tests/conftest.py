@@ -20,6 +20,7 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 import jax  # noqa: E402  (after the cache's environment is set)
 import pytest  # noqa: E402
 
+# jax reads the variable when it is first imported; this covers a plugin that imported it first.
 jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 
 

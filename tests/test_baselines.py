@@ -1,7 +1,6 @@
 """The table of algorithms (wombet_jax.agents.registry) and the agent protocol
 (wombet_jax.agents.protocol): every algorithm's phases, its protocol by tracing
 (jax.eval_shape: nothing is compiled), and a new algorithm added through the table alone."""
-import json
 import os
 
 import jax
@@ -12,7 +11,7 @@ import pytest
 import baseline_utils as bu
 import toy_agent
 from wombet_jax import replay
-from wombet_jax.harness import runner
+from wombet_jax.harness import results, runner
 from wombet_jax.agents import registry
 from wombet_jax.harness.config import validate
 from wombet_jax.errors import UserError
@@ -105,8 +104,7 @@ def test_a_new_algorithm_is_one_agent_file_one_entry_and_one_section(config, tmp
 
   summary = runner.run(c, str(tmp_path), verbose=False)
   assert summary["complete"]
-  with open(os.path.join(tmp_path, "metrics.jsonl")) as f:
-    rows = [json.loads(line) for line in f]
+  rows = results.read_jsonl(os.path.join(tmp_path, "metrics.jsonl"))
   assert [(r["phase"], r["target_env_steps"]) for r in rows] == [("eval", 0), ("eval", 100)]
   # Before any update the diagnostics are null; after the chunk's updates |W|_F is a
   # positive number (W starts at 0.01 N(0, 1) and is stepped by SGD, never exactly 0).

@@ -81,3 +81,19 @@ def test_fixed_mode_keeps_beta_and_tracks_delta():
 def test_bad_config_raises(field, value):
   with pytest.raises(ValueError, match=field):
     beta_lib.init(_cfg(**{field: value}))
+
+
+@pytest.mark.parametrize("kw,has_offline,expected", [
+    ({}, True, True), ({}, False, False), ({"mode": "fixed"}, True, False),
+    ({"beta_min": 0.75}, True, False)])
+def test_step_updates_only_where_beta_can_move(kw, has_offline, expected):
+  """can_move: D_off and a rule that moves (adaptive, beta_min < beta_max). step applies the
+  rule exactly there (count 1, delta_bar = delta) and elsewhere returns the state itself."""
+  cfg = _cfg(**kw)
+  assert beta_lib.can_move(cfg, has_offline) is expected
+  s0 = beta_lib.init(cfg)
+  s1 = beta_lib.step(s0, jnp.float32(2.0), cfg, has_offline)
+  if expected:
+    assert int(s1.count) == 1 and float(s1.delta_bar) == pytest.approx(2.0)
+  else:
+    assert s1 is s0

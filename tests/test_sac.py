@@ -305,7 +305,8 @@ def test_relative_td_error_is_absolute_over_target_scale(sac):
   # The learning itself is unchanged; only the signal fed to the beta rule differs.
   jax.tree_util.tree_map(np.testing.assert_array_equal, s_abs, s_rel)
   _, k_batch, k_td = jax.random.split(key, 3)
-  y = sac.extras["critic_target"](s_abs, k_td, replay.sample(online, k_batch, c.agent.batch_size), aux)
+  td_batch = replay.sample(online, k_batch, c.agent.batch_size)
+  y = sac.extras["critic_target"](s_abs, k_td, td_batch, aux)
   np.testing.assert_allclose(float(i_rel["td_error"]),
                              float(i_abs["td_error"]) / float(jnp.mean(jnp.abs(y))), rtol=1e-5)
   c.sampling.td_error = "scaled"

@@ -18,9 +18,10 @@ delta_ref, so beta is continuous at the end of warm-up, and an unfitted critic s
 the offline data. Mode "fixed" keeps beta = beta_fixed; ``update`` would still track
 delta_bar, but the loop does not call it there (below).
 
-``moves(cfg)`` says, from the config alone, whether the rule can change beta at all; where it
-cannot (and where there is no D_off, so beta selects nothing) the agents skip the TD-error
-batch and the loop skips ``update``, so the BetaState stays as it was initialised.
+``moves(cfg)`` says, from the config alone, whether the rule can change beta at all;
+``can_move(cfg, has_offline)`` adds that without D_off beta selects nothing. Where beta cannot
+change, the agents skip the TD-error batch and the loop skips ``update``, so the BetaState
+stays as it was initialised.
 """
 import flax
 import jax
@@ -70,11 +71,17 @@ def init(cfg) -> BetaState:
                    count=jnp.zeros((), jnp.int32))
 
 
+def can_move(cfg, has_offline: bool) -> bool:
+  """Whether beta can change in a run, known at trace time: it needs D_off (without it beta
+  selects nothing) and a rule that ``moves``. Where it cannot, the agents skip the TD batch
+  (delta = nan) and ``step`` leaves the state as it is."""
+  return has_offline and moves(cfg)
+
+
 def step(state: BetaState, delta: jax.Array, cfg, has_offline: bool) -> BetaState:
   """The once-per-env-step beta update after an agent's updates: ``update`` with the agent's
-  delta where the rule can move beta (an offline buffer and ``moves(cfg)``, both known at
-  trace time), else ``state`` unchanged (the agents then report delta = nan)."""
-  return update(state, delta, cfg) if has_offline and moves(cfg) else state
+  delta where ``can_move``, else ``state`` unchanged."""
+  return update(state, delta, cfg) if can_move(cfg, has_offline) else state
 
 
 def update(state: BetaState, td_abs_mean: jax.Array, cfg) -> BetaState:

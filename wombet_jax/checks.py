@@ -18,6 +18,7 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 INT32_MAX = 2**31 - 1
 UINT32_MAX = 2**32 - 1
 
+
 def invalid(field: str, value, allowed: str) -> UserError:
   """The one error of a bad config value: 'config.<field>=<value> is invalid: <allowed>'."""
   return UserError(f"config.{field}={value!r} is invalid: {allowed}")

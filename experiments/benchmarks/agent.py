@@ -81,8 +81,8 @@ def make_chunk(a, c, pair):
     _, tr = task.step(task.reset(k_env), jnp.zeros(pair.act_dim))
     as_tr = lambda d: type(tr)(**d)
     offline = replay.add_batch(replay.init_buffer(tr, n_off), as_tr(rows))
-    online = replay.add_batch(replay.init_buffer(tr, a.batch + a.steps),
-                              as_tr(benchmarking.random_transitions(k_on, a.batch, pair.obs_dim, pair.act_dim)))
+    first = benchmarking.random_transitions(k_on, a.batch, pair.obs_dim, pair.act_dim)
+    online = replay.add_batch(replay.init_buffer(tr, a.batch + a.steps), as_tr(first))
     return (agent.init(k_agent), beta_lib.init(c.sampling), task.reset(k_env), online,
             offline, key)
 

@@ -151,7 +151,8 @@ OURS_VARIANTS = {OURS: {},
 
 def update_cases(a, c, obs_dim, act_dim):
   """Part 1: {name: (jitted fn, args)}, each running `a.updates` gradient steps."""
-  rows = benchmarking.random_transitions(jax.random.PRNGKey(0), a.updates * a.batch, obs_dim, act_dim)
+  rows = benchmarking.random_transitions(jax.random.PRNGKey(0), a.updates * a.batch, obs_dim,
+                                         act_dim)
   stacked = jax.tree_util.tree_map(lambda x: x.reshape((a.updates, a.batch) + x.shape[1:]), rows)
   key = jax.random.PRNGKey(2)
   cases = {}

@@ -81,14 +81,14 @@ def make_update_many(update: Callable, td_fn: Callable, batch_size: int, utd: in
 
   With an offline buffer every batch is ``sample_mixed(offline, online, key, B, beta)``:
   round(beta B) rows of D_off and the rest of D_on, all G batches with the beta passed in.
-  Without one, batches come from D_on only. Without an offline buffer (beta selects nothing)
-  or with a rule that cannot move beta (``beta.moves``: mode "fixed", or beta_min ==
-  beta_max), decided at trace time, the TD batch is skipped and td_error is nan. The other
+  Without one, batches come from D_on only. Where beta cannot change (``beta.can_move``: no
+  offline buffer, or mode "fixed", or beta_min == beta_max; decided at trace time) the TD
+  batch is skipped and td_error is nan. The other
   info entries are means over the G steps of ``update``'s (``ignore_nan``: of the finite
   ones, for agents whose losses are nan by design on some steps), plus offline_fraction, the
   fraction of the batch drawn from D_off.
   """
-  moves = beta_lib.moves(sampling_cfg)
+  beta_lib.validate(sampling_cfg)
   mean = jnp.nanmean if ignore_nan else jnp.mean
 
   def update_many(state, key, offline, online, beta, aux):
@@ -106,7 +106,7 @@ def make_update_many(update: Callable, td_fn: Callable, batch_size: int, utd: in
       return st, dict(info, offline_fraction=frac)
 
     state, infos = jax.lax.scan(body, state, jax.random.split(k_scan, utd))
-    if offline is not None and moves:
+    if beta_lib.can_move(sampling_cfg, offline is not None):
       delta = td_fn(state, k_td, sample_online(online, k_batch, batch_size), aux)
     else:
       delta = jnp.full((), jnp.nan, jnp.float32)
