@@ -51,7 +51,6 @@ def sac_config(scale: str, env: str, steps: int, seeds: int, evals: int,
   else:
     name = pair
   c = importlib.import_module(f"experiments.configs.{name}").get_config()
-  c.env, c.algo, c.compare, c.num_seeds = env, "sac", "", seeds
   if episode_length is not None:
     if episode_length < 0:
       raise ValueError(f"--episode_length={episode_length}: must be >= 0 (0: the pair's own)")
@@ -59,12 +58,8 @@ def sac_config(scale: str, env: str, steps: int, seeds: int, evals: int,
   if steps <= 0 or evals <= 0 or steps % evals:
     raise ValueError(f"--reference_steps={steps} must be a positive multiple of "
                      f"--num_evals={evals}")
-  lo = c.loop
-  lo.num_iterations, lo.steps_per_iteration = 1, steps
-  lo.eval_every = lo.checkpoint_every = steps // evals
-  lo.online_capacity = max(lo.online_capacity, steps)
-  lo.start_steps = min(lo.start_steps, lo.eval_every)
-  return c
+  from wombet_jax.harness import reference
+  return reference.sac_run_config(c, env, steps, seeds, evals)
 
 
 def check_run(wd: str, env: str, episode_length: int) -> None:

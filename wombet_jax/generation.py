@@ -45,11 +45,49 @@ def validate_pets_config(cfg) -> None:
   s.integer("mpc_episodes", lo=0)
 
 
+START_MODES = ("reset", "replay")
+OFFLINE_UPDATES = ("replace", "accumulate")
+
+
 def validate_generation_config(cfg) -> None:
   """Raises UserError naming the first invalid field of the ``generation`` config section."""
   s = Section(cfg, "generation")
   s.integer("num_trajectories")
   s.integer("horizon")
+  s.choice("start", START_MODES)
+  s.choice("offline_update", OFFLINE_UPDATES)
+
+
+def validate_offline_config(cfg) -> None:
+  """Raises UserError naming the first invalid field of the ``offline`` config section (D_off
+  from a file; the file itself is checked where it is read, `harness.dataset.load_offline`)."""
+  s = Section(cfg, "offline")
+  if not isinstance(s.get("dataset"), str):
+    s.fail("dataset", "must be a path to a .npz file, or \"\" to generate D_off")
+  s.integer("max_transitions", lo=0)
+
+
+def replay_start_states(real, key: jax.Array, num_states: int) -> jax.Array:
+  """`generation.start = "replay"`: `num_states` observations drawn uniformly (with
+  replacement) from the valid rows of the model's real data (`world_model.Data`)."""
+  idx = jax.random.randint(key, (num_states,), 0, jnp.maximum(real.size, 1))
+  return real.obs[idx]
+
+
+def subsample_rows(data: Transition, key: jax.Array, n: int) -> Transition:
+  """`offline.max_transitions`: n rows drawn uniformly without replacement (all rows, in
+  order, when n is 0 or at least the number of rows)."""
+  total = data.obs.shape[0]
+  if n == 0 or n >= total:
+    return data
+  idx = jax.random.permutation(key, total)[:n]
+  return jax.tree_util.tree_map(lambda x: x[idx], data)
+
+
+def relabel_rows(pair: TaskPair, data: Transition) -> Transition:
+  """Step 4 for flat rows (N, ...): the reward replaced by r_T(s, a, s')."""
+  return data.replace(reward=jax.vmap(pair.target.reward_fn)(data.obs, data.action,
+                                                             data.next_obs))
 
 
 def model_dynamics(wm: WorldModel) -> Dynamics:

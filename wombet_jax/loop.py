@@ -167,8 +167,16 @@ def validate_config(lo) -> None:
 PRETRAIN_PIECE = 1000
 
 
-def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
-  """Builds the jitted pieces for `config` (validated beforehand by `config.validate`)."""
+def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE,
+                  offline_data: Transition | None = None) -> Pipeline:
+  """Builds the jitted pieces for `config` (validated beforehand by `config.validate`).
+
+  offline_data: rows (N, ...) of source-task transitions (reward: the source reward) that
+  D_off is drawn from instead of being generated (`config.offline.dataset`, read and checked
+  by `harness.dataset.load_offline`); required exactly when that field is set. Each
+  regeneration then relabels them with r_T (after drawing `offline.max_transitions` of them,
+  if set); the source phase, the model fits and the model's penalty are unchanged.
+  """
   spec = registry.get(config.algo)
   config = config.copy_and_resolve_references()
   spec.adjust_config(config)
@@ -211,14 +219,30 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
     model, info = wm.train(s.model, k, s.real)
     return s.replace(key=key, model=model), info
 
+  # Algorithms without D_off (SAC, TD3, PPO) ignore the field (a compared run inherits it).
+  from_file = bool(config.offline.dataset) and spec.uses_offline
+  if from_file != (offline_data is not None):
+    raise ValueError("make_pipeline: offline_data must be given exactly when "
+                     f"config.offline.dataset is set (it is {config.offline.dataset!r}) and "
+                     f"the algorithm ({config.algo}) uses D_off")
+  gen = config.generation
+
+  def offline_base(s: RunState) -> replay.Buffer:
+    """The buffer a regeneration writes into (`generation.offline_update`)."""
+    if gen.offline_update == "accumulate":
+      return s.offline
+    return replay.init_buffer(example, lo.offline_capacity)
+
   def regenerate_one(s: RunState):
     key, k = jax.random.split(s.key)
-    ro = generation.generate(pair, wm, planner, config.generation.num_trajectories,
-                             config.generation.horizon, k, s.model,
-                             jnp.float32(config.planner.lambda_plan))
+    obs0 = None
+    if gen.start == "replay":  # static; "reset" keeps its key use unchanged
+      k, k_start = jax.random.split(k)
+      obs0 = generation.replay_start_states(s.real, k_start, gen.num_trajectories)
+    ro = generation.generate(pair, wm, planner, gen.num_trajectories, gen.horizon, k, s.model,
+                             jnp.float32(config.planner.lambda_plan), obs0=obs0)
     f = generation.filter_and_relabel(pair, config.filter, ro)
-    offline = replay.add_batch(replay.init_buffer(example, lo.offline_capacity),
-                               f.transitions, mask=f.keep)
+    offline = replay.add_batch(offline_base(s), f.transitions, mask=f.keep)
     info = {"accept_rate": jnp.mean(f.accept.astype(jnp.float32)), "n_offline": offline.size,
             "num_accepted": jnp.sum(f.accept), "return_min": jnp.min(f.traj_return),
             "return_max": jnp.max(f.traj_return), "unc_min": jnp.min(f.traj_unc),
@@ -228,6 +252,19 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
     s = s.replace(key=key, offline=offline, accept_rate=info["accept_rate"],
                   n_offline=offline.size)
     return s, info
+
+  def regenerate_from_file_one(s: RunState, data: Transition):
+    """D_off from `offline_data` instead of the model (steps 2-3 skipped, step 4 kept)."""
+    key, k = jax.random.split(s.key)
+    rows = generation.relabel_rows(
+        pair, generation.subsample_rows(data, k, config.offline.max_transitions))
+    offline = replay.add_batch(offline_base(s), rows)
+    nan = jnp.float32(jnp.nan)
+    info = {"accept_rate": jnp.float32(1.0), "n_offline": offline.size,
+            "num_accepted": jnp.int32(-1), "return_min": nan, "return_max": nan,
+            "unc_min": nan, "unc_max": nan, "mean_uncertainty": nan}
+    return s.replace(key=key, offline=offline, accept_rate=info["accept_rate"],
+                     n_offline=offline.size), info
 
   aux_of = (lambda s: s.model) if spec.uses_model_penalty else (lambda s: None)
 
@@ -358,6 +395,12 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
       return over_seeds(fn, **kw)(states, *args)
     return wrapped
 
+  if from_file:
+    regen_jit = jax.jit(vm("regenerate", regenerate_from_file_one, in_axes=(0, None)))
+    data_device = jax.device_put(offline_data)
+    regenerate = lambda states: regen_jit(states, data_device)
+  else:
+    regenerate = jax.jit(vm("regenerate", regenerate_one))
   source_jit = {
       flag: jax.jit(vm("source_episode", lambda s, f=flag: source_episode_one(s, f)))
       for flag in (False, True)}
@@ -366,6 +409,6 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
       init=jax.jit(over_seeds(init_one)),
       source_episode=lambda states, use_planner: source_jit[bool(use_planner)](states),
       fit_model=jax.jit(vm("fit_model", fit_model_one)),
-      regenerate=jax.jit(vm("regenerate", regenerate_one)),
+      regenerate=regenerate,
       pretrain=pretrain, pretrain_pieces=pieces,
       chunk=jax.jit(chunk), evaluate=jax.jit(evaluate), trace_counts=counts)

@@ -67,6 +67,23 @@ def get_config() -> ml_collections.ConfigDict:
   ge.num_trajectories = 64       # M
   ge.horizon = 50                # H_gen
   ge.export = False              # write <workdir>/datasets/iter<k>_seed<s>.npz (D4RL keys)
+  # Where generated trajectories start. "reset": fresh draws from the source start
+  # distribution rho_S (the paper's). "replay" (a departure): states drawn uniformly from the
+  # real data the model was last fitted on (D_src, plus D_on from iteration 1), so D_off can
+  # cover the whole of an episode and not only its first H_gen steps from the start state.
+  ge.start = "reset"             # "reset" | "replay"
+  # What a regeneration does to D_off. "replace" (default): D_off holds only the newest
+  # iteration's filtered data. "accumulate": appended, the oldest dropped at
+  # loop.offline_capacity. The paper does not say which.
+  ge.offline_update = "replace"  # "replace" | "accumulate"
+
+  # D_off read from a file instead of generated (steps 2-3 skipped; relabelling, the model,
+  # its penalty and the transfer stage unchanged). See docs/running.md, "Bringing your own
+  # offline data".
+  of = c.offline = ml_collections.ConfigDict()
+  of.dataset = ""                # "": generate D_off; else a .npz in D4RL key layout
+  of.max_transitions = 0         # 0: every transition of the file; n > 0: a fresh uniform
+                                 # draw of n of them (without replacement) per seed and iteration
 
   # Steps 3-4: dual-criterion filter and relabelling.
   fi = c.filter = ml_collections.ConfigDict()

@@ -83,10 +83,15 @@ def validate(c: ml_collections.ConfigDict) -> None:
   planner.validate_planner_config(top.get("planner"))
   generation.validate_pets_config(top.get("pets"))
   generation.validate_generation_config(top.get("generation"))
+  generation.validate_offline_config(top.get("offline"))
   filtering.validate_filter_config(top.get("filter"))
   sac.validate(top.get("agent"))
   beta.validate(top.get("sampling"))
   loop.validate_config(top.get("loop"))
+  if c.offline.max_transitions > c.loop.offline_capacity:
+    raise invalid("offline.max_transitions", c.offline.max_transitions,
+                  f"must be <= loop.offline_capacity={c.loop.offline_capacity} (0: the whole "
+                  "file, which must then fit)")
   if c.agent.batch_size > c.loop.online_capacity:
     raise invalid("agent.batch_size", c.agent.batch_size,
                   f"must be <= loop.online_capacity={c.loop.online_capacity}")

@@ -1,16 +1,25 @@
-"""Export of generated data to `.npz` with D4RL's key names, and a loader.
+"""Offline data as `.npz` files with D4RL's key names: the export of generated data, its
+reader, and the checked reader of a run's D_off from a file (`config.offline.dataset`).
 
-One file holds every valid generated transition (before filtering) plus the filter's
+One exported file holds every valid generated transition (before filtering) plus the filter's
 per-transition `accept` mask, so both D_off (accept == True) and the unfiltered data can be
 read back. Rewards are the target-task rewards (relabelled); the source rewards and the model
 uncertainty u(s, a) ride along.
+
+`load_offline` reads any file in that layout (an export, `experiments/oracle_dataset.py`'s
+output, or a user's own data): it checks keys, shapes, lengths and values and raises one
+UserError naming the file and the problem before anything is compiled.
 """
 from __future__ import annotations
 
+import hashlib
 import io
+import zipfile
 
 import numpy as np
 
+from wombet_jax.envs import Transition
+from wombet_jax.errors import UserError
 from wombet_jax.harness import results
 
 D4RL_KEYS = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
@@ -42,7 +51,17 @@ def arrays_from_rollouts(ro, filtered) -> dict[str, np.ndarray]:
 
 
 def save(path: str, arrays: dict[str, np.ndarray]) -> None:
-  missing = [k for k in D4RL_KEYS + EXTRA_KEYS if k not in arrays]
+  """A run's export: the D4RL keys and EXTRA_KEYS."""
+  _save(path, arrays, D4RL_KEYS + EXTRA_KEYS)
+
+
+def save_d4rl(path: str, arrays: dict[str, np.ndarray]) -> None:
+  """Any dataset with at least the D4RL keys (e.g. `experiments/oracle_dataset.py`'s)."""
+  _save(path, arrays, D4RL_KEYS)
+
+
+def _save(path: str, arrays: dict[str, np.ndarray], keys: tuple[str, ...]) -> None:
+  missing = [k for k in keys if k not in arrays]
   if missing:
     raise ValueError(f"dataset lacks keys {missing}")
   buf = io.BytesIO()
@@ -58,3 +77,88 @@ def load(path: str, filtered: bool = True) -> dict[str, np.ndarray]:
     keep = data["accept"]
     data = {k: v[keep] for k, v in data.items()}
   return data
+
+
+# What `load_offline` needs; the source reward is "source_rewards" where the file has it (an
+# export, whose "rewards" are already target rewards), else "rewards" (a source-task dataset).
+OFFLINE_KEYS = ("observations", "actions", "next_observations", "terminals", "timeouts")
+# The envs' action box: a row outside it could not have been executed.
+ACTION_BOUND = 1.0 + 1e-5
+
+
+def trajectory_returns(rewards: np.ndarray, ends: np.ndarray) -> np.ndarray:
+  """Undiscounted return of each trajectory of consecutive rows; a trajectory ends at a row
+  where `ends` is True (terminal or timeout), and rows after the last end form one more."""
+  rewards = np.asarray(rewards, np.float64)
+  cut = np.flatnonzero(np.asarray(ends, bool)) + 1
+  if not cut.size or cut[-1] != rewards.size:
+    cut = np.append(cut, rewards.size)
+  starts = np.concatenate([[0], cut[:-1]])
+  return np.add.reduceat(rewards, starts) if rewards.size else np.zeros(0)
+
+
+def load_offline(path: str, obs_dim: int, act_dim: int) -> tuple[Transition, dict]:
+  """D_off's rows from the file at `path`: a host `Transition` (N, ...) whose reward is the
+  source reward (the run relabels it with r_T), and statistics of the file (rows, trajectories,
+  per-trajectory source return, sha256). Rows with `accept` False are dropped where the file
+  has that key. Raises UserError naming the file and what is wrong."""
+  def bad(what: str) -> UserError:
+    return UserError(f"config.offline.dataset={path!r} is invalid: {what}")
+
+  try:
+    with open(path, "rb") as f:
+      raw = f.read()
+    with np.load(io.BytesIO(raw), allow_pickle=False) as f:
+      data = {k: f[k] for k in f.files}
+  except FileNotFoundError:
+    raise bad("no such file") from None
+  except IsADirectoryError:
+    raise bad("a directory, not a .npz file") from None
+  except PermissionError:
+    raise bad("not readable (permission denied)") from None
+  except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+    raise bad(f"not a readable .npz file ({type(e).__name__}: {e})") from None
+  reward_key = "source_rewards" if "source_rewards" in data else "rewards"
+  missing = [k for k in OFFLINE_KEYS + (reward_key,) if k not in data]
+  if missing:
+    raise bad(f"lacks keys {missing}; needs {list(OFFLINE_KEYS)} and 'rewards' (the source "
+              "reward) or 'source_rewards'")
+  n = data["observations"].shape[0] if data["observations"].ndim else 0
+  want = {"observations": (n, obs_dim), "actions": (n, act_dim),
+          "next_observations": (n, obs_dim), "terminals": (n,), "timeouts": (n,),
+          reward_key: (n,)}
+  if "accept" in data:
+    want["accept"] = (n,)
+  for k, shape in want.items():
+    if data[k].shape != shape:
+      raise bad(f"{k!r} has shape {data[k].shape}; this task pair needs {shape} (rows "
+                f"from 'observations', obs_dim {obs_dim}, act_dim {act_dim})")
+  for k in want:
+    if not (np.issubdtype(data[k].dtype, np.number) or data[k].dtype == bool):
+      raise bad(f"{k!r} has dtype {data[k].dtype}; needs numbers")
+  keep = data["accept"].astype(bool) if "accept" in data else np.ones(n, bool)
+  if not keep.any():
+    raise bad("holds no transition" + (" with accept == True" if "accept" in data else ""))
+  for k in ("observations", "actions", "next_observations", reward_key):
+    finite = np.isfinite(data[k].reshape(n, -1)).all(axis=1)
+    if not finite.all():
+      raise bad(f"{k!r} has non-finite values in {int((~finite).sum())} rows (first: row "
+                f"{int(np.argmin(finite))})")
+  over = np.abs(data["actions"]).max(axis=1) > ACTION_BOUND
+  if over.any():
+    raise bad(f"'actions' leave [-1, 1] in {int(over.sum())} rows (first: row "
+              f"{int(np.argmax(over))}, max |a| {float(np.abs(data['actions']).max()):.4g})")
+  terminal = data["terminals"].astype(bool)
+  ends = terminal | data["timeouts"].astype(bool)
+  returns = trajectory_returns(data[reward_key][keep], ends[keep])
+  f32 = lambda x: np.asarray(x, np.float32)[keep]
+  rows = Transition(obs=f32(data["observations"]), action=f32(data["actions"]),
+                    reward=f32(data[reward_key]), next_obs=f32(data["next_observations"]),
+                    terminal=f32(terminal), done=f32(ends))
+  stats = {"path": path, "sha256": hashlib.sha256(raw).hexdigest(), "rows": int(n),
+           "rows_used": int(keep.sum()), "reward_key": reward_key,
+           "trajectories": int(returns.size),
+           "source_return_mean": float(returns.mean()),
+           "source_return_min": float(returns.min()),
+           "source_return_max": float(returns.max())}
+  return rows, stats

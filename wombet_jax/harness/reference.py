@@ -44,3 +44,19 @@ def normalize(ret: float, ref: dict | None) -> float | None:
     raise ValueError(f"reference scores for this env have reference == random ({span}); "
                      "rerun experiments/reference_scores.py")
   return 100.0 * (ret - ref["random"]) / span
+
+
+def sac_run_config(c, env: str, steps: int, seeds: int, evals: int):
+  """`c` turned into one SAC run of `steps` env steps on `env` (a pair, or "<pair>:source" for
+  the source task as the target) with `seeds` seeds and `evals` evaluations along the way: the
+  run behind a reference score (`experiments/reference_scores.py`) and behind an oracle source
+  policy (`experiments/oracle_dataset.py`). Raises UserError unless `evals` divides `steps`."""
+  if steps <= 0 or evals <= 0 or steps % evals:
+    raise UserError(f"steps={steps} must be a positive multiple of evals={evals}")
+  c.env, c.algo, c.compare, c.num_seeds = env, "sac", "", seeds
+  lo = c.loop
+  lo.num_iterations, lo.steps_per_iteration = 1, steps
+  lo.eval_every = lo.checkpoint_every = steps // evals
+  lo.online_capacity = max(lo.online_capacity, steps)
+  lo.start_steps = min(lo.start_steps, lo.eval_every)
+  return c

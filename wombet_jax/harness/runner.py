@@ -43,11 +43,28 @@ def _shard_seeds(states, num_seeds: int):
   return jax.device_put(states, sharding)
 
 
-def make_pipeline(config) -> loop.Pipeline:
+def read_offline_dataset(config):
+  """(rows, stats) of `config.offline.dataset` for an algorithm with D_off (`dataset.load_offline`,
+  checked against the pair's dimensions), or (None, None) where D_off is generated."""
+  from wombet_jax.agents import registry as algo_registry
+  from wombet_jax.envs import make_pair
+  if not (config.offline.dataset and algo_registry.get(config.algo).uses_offline):
+    return None, None
+  pair = make_pair(config.env, config.episode_length or None)
+  rows, stats = dataset.load_offline(config.offline.dataset, pair.obs_dim, pair.act_dim)
+  cap, max_n = config.loop.offline_capacity, config.offline.max_transitions
+  if not max_n and stats["rows_used"] > cap:
+    raise UserError(f"config.offline.dataset={config.offline.dataset!r} is invalid: its "
+                    f"{stats['rows_used']} transitions do not fit loop.offline_capacity={cap}; "
+                    "raise that, or draw fewer with offline.max_transitions")
+  return rows, stats
+
+
+def make_pipeline(config, offline_data=None) -> loop.Pipeline:
   """loop.make_pipeline, with the validators of its pieces (agent, world model, planner,
   filter) reported as UserError: building traces nothing, so a ValueError there is a field."""
   try:
-    return loop.make_pipeline(config)
+    return loop.make_pipeline(config, offline_data=offline_data)
   except UserError:
     raise
   except ValueError as e:
@@ -175,8 +192,11 @@ class Runner:
     self.verbose = verbose
     self.shard_seeds = shard_seeds
     self.ckpt_dir = os.path.join(workdir, "checkpoints")
+    # D_off from a file is read and checked before anything compiles.
+    offline_rows, self.offline_stats = read_offline_dataset(config)
     # A pipeline may be shared between runs of one config (tests: compile once).
-    self.pipe = pipeline if pipeline is not None else make_pipeline(config)
+    self.pipe = (pipeline if pipeline is not None
+                 else make_pipeline(config, offline_data=offline_rows))
     self.tasks = schedule.pipeline_tasks(self.pipe)
     c = self.pipe.config
     self.seeds = [c.seed + i for i in range(c.num_seeds)]
@@ -265,6 +285,9 @@ class Runner:
           self.log(f"removed {path}, left by an interrupted write")
     results.atomic_write_json(os.path.join(self.workdir, "config.json"),
                               self.pipe.config.to_dict())
+    if self.offline_stats is not None:
+      results.atomic_write_json(os.path.join(self.workdir, "offline_dataset.json"),
+                                self.offline_stats)
 
   # --- the run -----------------------------------------------------------------------------
   def run(self) -> dict:
@@ -353,6 +376,13 @@ class Runner:
   def _regenerate(self, states, task: schedule.Regenerate):
     c, k = self.pipe.config, task.iteration
     states, info = self.pipe.regenerate(states)
+    if self.offline_stats is not None:
+      st = self.offline_stats
+      self.log(f"iteration {k}: D_off from {c.offline.dataset} ({st['rows_used']} transitions, "
+               f"{st['trajectories']} trajectories, source return {st['source_return_mean']:.2f}"
+               f" [{st['source_return_min']:.2f}, {st['source_return_max']:.2f}]), "
+               f"|D_off| = {int(np.mean(jax.device_get(info['n_offline'])))}")
+      return states, []
     self._check_accepted(info, k)
     if c.generation.export:
       self._export(info, k)
