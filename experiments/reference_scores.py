@@ -31,6 +31,9 @@ _RANDOM_EPISODES = flags.DEFINE_integer("random_episodes", 1000, "Episodes for R
 _STEPS = flags.DEFINE_integer("reference_steps", 30_000, "Target env steps of the SAC run.")
 _SEEDS = flags.DEFINE_integer("num_seeds", 3, "Seeds of the SAC run.")
 _EVALS = flags.DEFINE_integer("num_evals", 10, "Evaluations along the SAC run.")
+_SEED = flags.DEFINE_integer(
+    "seed", 0, "First seed of the SAC run (seeds seed..seed+num_seeds-1). A reference should "
+    "not share seeds with the runs it normalises: the locomotion entries use --seed=100.")
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/wombet_reference", "Where the SAC runs live.")
 _TABLE = flags.DEFINE_string("table", None, "Output table (default: the committed one).")
 _RUN = flags.DEFINE_string(
@@ -105,6 +108,7 @@ def main(argv):
                        f"(each also as <pair>{registry.SOURCE_SUFFIX})")
     c = sac_config(_SCALE.value, env, _STEPS.value, _SEEDS.value, _EVALS.value,
                    _EPISODE_LENGTH.value)
+    c.seed = _SEED.value
     config_lib.validate(c)
     pair = registry.make_pair(env, c.episode_length or None)
     ep_len = pair.episode_length
@@ -130,6 +134,7 @@ def main(argv):
         "reference_at_step": int(steps[best]), "reference_final": float(mean[-1]),
         "reference_final_std": float(std[-1]), "reference_algo": "sac",
         "reference_steps": int(steps[-1]), "reference_seeds": n,
+        "reference_first_seed": None if _RUN.value else _SEED.value,
         "random_episodes": _RANDOM_EPISODES.value, "scale": _SCALE.value,
         "reference_run": _RUN.value, "command": command, "date": datetime.date.today().isoformat(),
         "seconds": round(time.time() - t0, 1)}
