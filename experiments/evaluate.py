@@ -33,6 +33,8 @@ _JSON = flags.DEFINE_string("json", None, "Write the result as JSON to this path
 
 def main(argv):
   del argv
+  from absl import logging as absl_logging
+  absl_logging.set_verbosity(absl_logging.WARNING)  # jax's and matplotlib's INFO lines
   from experiments import REFERENCE_SCORES
   from wombet_jax.harness import evaluation, results
   try:

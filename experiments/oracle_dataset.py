@@ -75,14 +75,14 @@ def rollout_arrays(pair, act, episode_length: int, key, episodes: int, noise: fl
 
 def main(argv):
   del argv
-  import jax
   from absl import logging as absl_logging
+  absl_logging.set_verbosity(absl_logging.WARNING)  # before the imports that log at INFO
+  import jax
 
   from wombet_jax.envs import make_pair, registry
   from wombet_jax.errors import UserError
   from wombet_jax.harness import config as config_lib
   from wombet_jax.harness import dataset, figures, policy, reference, results, runner
-  absl_logging.set_verbosity(absl_logging.WARNING)
   t0 = time.time()
   c = _CONFIG.value.copy_and_resolve_references()
   base = registry.base_name(c.env)

@@ -44,6 +44,8 @@ def _env_of(path: str) -> str:
 
 def main(argv):
   del argv
+  from absl import logging as absl_logging
+  absl_logging.set_verbosity(absl_logging.WARNING)  # jax's and matplotlib's INFO lines
   env = _env_of(_WORKDIR.value)
   fmt = _FORMAT.value  # None: rendering.render picks the pair's default
   from wombet_jax.harness import gl  # imports neither jax nor mujoco

@@ -35,6 +35,9 @@ _RESUME = flags.DEFINE_bool(
     "config must be the run's: only config.compare and config.loop.checkpoint_every may differ.")
 _MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() first.")
 _DEBUG = flags.DEFINE_bool("debug", False, "Show the traceback of input and run errors too.")
+_FIELDS = flags.DEFINE_bool(
+    "config_fields", False, "Print every field of --config (with the overrides given) with its "
+    "value and its one-line doc from experiments/configs/base.py, then exit.")
 
 
 def _exit_on(error: BaseException, debug: bool) -> NoReturn:
@@ -79,9 +82,16 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 def main(argv):
   del argv
+  from absl import logging as absl_logging
+  absl_logging.set_verbosity(absl_logging.WARNING)  # jax's INFO line about absent TPUs
   from experiments import REFERENCE_SCORES
   from wombet_jax.harness import experiment
   config = _CONFIG.value
+  if _FIELDS.value:
+    from wombet_jax.harness import config as config_lib
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "base.py")) as f:
+      print("\n".join(config_lib.describe(config, config_lib.field_docs(f.read()))))
+    return
   workdir = _WORKDIR.value or os.path.join("/tmp/wombet", config.env)
   try:
     experiment.main(config, workdir, resume=_RESUME.value, multihost=_MULTIHOST.value,

@@ -71,11 +71,11 @@ def make_oracle(study, config_file: str, path: str) -> None:
 def main(argv):
   del argv
   from absl import logging as absl_logging
+  absl_logging.set_verbosity(absl_logging.WARNING)  # before the imports that log at INFO
 
   from experiments import REFERENCE_SCORES
   from wombet_jax.harness import config as config_lib
   from wombet_jax.harness import figures, results, runner
-  absl_logging.set_verbosity(absl_logging.WARNING)
   name = _STUDY.value
   study = importlib.import_module(f"experiments.configs.transfer.{name}")
   config_file = os.path.join(ROOT, "experiments", "configs", "transfer", f"{name}.py")

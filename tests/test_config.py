@@ -150,3 +150,37 @@ def test_validate_calls_each_section_validator_once(monkeypatch):
   c = helpers.make_config()
   validate(c)
   assert sorted(calls) == sorted(owners)
+
+
+def test_field_docs_read_trailing_and_block_comments():
+  from wombet_jax.harness import config as config_lib
+  source = (
+      "def get_config():\n"
+      "  c = ml_collections.ConfigDict()\n"
+      "  c.env = 'pointmass'  # task pair name\n"
+      "  # Why this section exists.\n"
+      "  wm = c.world_model = ml_collections.ConfigDict()\n"
+      "  wm.size = 7\n"
+      "  # A block above the field,\n"
+      "  # continued here.\n"
+      "  wm.rate = 1e-3\n"
+      "  wm.kind = 'a'      # 'a' | 'b'\n")
+  assert config_lib.field_docs(source) == {
+      "env": "task pair name", "world_model.size": "",
+      "world_model.rate": "A block above the field, continued here.",
+      "world_model.kind": "'a' | 'b'"}
+
+
+def test_every_field_of_base_is_listed_with_its_doc():
+  import os
+
+  from experiments.configs import base
+  from wombet_jax.harness import config as config_lib
+  path = os.path.join(os.path.dirname(base.__file__), "base.py")
+  with open(path) as f:
+    docs = config_lib.field_docs(f.read())
+  c = base.get_config()
+  lines = config_lib.describe(c, docs)
+  assert len(lines) == len(list(config_lib._leaves(c))) == len(docs)
+  assert "config.agent.utd = 20  # G: gradient updates per env step" in lines
+  assert "config.offline.dataset = ''  # \"\": generate D_off; else a .npz in D4RL key layout" in lines

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any, Mapping
 
 import ml_collections
@@ -139,4 +140,38 @@ def identity_differences(saved: Mapping[str, Any], now: Mapping[str, Any]) -> li
     if a != b:
       show = lambda v: "absent" if v is missing else repr(v)
       out.append(f"config.{path}: {show(a)} in the checkpoint, {show(b)} now")
+  return out
+
+
+_SECTION = re.compile(r"^\s*(\w+) = c\.(\w+) = ml_collections\.ConfigDict\(\)")
+_FIELD = re.compile(r"^\s*(\w+)\.(\w+)\s*=[^#]*?(?:#\s*(.*))?$")
+_COMMENT = re.compile(r"^\s*#\s?(.*)$")
+
+
+def field_docs(source: str) -> dict[str, str]:
+  """{dotted field: its one-line doc} from the text of a config file written like
+  experiments/configs/base.py: a field's trailing comment, else the first line of the comment
+  block right above it (with its continuation lines); "" where there is none."""
+  aliases, docs, block = {"c": ""}, {}, []
+  for line in source.splitlines():
+    if m := _SECTION.match(line):
+      aliases[m.group(1)] = m.group(2) + "."
+      block = []
+    elif (m := _FIELD.match(line)) and m.group(1) in aliases:
+      doc = (m.group(3) or "").strip() or " ".join(block).strip()
+      docs[aliases[m.group(1)] + m.group(2)] = doc
+      block = []
+    elif m := _COMMENT.match(line):
+      block.append(m.group(1).strip())
+    else:
+      block = []
+  return docs
+
+
+def describe(c: ml_collections.ConfigDict, docs: Mapping[str, str]) -> list[str]:
+  """'config.<field> = <value>  # <doc>' for every field of `c`, in order."""
+  out = []
+  for path, value in _leaves(c):
+    doc = docs.get(path, "")
+    out.append(f"config.{path} = {value!r}" + (f"  # {doc}" if doc else ""))
   return out
