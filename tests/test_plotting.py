@@ -49,3 +49,26 @@ def test_learning_curves_write_a_png_with_the_band_in_the_label(tmp_path, monkey
   with open(path, "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
   assert labels == ["return (mean, 95% bootstrap CI)", "return (mean ± std)"]
+
+
+def test_zero_shot_levels_get_distinct_dashes_and_error_bars_not_fills():
+  import matplotlib.collections
+  fig, ax = plotting.plt.subplots()
+  curve = _rows({0: [0.0, 2.0], 100: [1.0, 3.0], 200: [2.0, 4.0]})
+  level = _rows({0: [5.0, 7.0]})  # one evaluation: an offline algorithm, zero-shot
+  plotting.plot_curves(ax, {"wombet": curve, "bc": level, "iql": _rows({0: [5.0, 7.0]})},
+                       "return", band="std")
+  lines = {ln.get_label(): ln for ln in ax.get_lines() if not ln.get_label().startswith("_")}
+  assert set(lines) == {"wombet (n=2)", "bc (n=2, zero-shot)", "iql (n=2, zero-shot)"}
+  # The two equal levels are told apart by their dash patterns.
+  assert lines["bc (n=2, zero-shot)"].get_linestyle() != lines["iql (n=2, zero-shot)"].get_linestyle()
+  np.testing.assert_array_equal(lines["bc (n=2, zero-shot)"].get_xdata(), [0, 200])
+  # One filled band (the curve's); the levels' std (1.0) is drawn as error bars.
+  fills = [c for c in ax.collections if isinstance(c, matplotlib.collections.PolyCollection)]
+  assert len(fills) == 1
+  bars = [c for c in ax.collections if isinstance(c, matplotlib.collections.LineCollection)]
+  assert len(bars) == 2
+  for bar in bars:
+    (x0, y0), (x1, y1) = bar.get_segments()[0]
+    assert x0 == x1 > 200 and (y0, y1) == (5.0, 7.0)
+  plotting.plt.close(fig)

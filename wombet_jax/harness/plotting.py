@@ -23,6 +23,8 @@ COLORS = {name: spec.color for name, spec in registry.REGISTRY.items()}
 SPARE_COLORS = ("#1b9e77", "#7570b3", "#e6ab02", "#000000", "#66a61e", "#a6761d", "#e7298a")
 CI_MIN_SEEDS = 20
 BANDS = ("auto", "ci", "std")
+# Dash patterns of zero-shot levels, in order: "--", ":", "-.", then long dash-dot-dot.
+LEVEL_STYLES = ("--", ":", "-.", (0, (8, 2, 1, 2, 1, 2)))
 BAND_LABELS = {"ci": "mean, 95% bootstrap CI", "std": "mean ± std"}
 
 
@@ -77,7 +79,9 @@ def plot_curves(ax, runs: Mapping[str, Sequence[Mapping]], key: str, band: str =
   xs = [c[0] for c in curves.values() if len(c[0]) > 1]
   x_range = (min(x[0] for x in xs), max(x[-1] for x in xs)) if xs else (0, 1)
   spare = itertools.cycle(SPARE_COLORS)
+  dashes = itertools.cycle(LEVEL_STYLES)
   used: set[str] = set()
+  levels = [label for label, c in curves.items() if len(c[0]) == 1]
   for label, (steps, mean, lo, hi, n) in curves.items():
     if not len(steps):
       continue
@@ -86,12 +90,16 @@ def plot_curves(ax, runs: Mapping[str, Sequence[Mapping]], key: str, band: str =
       color = next(spare)
     used.add(color)
     if len(steps) == 1:
-      steps = np.array(x_range)
-      mean, lo, hi = np.repeat(mean, 2), np.repeat(lo, 2), np.repeat(hi, 2)
-      ax.plot(steps, mean, label=f"{label} (n={n}, zero-shot)", color=color, lw=2, ls="--")
+      # A zero-shot level: its own dash pattern (two equal levels stay distinguishable) and
+      # its band as an error bar at the right edge, staggered per level, not a full-width
+      # fill (several stacked fills hide each other and the curves).
+      ax.plot(np.array(x_range), np.repeat(mean, 2), label=f"{label} (n={n}, zero-shot)",
+              color=color, lw=2, ls=next(dashes))
+      x = x_range[1] + (levels.index(label) + 1) * 0.02 * (x_range[1] - x_range[0])
+      ax.errorbar([x], mean, yerr=[mean - lo, hi - mean], color=color, capsize=3, lw=1.5)
     else:
       ax.plot(steps, mean, label=f"{label} (n={n})", color=color, lw=2)
-    ax.fill_between(steps, lo, hi, color=color, alpha=0.15, lw=0)
+      ax.fill_between(steps, lo, hi, color=color, alpha=0.15, lw=0)
   ax.set_xlabel("target env steps")
   ax.grid(alpha=0.3)
   return kind
