@@ -30,7 +30,10 @@ def normalise_dir(run_dir: str) -> tuple[str, int]:
   with open(os.path.join(run_dir, "config.json")) as f:
     config = json.load(f)
   rows = results.read_jsonl(os.path.join(run_dir, "metrics.jsonl"))
-  env, length = config["env"], int(config["episode_length"])
+  from wombet_jax.envs import registry
+  # 0 means the pair's own length (config.json of older runs keeps the 0).
+  env = config["env"]
+  length = int(config["episode_length"]) or registry.default_episode_length(env)
   ref = reference.lookup(env, length, REFERENCE_SCORES)
   if ref is None:
     raise ValueError(f"{run_dir}: no reference scores for {reference.key(env, length)} in "

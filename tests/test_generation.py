@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import helpers
-from wombet_jax import generation, loop
+from wombet_jax import errors, generation, loop
 from wombet_jax.envs import make_pair
 
 
@@ -118,8 +118,10 @@ def test_empty_filter_raises_with_thresholds_and_ranges():
           "return_max": np.array([float(f.traj_return.max())]),
           "unc_min": np.array([float(f.traj_unc.min())]),
           "unc_max": np.array([float(f.traj_unc.max())])}
-  with pytest.raises(ValueError) as e:
+  with pytest.raises(errors.EmptyFilterError) as e:
     generation.check_accepted(info, [7], cfg, num_trajectories=4, iteration=2)
+  # A run error: run.py prints it on one line and exits with status 1.
+  assert errors.exit_status(e.value) == 1 and "\n" not in errors.one_line(e.value)
   msg = str(e.value)
   for needle in ("iteration 2, seed 7", "kept 0 of 4", "eps_u=0.05", "eps_r=10.0", "[1, 3]",
                  "[0.1, 0.9]"):

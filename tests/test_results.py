@@ -5,7 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from wombet_jax.harness import results
+from experiments import REFERENCE_SCORES
+from wombet_jax.harness import reference, results
 
 
 def _row(seed, step, ret, algo="sac"):
@@ -177,3 +178,19 @@ def test_renormalize_fills_the_normalised_column_from_reference_scores():
   assert [r["normalized_return"] for r in out] == [None, 50.0, -50.0]
   assert [r["return"] for r in out] == [-50.0, 50.0, -450.0]
   assert rows[1]["normalized_return"] is None  # the input rows are not modified
+
+
+def test_normalise_resolves_an_episode_length_of_zero(tmp_path):
+  # reacher's own length is 50, the committed table's reacher entry; config.json keeps the 0.
+  from experiments import normalise
+  run = tmp_path / "run"
+  run.mkdir()
+  (run / "config.json").write_text(json.dumps({"env": "reacher", "episode_length": 0}))
+  rows = [{"phase": "eval", "seed": 0, "target_env_steps": 0, "return": -20.0,
+           "normalized_return": None}]
+  results.write_jsonl(str(run / "metrics.jsonl"), rows)
+  key, n = normalise.normalise_dir(str(run))
+  assert (key, n) == ("reacher/50", 1)
+  ref = reference.lookup("reacher", 50, REFERENCE_SCORES)
+  got = results.read_jsonl(str(run / "metrics.jsonl"))[0]["normalized_return"]
+  assert got == pytest.approx(100 * (-20.0 - ref["random"]) / (ref["reference"] - ref["random"]))

@@ -25,6 +25,11 @@ class NonFiniteError(RunError, FloatingPointError, ValueError):
   as are the other checks of the world-model API that raise it."""
 
 
+class EmptyFilterError(RunError, ValueError):
+  """The dual filter kept no generated trajectory, so D_off would be empty. Also a ValueError,
+  as the filter's other checks are."""
+
+
 class CheckpointError(RunError):
   """No checkpoint of the workdir could be restored and verified."""
 

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from wombet_jax.checks import Section
+from wombet_jax.errors import EmptyFilterError
 
 VARIANTS = ("dual", "reward", "uncertainty", "none")
 THRESHOLD_MODES = ("quantile", "absolute")
@@ -116,8 +117,8 @@ def _range(x) -> str:
 
 def check_not_empty(num_accepted, num_trajectories: int, returns, traj_unc, config,
                     where: str = "") -> None:
-  """Host-side: raises ValueError if the filter kept no trajectory, instead of training on an
-  empty D_off; the message names the filter's settings and the batch's R_S and U ranges.
+  """Host-side: raises EmptyFilterError (a RunError: one line, exit status 1 on the command
+  line) if the filter kept no trajectory, instead of training on an empty D_off; the message names the filter's settings and the batch's R_S and U ranges.
 
   returns, traj_unc: the batch's R_S(tau) and U(tau), or just their (min, max).
   config: the filter section (variant, threshold_mode, eps_u, eps_r). where: a prefix that
@@ -126,7 +127,7 @@ def check_not_empty(num_accepted, num_trajectories: int, returns, traj_unc, conf
   if int(num_accepted) > 0:
     return
   c = config
-  raise ValueError(
+  raise EmptyFilterError(
       f"{where}the filter (variant={c.variant!r}) kept 0 of {num_trajectories} trajectories, "
       f"refusing to train on an empty D_off: keep U <= eps_u={c.eps_u} and R >= "
       f"eps_r={c.eps_r} (threshold_mode={c.threshold_mode!r}); this batch's U(tau) range "

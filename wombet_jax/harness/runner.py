@@ -283,8 +283,10 @@ class Runner:
       if os.path.isdir(d):
         for path in results.remove_temp_files(d):
           self.log(f"removed {path}, left by an interrupted write")
-    results.atomic_write_json(os.path.join(self.workdir, "config.json"),
-                              self.pipe.config.to_dict())
+    # The episode length resolved (0 in a config means the pair's own), so that readers of
+    # config.json need not know each pair's default.
+    resolved = {**self.pipe.config.to_dict(), "episode_length": self.pipe.episode_length}
+    results.atomic_write_json(os.path.join(self.workdir, "config.json"), resolved)
     if self.offline_stats is not None:
       results.atomic_write_json(os.path.join(self.workdir, "offline_dataset.json"),
                                 self.offline_stats)
