@@ -47,6 +47,8 @@ Kinds and their own fields (paths relative to the folder, or to "dir" for a subr
   log_means      progress logs only (per-seed files absent): the mean normalised return at each
                  evaluation read from the progress lines of "logs" ({label: log file}), next to
                  the means of "runs" ({label: metrics.jsonl}). No png default.
+  transfer       experiments/transfer_study.py output: report.json rendered with
+                 wombet_jax.harness.transfer.report_markdown; png default curves.png.
   check_configs  experiments/check_configs.py --json output, "json" (default
                  check_configs.json), rendered with experiments.check_configs.table.
   benchmarks     a page of its own (<folder>/README.md): "subresults" of kind "benchmark", each
@@ -77,10 +79,11 @@ RESULTS = os.path.join(ROOT, "experiments", "results")
 PAGE = "README.md"
 # Page order; folders not listed follow in alphabetical order.
 ORDER = ("default", "default_h200_64seeds", "reacher_cpu", "halfcheetah_cpu", "hopper_cpu",
+         "transfer_halfcheetah",
          "figure2", "figure3", "figure4", "figure5", "figure6", "lower_bound", "check_configs")
 PROVENANCE = ("title", "kind", "command", "wall_seconds", "commit", "date", "machine")
 KINDS = ("comparison", "figure", "lower_bound", "log_means", "check_configs", "benchmarks",
-         "benchmark")
+         "benchmark", "transfer")
 
 HEADER = """# Results
 
@@ -371,10 +374,20 @@ def render_check_configs(meta: Mapping[str, Any], folder: str,
           + script_function("check_configs", "table", d["rows"]))
 
 
+def render_transfer(meta: Mapping[str, Any], folder: str, warn: Callable[[str], None]) -> str:
+  from wombet_jax.harness import transfer
+  md = transfer.report_markdown(_read_json(os.path.join(folder, "report.json")))
+  committed = os.path.join(folder, "report.md")
+  if os.path.exists(committed) and _read_text(committed) != md:
+    warn(f"{folder}: report.md differs from report.json rendered today")
+  return md
+
+
 RENDER = {"comparison": render_comparison, "figure": render_figure,
           "lower_bound": render_lower_bound, "log_means": render_log_means,
-          "check_configs": render_check_configs}
-PNG = {"comparison": "comparison.png", "lower_bound": "lower_bound.png"}
+          "check_configs": render_check_configs, "transfer": render_transfer}
+PNG = {"comparison": "comparison.png", "lower_bound": "lower_bound.png",
+       "transfer": "curves.png"}
 
 
 def _png(meta: Mapping[str, Any]) -> str | None:
