@@ -239,3 +239,47 @@ def test_report_refuses_arms_from_two_commits():
   with pytest.raises(UserError, match="one clean commit"):
     transfer.check_one_commit({"sac": {"commits": ["a+dirty"]}})
   assert transfer.check_one_commit({"sac": {"commits": ["a"]}, "x": {"commits": ["a", "a"]}}) == "a"
+
+
+def _fake_arm(folder, algo, values, commit="abc"):
+  import json as json_lib
+  os.makedirs(folder, exist_ok=True)
+  from wombet_jax.harness import results
+  rows = [{**r, "algo": algo, "env": "pointmass"} for r in _rows(values)]
+  results.write_jsonl(os.path.join(folder, "metrics.jsonl"), rows)
+  for name, obj in (("summary.json", {"complete": True}),
+                    ("config.json", {"env": "pointmass", "episode_length": 50, "algo": algo,
+                                     "offline": {"dataset": "", "max_transitions": 0}}),
+                    ("provenance.json", {"commits": [commit], "seconds": 12.0,
+                                         "command": "python experiments/transfer_study.py"})):
+    with open(os.path.join(folder, name), "w") as f:
+      json_lib.dump(obj, f)
+
+
+def test_report_from_run_folders_then_from_its_own_copies(tmp_path):
+  import json as json_lib
+  import shutil
+  wd, out = str(tmp_path / "wd"), str(tmp_path / "out")
+  table = str(tmp_path / "ref.json")
+  with open(table, "w") as f:
+    json_lib.dump({"scores": {"pointmass/50": {"random": 0.0, "reference": 100.0}}}, f)
+  steps = (0,) + transfer.WINDOW
+  _fake_arm(os.path.join(wd, "sac"), "sac", {s: {0: s / 1000, 1: s / 500} for s in steps})
+  _fake_arm(os.path.join(wd, "wombet"), "wombet",
+            {s: {0: s / 1000 + 3, 1: s / 500 + 1} for s in steps})
+  # WOMBET's exported D_off: seed 0, iteration 0, two accepted trajectories of 5 rows.
+  a = arrays(accept=[1] * 10, source_rewards=np.ones(10, np.float32),
+             uncertainty=np.zeros(10, np.float32), trajectory=np.repeat([0, 1], 5))
+  dataset.save(os.path.join(wd, "wombet", "datasets", "iter0_seed0.npz"), a)
+  rep = transfer.write_report(None, ["sac", "wombet", "missing"], wd, out, table)
+  assert rep["arms"] == ["sac", "wombet"] and rep["commit"] == "abc"
+  d = rep["comparisons"]["wombet - sac"]["primary"]
+  assert (d["mean"], d["n"]) == (pytest.approx(2.0), 2)  # +3 and +1 on the two seeds
+  assert rep["doff"]["wombet"]["size_median"] == 10 and rep["doff"]["wombet"]["trajectories"] == 2
+  assert rep["doff"]["wombet"]["target_return_mean"] == pytest.approx(22.5)  # (10 + 35) / 2
+  for f in ("report.json", "report.md", "curves.png", "wombet/doff.json", "sac/metrics.jsonl"):
+    assert os.path.exists(os.path.join(out, f)), f
+  # The run folders gone (another machine): the committed copies give the same report.
+  shutil.rmtree(wd)
+  again = transfer.write_report(None, ["sac", "wombet"], wd, out, table)
+  assert again["comparisons"] == rep["comparisons"] and again["doff"] == rep["doff"]

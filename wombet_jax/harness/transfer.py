@@ -165,27 +165,67 @@ def endpoints(rows: Sequence[Mapping], window: Sequence[int]) -> dict:
           **{f"steps_to_{int(100 * f)}": steps_to(by_step, 100.0 * f) for f in FRACTIONS}}
 
 
+def _complete(folder: str) -> bool:
+  path = os.path.join(folder, "summary.json")
+  if not os.path.exists(path):
+    return False
+  with open(path) as f:
+    return bool(json.load(f).get("complete"))
+
+
+def arm_folder(wd: str, out: str, arm: str) -> str | None:
+  """Where a finished arm is read from: its run folder under `wd`, else the copy of its files
+  under `out` (a report committed earlier); None if neither holds a finished run."""
+  for folder in (os.path.join(wd, arm), os.path.join(out, arm)):
+    if _complete(folder):
+      return folder
+  return None
+
+
+def arm_doff(wd: str, arm: str, config: Mapping, visited: np.ndarray | None) -> dict | None:
+  """D_off statistics of one arm, from its exported datasets or the oracle file it drew from;
+  None when those files are gone (only the cached doff.json of a committed report is left)."""
+  if config["offline"]["dataset"]:
+    oracle = os.path.join(wd, "oracle", "oracle.npz")
+    if not os.path.exists(oracle):
+      return None
+    parts = {(0, -1): dataset.load(oracle, filtered=False)}
+    info = doff_summary(parts)
+    del info["sizes"]
+    info.update(source="oracle file",
+                drawn_per_seed=config["offline"]["max_transitions"] or info["size_max"])
+  else:
+    parts = generated_doff(os.path.join(wd, arm))
+    if not parts:
+      return None
+    info = doff_summary(parts)
+    info.update(source="generated")
+  if visited is not None:
+    info["coverage_of_sac_states"] = coverage(
+        np.concatenate([p["observations"] for p in parts.values()]), visited)
+  return info
+
+
 def write_report(study, arms: Sequence[str], wd: str, out: str, reference_table: str) -> dict:
-  """Reads the finished arms under `wd`, writes `out`/report.json, report.md, curves.png and
-  a copy of each arm's per-seed files under `out`/<arm>/. Returns the report."""
+  """Reads the finished arms (`arm_folder`), writes `out`/report.json, report.md, curves.png
+  and a copy of each arm's per-seed files (with its D_off statistics, doff.json) under
+  `out`/<arm>/. Returns the report."""
   from wombet_jax.envs import registry
   from wombet_jax.harness import plotting
-  runs, prov, configs = {}, {}, {}
+  runs, prov, configs, folders = {}, {}, {}, {}
   for arm in arms:
-    arm_wd = os.path.join(wd, arm)
-    summary = os.path.join(arm_wd, "summary.json")
-    if not os.path.exists(summary):
+    folder = arm_folder(wd, out, arm)
+    if folder is None:
       continue
-    with open(summary) as f:
-      if not json.load(f).get("complete"):
-        continue
-    runs[arm] = results.read_jsonl(os.path.join(arm_wd, "metrics.jsonl"))
-    with open(os.path.join(arm_wd, "provenance.json")) as f:
+    folders[arm] = folder
+    runs[arm] = results.read_jsonl(os.path.join(folder, "metrics.jsonl"))
+    with open(os.path.join(folder, "provenance.json")) as f:
       prov[arm] = json.load(f)
-    with open(os.path.join(arm_wd, "config.json")) as f:
+    with open(os.path.join(folder, "config.json")) as f:
       configs[arm] = json.load(f)
   if not runs:
-    raise UserError(f"no finished arm under {wd!r}; run experiments/transfer_study.py first")
+    raise UserError(f"no finished arm under {wd!r} or {out!r}; run "
+                    "experiments/transfer_study.py first")
   commit = check_one_commit(prov)
   first = next(iter(configs.values()))
   env = first["env"]
@@ -204,31 +244,22 @@ def write_report(study, arms: Sequence[str], wd: str, out: str, reference_table:
         continue
       comparisons[f"{arm} - {base}"] = {k: paired(ends[arm][k], ends[base][k]) for k in ends[arm]}
 
-  doff = {}
-  oracle = os.path.join(wd, "oracle", "oracle.npz")
-  visited = None
+  doff, visited = {}, None
   sac_policy = os.path.join(wd, "sac", "policy")
-  if os.path.isdir(sac_policy):
-    visited = visited_states(sac_policy, env, ep_len)
   for arm, c in configs.items():
     if c["algo"] == "sac":
       continue
-    if c["offline"]["dataset"]:
-      parts = {(0, -1): dataset.load(oracle, filtered=False)}
-      info = doff_summary(parts)
-      del info["sizes"]
-      n = c["offline"]["max_transitions"]
-      info.update(source="oracle file", drawn_per_seed=n or info["size_max"])
-    else:
-      parts = generated_doff(os.path.join(wd, arm))
-      if not parts:
-        continue
-      info = doff_summary(parts)
-      info.update(source="generated")
-    if visited is not None:
-      info["coverage_of_sac_states"] = coverage(
-          np.concatenate([p["observations"] for p in parts.values()]), visited)
-    doff[arm] = info
+    cached = os.path.join(folders[arm], "doff.json")
+    if os.path.exists(cached):
+      with open(cached) as f:
+        doff[arm] = json.load(f)
+      continue
+    if visited is None and os.path.isdir(sac_policy):
+      visited = visited_states(sac_policy, env, ep_len)
+    info = arm_doff(wd, arm, c, visited)
+    if info is not None:
+      doff[arm] = info
+      results.atomic_write_json(cached, info)
 
   report = {"env": env, "episode_length": ep_len, "commit": commit, "window": list(WINDOW),
             "reference": ref, "arms": list(runs),
@@ -238,14 +269,18 @@ def write_report(study, arms: Sequence[str], wd: str, out: str, reference_table:
                           for a in ends},
             "comparisons": comparisons, "doff": doff}
   os.makedirs(out, exist_ok=True)
-  for arm in runs:
-    os.makedirs(os.path.join(out, arm), exist_ok=True)
-    for f in ARM_FILES:
-      src = os.path.join(wd, arm, f)
+  for arm, folder in folders.items():
+    dest = os.path.join(out, arm)
+    if os.path.abspath(folder) == os.path.abspath(dest):
+      continue
+    os.makedirs(dest, exist_ok=True)
+    for f in ARM_FILES + ("doff.json",):
+      src = os.path.join(folder, f)
       if os.path.exists(src):
-        shutil.copyfile(src, os.path.join(out, arm, f))
-  if os.path.exists(oracle + ".json"):
-    shutil.copyfile(oracle + ".json", os.path.join(out, "oracle.json"))
+        shutil.copyfile(src, os.path.join(dest, f))
+  oracle_meta = os.path.join(wd, "oracle", "oracle.npz.json")
+  if os.path.exists(oracle_meta):
+    shutil.copyfile(oracle_meta, os.path.join(out, "oracle.json"))
   results.atomic_write_json(os.path.join(out, "report.json"), report)
   with open(os.path.join(out, "report.md"), "w") as f:
     f.write(report_markdown(report))
