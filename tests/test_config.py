@@ -184,3 +184,16 @@ def test_every_field_of_base_is_listed_with_its_doc():
   assert len(lines) == len(list(config_lib._leaves(c))) == len(docs)
   assert "config.agent.utd = 20  # G: gradient updates per env step" in lines
   assert "config.offline.dataset = ''  # \"\": generate D_off; else a .npz in D4RL key layout" in lines
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("compare", "sac,foo", "config.compare='sac,foo' is invalid: 'foo' is not an algorithm"),
+    ("baselines.num_critics", 0, "config.baselines.num_critics=0 is invalid: must be an integer"),
+])
+def test_compare_and_baselines_are_validated_up_front(field, value, message):
+  from wombet_jax.errors import UserError
+  from wombet_jax.harness import config as config_lib
+  c = helpers.make_config(**{field: value})
+  with pytest.raises(UserError) as e:
+    config_lib.validate(c)
+  assert str(e.value).startswith(message)

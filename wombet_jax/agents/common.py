@@ -16,7 +16,7 @@ import optax
 
 from wombet_jax.agents import sac
 from wombet_jax.agents.protocol import Agent, jit_agent, make_update_many
-from wombet_jax.checks import invalid
+from wombet_jax.checks import Section, invalid
 from wombet_jax.networks import MLP, LOG_STD_MAX, Critic, hidden_dims
 
 GAUSS_LOG_STD_MIN = -5.0  # std >= 6.7e-3: keeps log-likelihood weights of BC/AWR bounded
@@ -60,10 +60,17 @@ def check_agent(cfg, obs_dim: int, act_dim: int) -> None:
   sac.validate(cfg)
 
 
+def validate_baselines(cfg) -> None:
+  """Raises UserError naming the first invalid field of the ``baselines`` config section."""
+  s = Section(cfg, "baselines")
+  s.integer("num_critics")
+  s.boolean("layer_norm")
+
+
 def twin_critic(config) -> tuple:
   """Critic module and member count from ``config.baselines`` (twin critics by default)."""
   b = config.baselines
-  check_positive(b, "baselines", ("num_critics",), integer=True)
+  validate_baselines(b)
   hid = hidden_dims(config.agent.hidden_size, config.agent.num_layers)
   return Critic(hid, layer_norm=bool(b.layer_norm)), int(b.num_critics)
 

@@ -111,6 +111,20 @@ def names() -> tuple[str, ...]:
   return tuple(REGISTRY)
 
 
+def compare_names(config) -> list[str]:
+  """The algorithms of ``config.compare`` (comma-separated), without the main one; raises
+  UserError naming the first name that is not an algorithm."""
+  value = config.get("compare", "")
+  if not isinstance(value, str):
+    raise invalid("compare", value, "must be a string of comma-separated algorithm names")
+  names_ = [a.strip() for a in value.split(",") if a.strip()]
+  for a in names_:
+    if a not in REGISTRY:
+      raise invalid("compare", value, f"{a!r} is not an algorithm; allowed names: "
+                                      f"{list(REGISTRY)}")
+  return [a for a in names_ if a != config.algo]
+
+
 def get(name: str) -> AlgoSpec:
   if name not in REGISTRY:
     raise invalid("algo", name, f"must be one of {sorted(REGISTRY)}")

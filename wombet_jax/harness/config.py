@@ -56,6 +56,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
   from wombet_jax import beta, filtering, generation, loop, planner
   from wombet_jax.harness import writers
   from wombet_jax import world_model
+  from wombet_jax.agents import common
   from wombet_jax.agents import registry as algo_registry
   from wombet_jax.agents import sac
   from wombet_jax.envs import registry
@@ -65,6 +66,8 @@ def validate(c: ml_collections.ConfigDict) -> None:
     top.fail("env", f"unknown task pair; known: {list(registry.names())}, each also as "
                     f"<pair>{registry.SOURCE_SUFFIX}")
   top.choice("algo", algo_registry.names())
+  algo_registry.compare_names(c)
+  common.validate_baselines(top.get("baselines"))
   writers.check(top.get("writers"))
   _representable(c)
   top.integer("num_seeds")

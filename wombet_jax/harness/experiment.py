@@ -12,17 +12,11 @@ from absl import logging as absl_logging
 
 from wombet_jax.harness import config as config_lib
 from wombet_jax.agents import registry
-from wombet_jax.errors import UserError
 from wombet_jax.harness import plotting, results, runner
 
 
 def compare_algos(config) -> list[str]:
-  names = [a.strip() for a in str(config.get("compare", "") or "").split(",") if a.strip()]
-  for a in names:
-    if a not in registry.REGISTRY:
-      raise UserError(f"config.compare={config.compare!r} is invalid: {a!r} is not an "
-                      f"algorithm; allowed names: {list(registry.names())}")
-  return [a for a in names if a != config.algo]
+  return registry.compare_names(config)
 
 
 def main(config, workdir: str, resume: bool = False, multihost: bool = False,
