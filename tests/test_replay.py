@@ -150,3 +150,21 @@ def test_add_batch_masked_wrap_by_hand_jitted_and_eager(mode):
   none = add_batch(start, rows, jnp.zeros(5, bool))
   np.testing.assert_array_equal(none.data.reward, [100.0, 0.0, 0.0])
   assert (int(none.size), int(none.ptr)) == (1, 1)
+
+
+def test_sample_mixed_takes_a_sampler_for_both_buffers():
+  # A sampler that tags its rows with the buffer's size: rows from D_off (size 3) come first,
+  # round(0.25 * 8) = 2 of them, then D_on's (size 5); each draw gets its own half of the key.
+  example = {"x": jnp.zeros(())}
+  off = replay.add_batch(replay.init_buffer(example, 10), {"x": jnp.arange(3.0)})
+  on = replay.add_batch(replay.init_buffer(example, 10), {"x": jnp.arange(5.0)})
+  keys = []
+
+  def tagged(buf, key, n):
+    keys.append(key)
+    return {"x": jnp.full((n,), buf.size, jnp.float32)}
+
+  key = jax.random.PRNGKey(0)
+  got = replay.sample_mixed(off, on, key, 8, jnp.float32(0.25), sample_fn=tagged)
+  np.testing.assert_array_equal(got["x"], [3, 3, 5, 5, 5, 5, 5, 5])
+  np.testing.assert_array_equal(np.stack(keys), jax.random.split(key))

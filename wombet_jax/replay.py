@@ -109,17 +109,19 @@ def offline_count(beta: jax.Array, batch_size: int, offline_size: jax.Array,
 
 
 def sample_mixed(offline: Buffer, online: Buffer, key: jax.Array, batch_size: int,
-                 beta: jax.Array) -> Any:
+                 beta: jax.Array, sample_fn: Any = None) -> Any:
   """Batch with round(beta * B) rows from ``offline`` then the rest from ``online`` (step 5).
 
   ``beta`` is traced: B rows are drawn from each buffer and row i is taken from the offline
   draw iff i < round(beta * B), so the shapes never depend on beta. Both buffers must hold the
-  same pytree structure and row shapes.
+  same pytree structure and row shapes. ``sample_fn(buffer, key, batch_size)`` draws each
+  buffer's B rows (default: ``sample``; Cal-QL's adds the rows' Monte-Carlo returns).
   """
   chex.assert_trees_all_equal_structs(offline.data, online.data)
+  sample_fn = sample if sample_fn is None else sample_fn
   k_off, k_on = jax.random.split(key)
-  off = sample(offline, k_off, batch_size)
-  on = sample(online, k_on, batch_size)
+  off = sample_fn(offline, k_off, batch_size)
+  on = sample_fn(online, k_on, batch_size)
   n_off = offline_count(beta, batch_size, offline.size, online.size)
   take_off = jnp.arange(batch_size) < n_off
 

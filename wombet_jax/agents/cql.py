@@ -245,13 +245,8 @@ def make_cql(ctx, calibrated: bool = False) -> Agent:
                                               jnp.maximum(buffer.size, 1)))
 
   def sample_mixed(offline, online, key, batch_size, beta):
-    """replay.sample_mixed's rule (row i from D_off iff i < round(beta B)) with MC returns."""
-    k_off, k_on = jax.random.split(key)
-    off, on = sample_offline(offline, k_off, batch_size), sample_offline(online, k_on, batch_size)
-    n_off = replay.offline_count(beta, batch_size, offline.size, online.size)
-    take = jnp.arange(batch_size) < n_off
-    pick = lambda a, b: jnp.where(take.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
-    return jax.tree_util.tree_map(pick, off, on)
+    """replay.sample_mixed, each buffer's rows with their MC returns."""
+    return replay.sample_mixed(offline, online, key, batch_size, beta, sample_fn=sample_offline)
 
   samplers = dict(sample_mixed=sample_mixed, sample_online=sample_offline) if calibrated else {}
   update_many = make_update_many(update, core["td_abs"], int(cfg.agent.batch_size),
