@@ -29,6 +29,8 @@ import time
 
 from absl import app, flags
 
+from experiments import cli
+
 _ENVS = flags.DEFINE_list("envs", ["halfcheetah", "hopper", "walker2d", "ant", "reacher",
                                    "inverted_double_pendulum"], "Paper configs to check.")
 _ALGOS = flags.DEFINE_list("algos", ["wombet", "sac"], "Algorithms per config.")
@@ -159,6 +161,7 @@ def table(rows: list[dict]) -> str:
   return "\n".join(lines) + "\n"
 
 
+@cli.one_line_errors("check_configs.py")
 def main(argv):
   del argv
   import importlib
@@ -214,4 +217,4 @@ def write_json(path: str, rows: list[dict]):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -11,10 +11,13 @@ import os
 
 from absl import app, flags
 
+from experiments import cli
+
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run with compare/<algo>/.", required=True)
 _TITLE = flags.DEFINE_string("title", None, "Plot title (default: env, algorithms, seeds).")
 
 
+@cli.one_line_errors("compare.py")
 def main(argv):
   del argv
   from wombet_jax.harness import plotting, results
@@ -31,4 +34,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -12,6 +12,9 @@ import os
 
 from absl import app, flags
 
+from experiments import cli
+from wombet_jax.errors import UserError
+
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run directory (with metrics.jsonl).",
                                required=True)
 
@@ -33,7 +36,7 @@ def normalise_dir(run_dir: str) -> tuple[str, int]:
   env, length = config["env"], int(config["episode_length"])
   ref = reference.lookup(env, length, REFERENCE_SCORES)
   if ref is None:
-    raise ValueError(f"{run_dir}: no reference scores for {reference.key(env, length)} in "
+    raise UserError(f"{run_dir}: no reference scores for {reference.key(env, length)} in "
                      f"{REFERENCE_SCORES}; run experiments/reference_scores.py first")
   rows = results.renormalize(rows, ref, reference.normalize)
   results.write_jsonl(os.path.join(run_dir, "metrics.jsonl"), rows)
@@ -46,6 +49,7 @@ def normalise_dir(run_dir: str) -> tuple[str, int]:
   return reference.key(env, length), len(rows)
 
 
+@cli.one_line_errors("normalise.py")
 def main(argv):
   del argv
   dirs = run_dirs(_WORKDIR.value)
@@ -57,4 +61,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

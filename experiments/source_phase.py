@@ -18,6 +18,8 @@ import os
 
 from absl import app, flags
 
+from experiments import cli
+
 FLAGS = flags.FLAGS
 
 
@@ -89,6 +91,7 @@ def plot(s: dict, path: str, title: str) -> None:
   plotting.save(fig, path)
 
 
+@cli.one_line_errors("source_phase.py")
 def main(argv):
   del argv
   from experiments import REFERENCE_SCORES
@@ -117,4 +120,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

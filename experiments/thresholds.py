@@ -11,6 +11,8 @@ import os
 
 from absl import app, flags
 
+from experiments import cli
+
 _WORKDIR = flags.DEFINE_string("workdir", None, "A finished run with compare/<algo>/.",
                                required=True)
 _BASELINE = flags.DEFINE_string("baseline", "sac", "The algorithm whose final value sets the "
@@ -18,6 +20,7 @@ _BASELINE = flags.DEFINE_string("baseline", "sac", "The algorithm whose final va
 _FRACTIONS = flags.DEFINE_list("fractions", ["0.5", "0.8"], "Fractions of the baseline's final.")
 
 
+@cli.one_line_errors("thresholds.py")
 def main(argv):
   del argv
   from wombet_jax.harness import results
@@ -39,4 +42,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)
