@@ -12,6 +12,7 @@ import os
 from absl import app, flags
 
 from experiments import cli
+from wombet_jax.errors import UserError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run with compare/<algo>/.", required=True)
 _TITLE = flags.DEFINE_string("title", None, "Plot title (default: env, algorithms, seeds).")
@@ -23,7 +24,7 @@ def main(argv):
   from wombet_jax.harness import plotting, results
   runs = results.load_runs(_WORKDIR.value)
   if len(runs) < 2:
-    raise app.UsageError(f"--workdir={_WORKDIR.value!r}: needs compare/<algo>/metrics.jsonl")
+    raise UserError(f"--workdir={_WORKDIR.value!r}: needs compare/<algo>/metrics.jsonl")
   first = next(iter(runs.values()))
   seeds = len({r["seed"] for r in first})
   title = _TITLE.value or f"{first[0]['env']}: {', '.join(runs)} ({seeds} seeds)"

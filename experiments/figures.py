@@ -81,7 +81,7 @@ def main(argv):
     if _DRAW_ONLY.value:
       if not os.path.exists(os.path.join(wd, "metrics.jsonl")):
         raise UserError(f"--draw_only: no run for {env}/{label!r} in {wd}; run the "
-                                "figure without --draw_only first")
+                        "figure without --draw_only first")
       continue
     figures.ensure_run(c, wd,
                        run_fn=functools.partial(runner.run, reference_table=REFERENCE_SCORES))

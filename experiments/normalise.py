@@ -37,7 +37,7 @@ def normalise_dir(run_dir: str) -> tuple[str, int]:
   ref = reference.lookup(env, length, REFERENCE_SCORES)
   if ref is None:
     raise UserError(f"{run_dir}: no reference scores for {reference.key(env, length)} in "
-                     f"{REFERENCE_SCORES}; run experiments/reference_scores.py first")
+                    f"{REFERENCE_SCORES}; run experiments/reference_scores.py first")
   rows = results.renormalize(rows, ref, reference.normalize)
   results.write_jsonl(os.path.join(run_dir, "metrics.jsonl"), rows)
   summary_path = os.path.join(run_dir, "summary.json")
@@ -54,7 +54,7 @@ def main(argv):
   del argv
   dirs = run_dirs(_WORKDIR.value)
   if not dirs:
-    raise app.UsageError(f"--workdir={_WORKDIR.value!r} holds no metrics.jsonl")
+    raise UserError(f"--workdir={_WORKDIR.value!r} holds no metrics.jsonl")
   for d in dirs:
     key, n = normalise_dir(d)
     print(f"{d}: {n} rows normalised with reference scores {key}")

@@ -62,7 +62,7 @@ def sac_config(scale: str, env: str, steps: int, seeds: int, evals: int,
     c.episode_length = episode_length
   if steps <= 0 or evals <= 0 or steps % evals:
     raise UserError(f"--reference_steps={steps} must be a positive multiple of "
-                     f"--num_evals={evals}")
+                    f"--num_evals={evals}")
   lo = c.loop
   lo.num_iterations, lo.steps_per_iteration = 1, steps
   lo.eval_every = lo.checkpoint_every = steps // evals
@@ -85,7 +85,7 @@ def check_run(wd: str, env: str, episode_length: int) -> None:
   got = (c["algo"], c["env"], length, complete)
   if got != ("sac", env, episode_length, True):
     raise UserError(f"--run={wd!r} is (algo, env, episode length, complete) = {got}; allowed: "
-                     f"('sac', {env!r}, {episode_length}, True)")
+                    f"('sac', {env!r}, {episode_length}, True)")
 
 
 @cli.one_line_errors("reference_scores.py")
@@ -112,7 +112,7 @@ def main(argv):
   for env in envs:
     if not registry.is_known(env):
       raise UserError(f"--envs contains {env!r}; known pairs: {', '.join(registry.names())} "
-                       f"(each also as <pair>{registry.SOURCE_SUFFIX})")
+                      f"(each also as <pair>{registry.SOURCE_SUFFIX})")
     c = sac_config(_SCALE.value, env, _STEPS.value, _SEEDS.value, _EVALS.value,
                    _EPISODE_LENGTH.value)
     config_lib.validate(c)

@@ -64,7 +64,7 @@ def probe(c: ml_collections.ConfigDict, episodes: int, trials: int, big: tuple, 
   config_lib.validate(c)
   if episodes <= c.pets.random_episodes:
     raise UserError(f"episodes={episodes} must exceed config.pets.random_episodes="
-                     f"{c.pets.random_episodes} (no MPC episode otherwise)")
+                    f"{c.pets.random_episodes} (no MPC episode otherwise)")
   if trials < 1:
     raise UserError(f"trials={trials} must be >= 1")
   c_big = ml_collections.ConfigDict(c.to_dict())

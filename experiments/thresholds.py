@@ -12,6 +12,7 @@ import os
 from absl import app, flags
 
 from experiments import cli
+from wombet_jax.errors import UserError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A finished run with compare/<algo>/.",
                                required=True)
@@ -29,9 +30,9 @@ def main(argv):
     try:
       fractions.append(float(f))
     except ValueError:
-      raise SystemExit(f"--fractions contains {f!r}: must be numbers in (0, 1]") from None
+      raise UserError(f"--fractions contains {f!r}: must be numbers in (0, 1]") from None
     if not 0.0 < fractions[-1] <= 1.0:
-      raise SystemExit(f"--fractions contains {f!r}: must be numbers in (0, 1]")
+      raise UserError(f"--fractions contains {f!r}: must be numbers in (0, 1]")
   runs = results.load_runs(_WORKDIR.value)
   st = results.steps_to_threshold(runs, _BASELINE.value, fractions)
   table = results.steps_to_threshold_table(st)
