@@ -49,7 +49,8 @@ def main(config, workdir: str, resume: bool = False, multihost: bool = False,
     for algo, c in configs.items():
       r = runner.Runner(c, workdir if algo == config.algo
                         else os.path.join(workdir, "compare", algo),
-                        resume=resume, verbose=verbose, reference_table=reference_table)
+                        resume=resume, verbose=verbose, reference_table=reference_table,
+                        resume_workdir=workdir)
       runners[algo] = r
       locks.append(r.lock)
     return _run_all(config, workdir, runners, others)

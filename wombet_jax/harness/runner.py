@@ -194,12 +194,15 @@ class Runner:
 
   def __init__(self, config, workdir: str, resume: bool = False, verbose: bool = True,
                pipeline: loop.Pipeline | None = None,
-               shard_seeds: bool = True, reference_table: str | None = None):
+               shard_seeds: bool = True, reference_table: str | None = None,
+               resume_workdir: str | None = None):
     """Validates everything and checks the workdir (raising UserError) without writing.
     `reference_table`: the reference scores normalized_return is computed from (None: the
-    rows' normalized_return is null)."""
+    rows' normalized_return is null). `resume_workdir`: the --workdir whose --resume
+    continues this run, when it is not `workdir` (a comparison run under compare/<algo>)."""
     config_lib.validate(config)
     self.workdir = workdir
+    self.resume_workdir = resume_workdir or workdir
     self.resume = resume
     self.verbose = verbose
     self.shard_seeds = shard_seeds
@@ -335,7 +338,7 @@ class Runner:
       for path in workdir_lib.remove_orbax_temp(self.ckpt_dir):
         self.log(f"removed {path}, left by the failed save")
       raise errors.RunError(f"cannot write into {self.workdir}: {reason}; "
-                            f"{_resumable(self.workdir, self._last_saved)}") from None
+                            f"{_resumable(self.resume_workdir, self._last_saved)}") from None
     finally:
       if self.trackers is not None:
         self.trackers.close()
@@ -344,7 +347,7 @@ class Runner:
   def _interrupted(self, signal_name: str, status: int) -> errors.Interrupted:
     where = f" after {self._done}/{len(self.tasks)} tasks"
     return errors.Interrupted(f"interrupted by {signal_name}{where}; "
-                              f"{_resumable(self.workdir, self._last_saved)}", status)
+                              f"{_resumable(self.resume_workdir, self._last_saved)}", status)
 
   def _open_trackers(self, rows: list[dict]) -> None:
     """One tracker run per run; after a resume it is the same one, handed the restored rows
