@@ -49,6 +49,8 @@ Kinds and their own fields (paths relative to the folder, or to "dir" for a subr
                  the means of "runs" ({label: metrics.jsonl}). No png default.
   check_configs  experiments/check_configs.py --json output, "json" (default
                  check_configs.json), rendered with experiments.check_configs.table.
+  fault_check    experiments/fault_check.py --json output, "json" (default fault_check.json),
+                 rendered with experiments.fault_check.markdown.
   benchmarks     a page of its own (<folder>/README.md): "subresults" of kind "benchmark", each
                  with "json" (what a script in experiments/benchmarks/ wrote with --json),
                  "tables" ([{"key": a list of row dicts in the JSON, "columns": [...],
@@ -77,10 +79,11 @@ RESULTS = os.path.join(ROOT, "experiments", "results")
 PAGE = "README.md"
 # Page order; folders not listed follow in alphabetical order.
 ORDER = ("default", "default_h200_64seeds", "reacher_cpu", "halfcheetah_cpu", "hopper_cpu",
-         "figure2", "figure3", "figure4", "figure5", "figure6", "lower_bound", "check_configs")
+         "figure2", "figure3", "figure4", "figure5", "figure6", "lower_bound", "check_configs",
+         "fault_check")
 PROVENANCE = ("title", "kind", "command", "wall_seconds", "commit", "date", "machine")
-KINDS = ("comparison", "figure", "lower_bound", "log_means", "check_configs", "benchmarks",
-         "benchmark")
+KINDS = ("comparison", "figure", "lower_bound", "log_means", "check_configs", "fault_check",
+         "benchmarks", "benchmark")
 
 HEADER = """# Results
 
@@ -371,9 +374,15 @@ def render_check_configs(meta: Mapping[str, Any], folder: str,
           + script_function("check_configs", "table", d["rows"]))
 
 
+def render_fault_check(meta: Mapping[str, Any], folder: str,
+                       warn: Callable[[str], None]) -> str:
+  d = _read_json(os.path.join(folder, meta.get("json", "fault_check.json")))
+  return script_function("fault_check", "markdown", d) + "\n"
+
+
 RENDER = {"comparison": render_comparison, "figure": render_figure,
           "lower_bound": render_lower_bound, "log_means": render_log_means,
-          "check_configs": render_check_configs}
+          "check_configs": render_check_configs, "fault_check": render_fault_check}
 PNG = {"comparison": "comparison.png", "lower_bound": "lower_bound.png"}
 
 
