@@ -1,10 +1,10 @@
 """Every failure one line: bad inputs and faults tried on the command line, one row per case.
 
-  python experiments/fault_check.py                      # the table, about ten minutes on 2 cores
+  python experiments/fault_check.py                      # the table, about fifteen minutes on 2 shared cores
   python experiments/fault_check.py --json=/tmp/f.json   # also every row as JSON
   python experiments/fault_check.py --only=policy,scripts
 
-Not part of CI (it starts about eighty processes). Each case runs a script beside run.py as a
+Not part of CI (it starts about ninety processes). Each case runs a script beside run.py as a
 subprocess, on the smoke config or on a finished smoke run it makes first, and records its exit
 status, how many lines it wrote to stderr (those of the contract: lines of jax's and mujoco's
 own start-up messages are counted apart), whether a traceback appeared, and its last stderr
@@ -202,6 +202,19 @@ def _workdir_cases(w: str, done: str) -> list[Case]:
       with open(meta, "w") as f:
         f.write("{")
 
+  truncated = os.path.join(w, "truncated")
+
+  def truncate_arrays():
+    """Every checkpoint's largest array file cut in half: orbax's reads fail in TensorStore."""
+    _copy(done, truncated)()
+    for step in os.listdir(os.path.join(truncated, "checkpoints")):
+      state = os.path.join(truncated, "checkpoints", step, "state")
+      files = [os.path.join(r, f) for r, _, fs in os.walk(state) for f in fs
+               if os.path.basename(r) == "d"]
+      largest = max(files, key=os.path.getsize)
+      with open(largest, "r+b") as f:
+        f.truncate(os.path.getsize(largest) // 2)
+
   link = os.path.join(w, "linked")
 
   def linked_policy():
@@ -222,8 +235,11 @@ def _workdir_cases(w: str, done: str) -> list[Case]:
                                                         "--config.seed=5"), 2),
       Case("workdirs", "resume with another network size",
            _run(f"--workdir={done}", "--resume", "--config.agent.hidden_size=64"), 2),
-      Case("workdirs", "resume, no intact checkpoint", _run(f"--workdir={corrupt}", "--resume"),
+      Case("workdirs", "resume, every checkpoint's metadata corrupt",
+           _run(f"--workdir={corrupt}", "--resume"),
            1, corrupt_both),
+      Case("workdirs", "resume, every checkpoint's arrays truncated",
+           _run(f"--workdir={truncated}", "--resume"), 1, truncate_arrays),
       Case("workdirs", "resume, policy/ a symbolic link", _run(f"--workdir={link}", "--resume"),
            2, linked_policy),
       Case("workdirs", "in use by another process (fresh)", _run(f"--workdir={locked}"), 2),
