@@ -29,6 +29,9 @@ import time
 
 from absl import app, flags
 
+from experiments import cli
+from wombet_jax.errors import UserError
+
 _ENVS = flags.DEFINE_list("envs", ["halfcheetah", "hopper", "walker2d", "ant", "reacher",
                                    "inverted_double_pendulum"], "Paper configs to check.")
 _ALGOS = flags.DEFINE_list("algos", ["wombet", "sac"], "Algorithms per config.")
@@ -159,6 +162,7 @@ def table(rows: list[dict]) -> str:
   return "\n".join(lines) + "\n"
 
 
+@cli.one_line_errors("check_configs.py")
 def main(argv):
   del argv
   import importlib
@@ -167,14 +171,14 @@ def main(argv):
   from absl import logging as absl_logging
   absl_logging.set_verbosity(absl_logging.WARNING)
   if _STEPS.value < 1 or _GEN.value < 1 or _FIT_DATA.value < 1:
-    raise SystemExit(f"--steps={_STEPS.value}, --gen_trajectories={_GEN.value} and "
-                     f"--fit_data={_FIT_DATA.value} must be integers >= 1")
+    raise UserError(f"--steps={_STEPS.value}, --gen_trajectories={_GEN.value} and "
+                    f"--fit_data={_FIT_DATA.value} must be integers >= 1")
   if _MERGE.value:
     merged = [json.load(open(p)) for p in _MERGE.value]
     devices = {(m["device"], m["cpu_count"], json.dumps(m["flags"], sort_keys=True))
                for m in merged}
     if len(devices) != 1:
-      raise SystemExit(f"--merge: the files come from different machines or flags: {devices}")
+      raise UserError(f"--merge: the files come from different machines or flags: {devices}")
     rows = [r for m in merged for r in m["rows"]]
     print(table(rows), end="")
     if _JSON.value:
@@ -185,7 +189,7 @@ def main(argv):
   for env in _ENVS.value:
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", f"{env}.py")
     if not os.path.exists(path):
-      raise SystemExit(f"--envs contains {env!r}: no paper config experiments/configs/{env}.py")
+      raise UserError(f"--envs contains {env!r}: no paper config experiments/configs/{env}.py")
     for algo in _ALGOS.value:
       config = importlib.import_module(f"experiments.configs.{env}").get_config()
       config.algo, config.compare = algo, ""
@@ -214,4 +218,4 @@ def write_json(path: str, rows: list[dict]):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

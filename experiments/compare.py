@@ -11,16 +11,20 @@ import os
 
 from absl import app, flags
 
+from experiments import cli
+from wombet_jax.errors import UserError
+
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run with compare/<algo>/.", required=True)
 _TITLE = flags.DEFINE_string("title", None, "Plot title (default: env, algorithms, seeds).")
 
 
+@cli.one_line_errors("compare.py")
 def main(argv):
   del argv
   from wombet_jax.harness import plotting, results
   runs = results.load_runs(_WORKDIR.value)
   if len(runs) < 2:
-    raise app.UsageError(f"--workdir={_WORKDIR.value!r}: needs compare/<algo>/metrics.jsonl")
+    raise UserError(f"--workdir={_WORKDIR.value!r}: needs compare/<algo>/metrics.jsonl")
   first = next(iter(runs.values()))
   seeds = len({r["seed"] for r in first})
   title = _TITLE.value or f"{first[0]['env']}: {', '.join(runs)} ({seeds} seeds)"
@@ -31,4 +35,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

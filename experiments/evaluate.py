@@ -10,12 +10,16 @@ metrics.jsonl. --episodes changes the number of episodes, --key_seed draws fresh
 --task=source evaluates on the source task, --stochastic samples the policy instead of its
 deterministic action. Prints one line per seed and the mean; --json writes everything
 (per-seed returns and, on the target task when reference scores exist, normalised returns).
-Needs only the policy folder: no world model, buffers or checkpoints are read.
+Needs only the policy folder: no world model, buffers or checkpoints are read. A missing,
+corrupt, tampered-with or non-finite export is one line naming the file and what is wrong
+(exit 2).
 """
 import os
-import sys
 
 from absl import app, flags
+
+from experiments import cli
+from wombet_jax.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,6 +35,7 @@ _KEY_SEED = flags.DEFINE_integer("key_seed", None,
 _JSON = flags.DEFINE_string("json", None, "Write the result as JSON to this path.")
 
 
+@cli.one_line_errors("evaluate.py")
 def main(argv):
   del argv
   from absl import logging as absl_logging
@@ -41,8 +46,8 @@ def main(argv):
     out = evaluation.evaluate(_WORKDIR.value, seed=_SEED.value, episodes=_EPISODES.value,
                               task=_TASK.value, stochastic=_STOCHASTIC.value,
                               key_seed=_KEY_SEED.value, reference_table=REFERENCE_SCORES)
-  except (ValueError, FileNotFoundError) as e:
-    sys.exit(f"evaluate.py: {e}")
+  except (ValueError, FileNotFoundError) as e:  # a flag or the policy folder
+    raise UserError(str(e)) from None
   norm = out["normalized_return"]
   for i, seed in enumerate(out["seeds"]):
     extra = f" (normalised {norm['per_seed'][i]:.1f})" if norm else ""
@@ -58,4 +63,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -20,6 +20,9 @@ import time
 
 from absl import app, flags
 
+from experiments import cli
+from wombet_jax.errors import UserError
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _FIGURE = flags.DEFINE_integer("figure", None, "Paper figure number, 2..6.", required=True)
@@ -38,10 +41,10 @@ PAPER_ENVS = ("halfcheetah", "hopper", "walker2d", "ant", "reacher", "inverted_d
 def base_config(scale: str, env: str):
   from wombet_jax.envs import registry
   if env not in registry.names():
-    raise ValueError(f"--env contains {env!r}; known pairs: {', '.join(registry.names())}")
+    raise UserError(f"--env contains {env!r}; known pairs: {', '.join(registry.names())}")
   name = "default" if scale == "cpu" else env
   if scale == "paper" and env not in PAPER_ENVS:
-    raise ValueError(f"--scale=paper has configs for {', '.join(PAPER_ENVS)}, not {env!r}")
+    raise UserError(f"--scale=paper has configs for {', '.join(PAPER_ENVS)}, not {env!r}")
   c = importlib.import_module(f"experiments.configs.{name}").get_config()
   c.env, c.compare = env, ""
   if _SEEDS.value:
@@ -49,6 +52,7 @@ def base_config(scale: str, env: str):
   return c
 
 
+@cli.one_line_errors("figures.py")
 def main(argv):
   del argv
   from absl import logging as absl_logging
@@ -76,8 +80,8 @@ def main(argv):
     print(f"[figure {fig.number}] {i + 1}/{len(todo)} {env}: {label} -> {wd}", flush=True)
     if _DRAW_ONLY.value:
       if not os.path.exists(os.path.join(wd, "metrics.jsonl")):
-        raise FileNotFoundError(f"--draw_only: no run for {env}/{label!r} in {wd}; run the "
-                                "figure without --draw_only first")
+        raise UserError(f"--draw_only: no run for {env}/{label!r} in {wd}; run the "
+                        "figure without --draw_only first")
       continue
     figures.ensure_run(c, wd,
                        run_fn=functools.partial(runner.run, reference_table=REFERENCE_SCORES))
@@ -105,4 +109,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

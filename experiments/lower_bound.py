@@ -19,6 +19,9 @@ import time
 from absl import app, flags
 from ml_collections import config_flags
 
+from experiments import cli
+from wombet_jax.errors import UserError
+
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py"),
@@ -112,6 +115,7 @@ def plot(rows, cross, lambdas, path, title):
   plotting.save(fig, path)
 
 
+@cli.one_line_errors("lower_bound.py")
 def main(argv):
   del argv
   import jax
@@ -127,7 +131,7 @@ def main(argv):
   config_lib.validate(config)
   lambdas = [float(x) for x in _LAMBDAS.value]
   if not lambdas or any(not np.isfinite(x) or x < 0 for x in lambdas):
-    raise ValueError(f"--lambdas must be finite numbers >= 0, got {_LAMBDAS.value}")
+    raise UserError(f"--lambdas must be finite numbers >= 0, got {_LAMBDAS.value}")
   pipe = loop.make_pipeline(config)
   c, pair = pipe.config, pipe.pair
   m = _NUM.value or c.generation.num_trajectories
@@ -184,4 +188,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -12,6 +12,9 @@ import os
 
 from absl import app, flags
 
+from experiments import cli
+from wombet_jax.errors import UserError
+
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run directory (with metrics.jsonl).",
                                required=True)
 
@@ -36,8 +39,8 @@ def normalise_dir(run_dir: str) -> tuple[str, int]:
   length = int(config["episode_length"]) or registry.default_episode_length(env)
   ref = reference.lookup(env, length, REFERENCE_SCORES)
   if ref is None:
-    raise ValueError(f"{run_dir}: no reference scores for {reference.key(env, length)} in "
-                     f"{REFERENCE_SCORES}; run experiments/reference_scores.py first")
+    raise UserError(f"{run_dir}: no reference scores for {reference.key(env, length)} in "
+                    f"{REFERENCE_SCORES}; run experiments/reference_scores.py first")
   rows = results.renormalize(rows, ref, reference.normalize)
   results.write_jsonl(os.path.join(run_dir, "metrics.jsonl"), rows)
   summary_path = os.path.join(run_dir, "summary.json")
@@ -49,15 +52,16 @@ def normalise_dir(run_dir: str) -> tuple[str, int]:
   return reference.key(env, length), len(rows)
 
 
+@cli.one_line_errors("normalise.py")
 def main(argv):
   del argv
   dirs = run_dirs(_WORKDIR.value)
   if not dirs:
-    raise app.UsageError(f"--workdir={_WORKDIR.value!r} holds no metrics.jsonl")
+    raise UserError(f"--workdir={_WORKDIR.value!r} holds no metrics.jsonl")
   for d in dirs:
     key, n = normalise_dir(d)
     print(f"{d}: {n} rows normalised with reference scores {key}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

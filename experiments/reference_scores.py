@@ -20,6 +20,10 @@ import time
 
 from absl import app, flags
 
+from experiments import cli
+from wombet_jax import errors
+from wombet_jax.errors import UserError
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _ENVS = flags.DEFINE_string("envs", "inverted_double_pendulum", "Comma-separated task pairs.")
@@ -56,11 +60,11 @@ def sac_config(scale: str, env: str, steps: int, seeds: int, evals: int,
   c = importlib.import_module(f"experiments.configs.{name}").get_config()
   if episode_length is not None:
     if episode_length < 0:
-      raise ValueError(f"--episode_length={episode_length}: must be >= 0 (0: the pair's own)")
+      raise UserError(f"--episode_length={episode_length}: must be >= 0 (0: the pair's own)")
     c.episode_length = episode_length
   if steps <= 0 or evals <= 0 or steps % evals:
-    raise ValueError(f"--reference_steps={steps} must be a positive multiple of "
-                     f"--num_evals={evals}")
+    raise UserError(f"--reference_steps={steps} must be a positive multiple of "
+                    f"--num_evals={evals}")
   from wombet_jax.harness import reference
   return reference.sac_run_config(c, env, steps, seeds, evals)
 
@@ -69,7 +73,7 @@ def check_run(wd: str, env: str, episode_length: int) -> None:
   """Raises ValueError unless `wd` holds a finished SAC run of `env` at `episode_length`."""
   for f in ("metrics.jsonl", "config.json", "summary.json"):
     if not os.path.exists(os.path.join(wd, f)):
-      raise ValueError(f"--run={wd!r} holds no {f}: not a finished run directory")
+      raise UserError(f"--run={wd!r} holds no {f}: not a finished run directory")
   with open(os.path.join(wd, "config.json")) as f:
     c = json.load(f)
   with open(os.path.join(wd, "summary.json")) as f:
@@ -78,10 +82,11 @@ def check_run(wd: str, env: str, episode_length: int) -> None:
   length = c["episode_length"] or registry.default_episode_length(c["env"])
   got = (c["algo"], c["env"], length, complete)
   if got != ("sac", env, episode_length, True):
-    raise ValueError(f"--run={wd!r} is (algo, env, episode length, complete) = {got}; allowed: "
-                     f"('sac', {env!r}, {episode_length}, True)")
+    raise UserError(f"--run={wd!r} is (algo, env, episode length, complete) = {got}; allowed: "
+                    f"('sac', {env!r}, {episode_length}, True)")
 
 
+@cli.one_line_errors("reference_scores.py")
 def main(argv):
   del argv
   import jax
@@ -101,11 +106,11 @@ def main(argv):
   command = "python experiments/reference_scores.py " + " ".join(sys.argv[1:])
   envs = [e.strip() for e in _ENVS.value.split(",") if e.strip()]
   if _RUN.value and len(envs) != 1:
-    raise ValueError(f"--run takes one pair in --envs, got {envs}")
+    raise UserError(f"--run takes one pair in --envs, got {envs}")
   for env in envs:
     if not registry.is_known(env):
-      raise ValueError(f"--envs contains {env!r}; known pairs: {', '.join(registry.names())} "
-                       f"(each also as <pair>{registry.SOURCE_SUFFIX})")
+      raise UserError(f"--envs contains {env!r}; known pairs: {', '.join(registry.names())} "
+                      f"(each also as <pair>{registry.SOURCE_SUFFIX})")
     c = sac_config(_SCALE.value, env, _STEPS.value, _SEEDS.value, _EVALS.value,
                    _EPISODE_LENGTH.value)
     c.seed = _SEED.value
@@ -139,7 +144,7 @@ def main(argv):
         "reference_run": _RUN.value, "command": command, "date": datetime.date.today().isoformat(),
         "seconds": round(time.time() - t0, 1)}
     if entry["reference"] <= r_random:
-      raise ValueError(f"{env}: the SAC reference ({entry['reference']:.2f}) does not beat "
+      raise errors.RunError(f"{env}: the SAC reference ({entry['reference']:.2f}) does not beat "
                        f"the random policy ({r_random:.2f}); raise --reference_steps")
     table["scores"][reference.key(env, ep_len)] = entry
     table["formula"] = "normalized = 100 * (R - random) / (reference - random), target task"
@@ -150,4 +155,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -11,13 +11,18 @@ key), acted by the seed's deterministic policy on --task (default target). Forma
     MUJOCO_GL=egl, then osmesa (or only the MUJOCO_GL already set); fails in one line saying
     why when none works;
   * png (pointmass, the only format there): the xy path with both goals.
-Writes --out (default <workdir>/render/seed<seed>_<task>_ep<episode>.<format>).
+Writes --out (default <workdir>/render/seed<seed>_<task>_ep<episode>.<format>). A missing,
+corrupt, tampered-with or non-finite export is one line naming the file and what is wrong
+(exit 2).
 """
 import json
 import os
 import sys
 
 from absl import app, flags
+
+from experiments import cli
+from wombet_jax.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,16 +37,25 @@ _OUT = flags.DEFINE_string("out", None, "Output file.")
 
 
 def _env_of(path: str) -> str:
-  """The run's env from policy.json, read without importing jax or mujoco."""
+  """The run's env from policy.json, read without importing jax or mujoco (the whole export
+  is verified when rendering loads it)."""
   for folder in (path, os.path.join(path, "policy")):
     meta = os.path.join(folder, "policy.json")
     if os.path.exists(meta):
-      with open(meta) as f:
-        return json.load(f)["env"]
-  sys.exit(f"render.py: no policy.json in {path} or {path}/policy; a run writes "
-           "<workdir>/policy/ at each checkpoint and at its end")
+      try:
+        with open(meta) as f:
+          env = json.load(f).get("env")
+      except (OSError, ValueError, AttributeError) as e:  # AttributeError: not an object
+        raise UserError(f"{meta} is not a readable policy description: "
+                        f"{type(e).__name__}: {e}") from None
+      if not isinstance(env, str):
+        raise UserError(f"{meta} lacks env")
+      return env
+  raise UserError(f"no policy.json in {path} or {path}/policy; a run writes "
+                  "<workdir>/policy/ at each checkpoint and at its end")
 
 
+@cli.one_line_errors("render.py")
 def main(argv):
   del argv
   from absl import logging as absl_logging
@@ -58,10 +72,10 @@ def main(argv):
   try:
     out, title, _ = rendering.render(_WORKDIR.value, _SEED.value, fmt, _EPISODE.value,
                                      _TASK.value, _OUT.value)
-  except (ValueError, FileNotFoundError) as e:
-    sys.exit(f"render.py: {e}")
+  except (ValueError, FileNotFoundError) as e:  # a flag or the policy folder
+    raise UserError(str(e)) from None
   print(f"{title}\nwrote {out}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

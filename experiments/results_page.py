@@ -51,6 +51,8 @@ Kinds and their own fields (paths relative to the folder, or to "dir" for a subr
                  wombet_jax.harness.transfer.report_markdown; png default curves.png.
   check_configs  experiments/check_configs.py --json output, "json" (default
                  check_configs.json), rendered with experiments.check_configs.table.
+  fault_check    experiments/fault_check.py --json output, "json" (default fault_check.json),
+                 rendered with experiments.fault_check.markdown.
   benchmarks     a page of its own (<folder>/README.md): "subresults" of kind "benchmark", each
                  with "json" (what a script in experiments/benchmarks/ wrote with --json),
                  "tables" ([{"key": a list of row dicts in the JSON, "columns": [...],
@@ -80,10 +82,11 @@ PAGE = "README.md"
 # Page order; folders not listed follow in alphabetical order.
 ORDER = ("default", "default_h200_64seeds", "reacher_cpu", "halfcheetah_cpu", "hopper_cpu",
          "transfer_halfcheetah",
-         "figure2", "figure3", "figure4", "figure5", "figure6", "lower_bound", "check_configs")
+         "figure2", "figure3", "figure4", "figure5", "figure6", "lower_bound", "check_configs",
+         "fault_check")
 PROVENANCE = ("title", "kind", "command", "wall_seconds", "commit", "date", "machine")
-KINDS = ("comparison", "figure", "lower_bound", "log_means", "check_configs", "benchmarks",
-         "benchmark", "transfer")
+KINDS = ("comparison", "figure", "lower_bound", "log_means", "check_configs", "fault_check",
+         "benchmarks", "benchmark", "transfer")
 
 HEADER = """# Results
 
@@ -383,9 +386,16 @@ def render_transfer(meta: Mapping[str, Any], folder: str, warn: Callable[[str], 
   return md
 
 
+def render_fault_check(meta: Mapping[str, Any], folder: str,
+                       warn: Callable[[str], None]) -> str:
+  d = _read_json(os.path.join(folder, meta.get("json", "fault_check.json")))
+  return script_function("fault_check", "markdown", d) + "\n"
+
+
 RENDER = {"comparison": render_comparison, "figure": render_figure,
           "lower_bound": render_lower_bound, "log_means": render_log_means,
-          "check_configs": render_check_configs, "transfer": render_transfer}
+          "check_configs": render_check_configs, "fault_check": render_fault_check,
+          "transfer": render_transfer}
 PNG = {"comparison": "comparison.png", "lower_bound": "lower_bound.png",
        "transfer": "curves.png"}
 

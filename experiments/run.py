@@ -9,11 +9,19 @@ Writes the run-output contract (docs/method.md) into
 learning_curve.png, checkpoints/. Algorithms named in config.compare run with the same seeds
 into <workdir>/compare/<algo>/, and <workdir>/comparison.png shows all curves together.
 
-A mistake in the inputs (a config field or value, a flag, a workdir that holds another run,
-a --resume with a config other than the run's) prints one line naming the field, the value
-and what is allowed, and exits with status 2; a run that has to stop (a non-finite loss, no
-intact checkpoint to resume from) prints one line and exits with status 1. --debug shows
-their tracebacks; any other error is a bug and always shows its traceback.
+--config names a Python file that is executed as such (its get_config() returns the
+ml_collections.ConfigDict); run only config files you trust.
+
+One run per workdir: a second process on a workdir in use prints one line naming the holder's
+PID and exits with status 2 before writing anything (the lock is released when the holder
+ends, however it ends). A mistake in the inputs (a config file, field or value, a flag, a
+workdir that holds another run or cannot be created, a --resume with a config other than the
+run's) prints one line naming the field, the value and what is allowed, and exits with status
+2; a run that has to stop (a non-finite loss, no intact checkpoint to resume from, a full
+disk, a permission taken away) prints one line and exits with status 1, saying when --resume
+continues it; SIGINT and SIGTERM stop it with one line saying where and how to continue (exit
+130 and 143). --debug shows their tracebacks; any other error is a bug and always shows its
+traceback.
 """
 import os
 import re
@@ -21,9 +29,11 @@ import sys
 from typing import NoReturn
 
 from absl import app, flags
+from absl import logging as absl_logging
 from ml_collections import config_flags
 
 
+from experiments import cli
 from wombet_jax import errors
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -43,19 +53,18 @@ _FIELDS = flags.DEFINE_bool(
 def _exit_on(error: BaseException, debug: bool) -> NoReturn:
   """Prints a user or run error on one line and exits with its status; anything else (or
   with --debug) propagates with its traceback."""
-  status = errors.exit_status(error)
-  if status is None or debug:
-    raise error
-  print(errors.one_line(error), file=sys.stderr, flush=True)
-  sys.exit(status)
+  cli.exit_on(error, debug)
+
+
+def _config_spec(argv: list[str]) -> str:
+  return next((a.split("=", 1)[1] for a in argv if a.startswith(("--config=", "-config="))),
+              flags.FLAGS["config"].default_as_str.strip("'"))
 
 
 def _unknown_override(argv: list[str]) -> str | None:
   """The message for the first --config.<path>=<value> whose path the config lacks."""
   from wombet_jax.harness import config as config_lib
-  spec = next((a.split("=", 1)[1] for a in argv if a.startswith(("--config=", "-config="))),
-              flags.FLAGS["config"].default_as_str.strip("'"))
-  config = flags.FLAGS["config"].parser.parse(spec)
+  config = flags.FLAGS["config"].parser.parse(_config_spec(argv))
   for arg in argv:
     m = re.match(r"^--?(?:no)?config\.([^=]+)(?:=(.*))?$", arg)
     if m:
@@ -69,6 +78,9 @@ def parse_flags(argv: list[str]) -> list[str]:
   """absl's flag parsing, with every parse error (a bad value, an unknown config field)
   reported as a UserError."""
   debug = any(a in ("--debug", "-debug") for a in argv)
+  message = cli.config_file_error("config", _config_spec(argv))
+  if message:
+    _exit_on(errors.UserError(message), debug)
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
@@ -82,21 +94,23 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 def main(argv):
   del argv
-  from absl import logging as absl_logging
-  absl_logging.set_verbosity(absl_logging.WARNING)  # jax's INFO line about absent TPUs
-  from experiments import REFERENCE_SCORES
-  from wombet_jax.harness import experiment
-  config = _CONFIG.value
-  if _FIELDS.value:
-    from wombet_jax.harness import config as config_lib
-    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "base.py")) as f:
-      print("\n".join(config_lib.describe(config, config_lib.field_docs(f.read()))))
-    return
-  workdir = _WORKDIR.value or os.path.join("/tmp/wombet", config.env)
+  # jax logs its backend search at INFO; a run's own progress lines are on stdout.
+  absl_logging.set_verbosity(absl_logging.WARNING)
+  cli.stop_on_signals()
   try:
+    from experiments import REFERENCE_SCORES
+    from wombet_jax.harness import experiment
+    config = _CONFIG.value
+    if _FIELDS.value:
+      from wombet_jax.harness import config as config_lib
+      base = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "base.py")
+      with open(base) as f:
+        print("\n".join(config_lib.describe(config, config_lib.field_docs(f.read()))))
+      return
+    workdir = _WORKDIR.value or os.path.join("/tmp/wombet", config.env)
     experiment.main(config, workdir, resume=_RESUME.value, multihost=_MULTIHOST.value,
                     reference_table=REFERENCE_SCORES)
-  except (errors.UserError, errors.RunError) as e:
+  except (errors.UserError, errors.RunError, OSError, KeyboardInterrupt) as e:
     _exit_on(e, _DEBUG.value)
 
 

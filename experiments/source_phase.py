@@ -18,6 +18,9 @@ import os
 
 from absl import app, flags
 
+from experiments import cli
+from wombet_jax.errors import UserError
+
 FLAGS = flags.FLAGS
 
 
@@ -89,6 +92,7 @@ def plot(s: dict, path: str, title: str) -> None:
   plotting.save(fig, path)
 
 
+@cli.one_line_errors("source_phase.py")
 def main(argv):
   del argv
   from experiments import REFERENCE_SCORES
@@ -96,14 +100,14 @@ def main(argv):
   wd = FLAGS.workdir
   for f in ("metrics.jsonl", "config.json"):
     if not os.path.exists(os.path.join(wd, f)):
-      raise SystemExit(f"--workdir={wd!r} holds no {f}: not a finished run directory")
+      raise UserError(f"--workdir={wd!r} holds no {f}: not a finished run directory")
   with open(os.path.join(wd, "config.json")) as f:
     config = json.load(f)
   rows = results.read_jsonl(os.path.join(wd, "metrics.jsonl"))
   episodes = source_episodes(rows, config["pets"]["random_episodes"])
   if not episodes:
-    raise SystemExit(f"--workdir={wd!r}: metrics.jsonl has no source episodes (algo "
-                     f"{config['algo']!r} has no source phase)")
+    raise UserError(f"--workdir={wd!r}: metrics.jsonl has no source episodes (algo "
+                    f"{config['algo']!r} has no source phase)")
   ep_len = episodes[0]["source_env_steps"]
   yard = reference.lookup(f"{config['env']}:source", ep_len, FLAGS.table or REFERENCE_SCORES)
   s = summary(episodes, yard)
@@ -117,4 +121,4 @@ def main(argv):
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -21,7 +21,8 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-
+from experiments import cli
+from wombet_jax.errors import UserError
 from wombet_jax.harness import config as config_lib
 from wombet_jax import generation, loop
 from wombet_jax.harness import schedule, source_phase
@@ -62,10 +63,10 @@ def probe(c: ml_collections.ConfigDict, episodes: int, trials: int, big: tuple, 
   """
   config_lib.validate(c)
   if episodes <= c.pets.random_episodes:
-    raise ValueError(f"episodes={episodes} must exceed config.pets.random_episodes="
-                     f"{c.pets.random_episodes} (no MPC episode otherwise)")
+    raise UserError(f"episodes={episodes} must exceed config.pets.random_episodes="
+                    f"{c.pets.random_episodes} (no MPC episode otherwise)")
   if trials < 1:
-    raise ValueError(f"trials={trials} must be >= 1")
+    raise UserError(f"trials={trials} must be >= 1")
   c_big = ml_collections.ConfigDict(c.to_dict())
   pb = c_big.planner
   pb.update(dict(zip(PLANNER_FIELDS, (int(v) for v in big))))
@@ -102,6 +103,7 @@ def probe(c: ml_collections.ConfigDict, episodes: int, trials: int, big: tuple, 
   return out
 
 
+@cli.one_line_errors("source_planner.py")
 def main(_):
   import time
   t0 = time.time()
@@ -118,4 +120,4 @@ def main(_):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

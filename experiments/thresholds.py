@@ -11,6 +11,9 @@ import os
 
 from absl import app, flags
 
+from experiments import cli
+from wombet_jax.errors import UserError
+
 _WORKDIR = flags.DEFINE_string("workdir", None, "A finished run with compare/<algo>/.",
                                required=True)
 _BASELINE = flags.DEFINE_string("baseline", "sac", "The algorithm whose final value sets the "
@@ -18,6 +21,7 @@ _BASELINE = flags.DEFINE_string("baseline", "sac", "The algorithm whose final va
 _FRACTIONS = flags.DEFINE_list("fractions", ["0.5", "0.8"], "Fractions of the baseline's final.")
 
 
+@cli.one_line_errors("thresholds.py")
 def main(argv):
   del argv
   from wombet_jax.harness import results
@@ -26,9 +30,9 @@ def main(argv):
     try:
       fractions.append(float(f))
     except ValueError:
-      raise SystemExit(f"--fractions contains {f!r}: must be numbers in (0, 1]") from None
+      raise UserError(f"--fractions contains {f!r}: must be numbers in (0, 1]") from None
     if not 0.0 < fractions[-1] <= 1.0:
-      raise SystemExit(f"--fractions contains {f!r}: must be numbers in (0, 1]")
+      raise UserError(f"--fractions contains {f!r}: must be numbers in (0, 1]")
   runs = results.load_runs(_WORKDIR.value)
   st = results.steps_to_threshold(runs, _BASELINE.value, fractions)
   table = results.steps_to_threshold_table(st)
@@ -39,4 +43,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -1,16 +1,25 @@
 """Plain helpers shared by the test files: one config builder, one scripted pointmass
-controller and one episode-return rollout.
+controller, one episode-return rollout, and the fault tests' workdir copies, file trees and
+command lines.
 
 They are plain functions rather than fixtures because they are called where fixtures cannot
 be: at import time (parametrize tables), inside module-scoped fixtures, and inside jitted or
 scanned code (the controller and the rollout).
 """
+import hashlib
 import importlib
+import os
+import shutil
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
 
 from wombet_jax.envs import pointmass
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMOKE_PY = os.path.join(ROOT, "experiments", "configs", "smoke.py")
 
 # Tiny networks and buffers for the baseline agents on pointmass (tests/baseline_utils.py):
 # compile-bound tests, sized so that every learning check still clears its threshold.
@@ -74,3 +83,37 @@ def rollout(task, policy, key, episodes, length):
 def episode_returns(task, policy, key, episodes, length):
   """Undiscounted returns (episodes,) of ``rollout``'s episodes."""
   return jnp.sum(rollout(task, policy, key, episodes, length).reward, axis=-1)
+
+
+def copy_run(full_run, tmp_path) -> str:
+  """A copy of the session's finished smoke run (conftest.full_run) to change."""
+  wd = str(tmp_path / "run")
+  shutil.copytree(full_run[0], wd, symlinks=True)
+  return wd
+
+
+def file_tree(wd: str) -> dict:
+  """Every file below `wd` with its size, mtime and content hash."""
+  out = {}
+  for root, _, files in os.walk(wd):
+    for f in files:
+      p = os.path.join(root, f)
+      with open(p, "rb") as fh:
+        out[os.path.relpath(p, wd)] = (os.path.getsize(p), os.stat(p).st_mtime_ns,
+                                       hashlib.sha256(fh.read()).hexdigest())
+  return out
+
+
+def script(name: str, *args, timeout=600) -> subprocess.CompletedProcess:
+  """experiments/<name> with `args`, run to its end."""
+  return subprocess.run([sys.executable, os.path.join(ROOT, "experiments", name), *args],
+                        cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def run_cli(*args, timeout=600) -> subprocess.CompletedProcess:
+  """experiments/run.py on the smoke config with `args`."""
+  return script("run.py", "--config=" + SMOKE_PY, *args, timeout=timeout)
+
+
+def error_lines(stderr: str, prefix: str = "error: ") -> list[str]:
+  return [ln for ln in stderr.splitlines() if ln.startswith(prefix)]

@@ -66,10 +66,15 @@ def test_temp_files_of_a_killed_write_are_recognised_and_removed(tmp_path, monke
   assert sorted(os.listdir(tmp_path)) == ["keep.partial"]
 
 
-def test_written_files_are_0644_and_json_is_strict(tmp_path):
+def test_written_files_follow_the_umask_and_json_is_strict(tmp_path):
   path = str(tmp_path / "s.json")
-  results.atomic_write_json(path, {"a": float("nan"), "b": [np.float32(np.inf)]})
-  assert os.stat(path).st_mode & 0o777 == 0o644
+  for umask, mode in ((0o022, 0o644), (0o077, 0o600), (0o002, 0o664)):
+    old = os.umask(umask)
+    try:
+      results.atomic_write_json(path, {"a": float("nan"), "b": [np.float32(np.inf)]})
+    finally:
+      os.umask(old)
+    assert os.stat(path).st_mode & 0o777 == mode
   assert open(path).read() == '{\n  "a": null,\n  "b": [\n    null\n  ]\n}\n'
 
 

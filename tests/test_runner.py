@@ -80,15 +80,17 @@ def test_source_tasks_alternate_episodes_and_fits():
 
 # --- the runner's decisions ----------------------------------------------------------------------
 def test_a_held_workdir_is_refused_naming_what_it_holds():
-  runner._check_workdir("/wd", [], False)
+  runner._check_workdir("/wd", [], [])
   with pytest.raises(UserError) as e:
-    runner._check_workdir("/wd", [200, 100], True)
+    runner._check_workdir("/wd", [200, 100], ["metrics.jsonl"])
   assert str(e.value) == (
       "--workdir='/wd' is invalid: it already holds a run (metrics.jsonl, checkpoints "
       "[100, 200]); pass --resume to continue it or choose another --workdir (nothing was "
       "changed)")
   with pytest.raises(UserError, match=r"holds a run \(checkpoints \[5\]\)"):
-    runner._check_workdir("/wd", [5], False)
+    runner._check_workdir("/wd", [5], [])
+  with pytest.raises(UserError, match=r"holds a run \(datasets, tensorboard\)"):
+    runner._check_workdir("/wd", [], ["datasets", "tensorboard"])
 
 
 def test_a_checkpoint_of_another_config_is_refused_naming_the_fields():

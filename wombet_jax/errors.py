@@ -3,7 +3,10 @@
 UserError: the inputs are wrong (a config field, a flag, a workdir holding another run); the
 message names the field, its value and what is allowed. Exit status 2.
 RunError: the inputs were accepted but the run cannot go on (a non-finite loss, no intact
-checkpoint to resume from); the message says what failed, where, and what was kept. Exit 1.
+checkpoint to resume from, a full disk); the message says what failed, where, and what was
+kept. Exit 1.
+Interrupted: the run was stopped by SIGINT (exit 130) or SIGTERM (exit 143), the shell's
+128 + signal number; the message says where it stopped and whether --resume continues it.
 Any other exception is an internal error and keeps its traceback.
 """
 from __future__ import annotations
@@ -34,8 +37,18 @@ class CheckpointError(RunError):
   """No checkpoint of the workdir could be restored and verified."""
 
 
+class Interrupted(RunError):
+  """SIGINT or SIGTERM stopped the run; `status` is the shell's 128 + signal number."""
+
+  def __init__(self, message: str, status: int):
+    super().__init__(message)
+    self.status = status
+
+
 def exit_status(error: BaseException) -> int | None:
   """The command line's exit status for `error`, or None for an internal error."""
+  if isinstance(error, Interrupted):
+    return error.status
   if isinstance(error, UserError):
     return USER_ERROR_STATUS
   if isinstance(error, RunError):
@@ -47,3 +60,11 @@ def one_line(error: BaseException) -> str:
   """`error`'s message on a single line (continuation lines joined with ' | ')."""
   lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
   return "error: " + (" | ".join(lines) if lines else type(error).__name__)
+
+
+def os_error(error: OSError) -> str:
+  """An OSError as '<path>: <reason>' (the reason without errno's number)."""
+  reason = error.strerror or " | ".join(
+      ln.strip() for ln in str(error).splitlines() if ln.strip()) or type(error).__name__
+  paths = [p for p in (error.filename, error.filename2) if p is not None]
+  return f"{' -> '.join(map(str, paths))}: {reason}" if paths else reason

@@ -162,12 +162,24 @@ def set_aside(directory: str, step: int) -> str:
 
 
 def _first_line(e: BaseException) -> str:
-  text = str(e).strip().splitlines()
-  return f"{type(e).__name__}: {text[0][:300] if text else ''}".rstrip(": ")
+  """`e` in one short line; orbax's read errors end in a TensorStore spec of many lines,
+  and name what failed (e.g. DATA_LOSS) only in their cause."""
+  text = (str(e).strip().splitlines() or [""])[0]
+  text = text.split(" See full TensorStore details")[0]
+  cause = e.__cause__ if e.__cause__ is not None else e.__context__
+  if cause is not None and "Encountered error while reading" in text:
+    text += f" ({_first_line(cause)})"
+  return f"{type(e).__name__}: {text[:300]}".rstrip(": ")
 
 
-def _is_read_aftermath(error: BaseException | None) -> bool:
-  return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+def _is_read_aftermath(unraisable) -> bool:
+  """An 'Event loop is closed' of a read still in flight, or one of orbax's read coroutines
+  closed unfinished, which reports its TensorStore spec: hundreds of lines per array."""
+  error = unraisable.exc_value
+  if isinstance(error, RuntimeError) and str(error) == "Event loop is closed":
+    return True
+  return ("Encountered error while reading array" in str(error)
+          or "_read_array_index" in repr(unraisable.object))
 
 
 class _DropUnretrievedReads(logging.Filter):
@@ -184,16 +196,17 @@ _QUIET = []
 
 def _quiet_failed_reads() -> None:
   """When one read of a restore fails, orbax closes its event loop while tensorstore's other
-  reads are in flight; each then reports 'Event loop is closed' (through sys.unraisablehook,
-  possibly after the restore returned) and asyncio logs its unretrieved error: hundreds of
-  lines that bury the one error the restore raises. From the first failed read on, those two
-  kinds of report are dropped; every other one goes to the previous hook/handlers."""
+  reads are in flight; each then reports 'Event loop is closed' or, closed unfinished, its
+  whole TensorStore spec (through sys.unraisablehook, possibly after the restore returned)
+  and asyncio logs its unretrieved error: hundreds of lines that bury the one error the
+  restore raises. From the first failed read on, those kinds of report are dropped; every
+  other one goes to the previous hook/handlers."""
   if _QUIET:
     return
   previous = sys.unraisablehook
 
   def hook(unraisable):
-    if not _is_read_aftermath(unraisable.exc_value):
+    if not _is_read_aftermath(unraisable):
       previous(unraisable)
 
   sys.unraisablehook = hook

@@ -36,13 +36,26 @@ def main(config, workdir: str, resume: bool = False, multihost: bool = False,
     configs[a] = c
   for c in configs.values():  # fail on any bad value before building anything
     config_lib.validate(c)
-  runners = {algo: runner.Runner(c, workdir if algo == config.algo
-                                 else os.path.join(workdir, "compare", algo),
-                                 resume=resume, verbose=verbose,
-                                 reference_table=reference_table)
-             for algo, c in configs.items()}
+  # Each Runner locks its workdir (one run per workdir) until closed: the main one's lock
+  # covers the comparisons below it until the last of them has finished.
+  runners, locks = {}, []
+  try:
+    for algo, c in configs.items():
+      r = runner.Runner(c, workdir if algo == config.algo
+                        else os.path.join(workdir, "compare", algo),
+                        resume=resume, verbose=verbose, reference_table=reference_table,
+                        resume_workdir=workdir)
+      runners[algo] = r
+      locks.append(r.lock)
+    return _run_all(config, workdir, runners, others)
+  finally:
+    for lock in reversed(locks):
+      lock.release()
+
+
+def _run_all(config, workdir: str, runners: dict, others: list[str]) -> dict:
   summaries, runs = {}, {}
-  for algo in configs:
+  for algo in list(runners):
     r = runners.pop(algo)  # dropped once done: its compiled pieces are not needed again
     summaries[algo] = r.run()
     runs[algo] = results.read_jsonl(os.path.join(r.workdir, "metrics.jsonl"))

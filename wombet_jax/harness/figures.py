@@ -19,7 +19,9 @@ import ml_collections
 import numpy as np
 
 from wombet_jax.envs import registry
+from wombet_jax.errors import UserError
 from wombet_jax.harness import plotting, reference, results
+from wombet_jax.harness import workdir as workdir_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +65,7 @@ FIGURES: dict[int, Figure] = {f.number: f for f in (
 
 def get_figure(number: int) -> Figure:
   if number not in FIGURES:
-    raise ValueError(f"--figure={number} is not a figure of the paper this reproduces; "
+    raise UserError(f"--figure={number} is not a figure of the paper this reproduces; "
                      f"allowed: {sorted(FIGURES)}")
   return FIGURES[number]
 
@@ -108,8 +110,10 @@ def ensure_run(config, wd: str, run_fn: Callable, log: Callable[[str], None] = p
       if json.load(f).get("complete"):
         log(f"reusing finished run {wd}")
         return "reused"
-  # A run killed between its first checkpoint and its first metrics write has only the former.
-  partial = any(os.path.exists(os.path.join(wd, f)) for f in ("metrics.jsonl", "checkpoints"))
+  # A run killed before its first checkpoint has only outputs (resumed: cleared and rerun), one
+  # killed between its first checkpoint and its first metrics write only checkpoints.
+  partial = (os.path.exists(os.path.join(wd, "checkpoints"))
+             or bool(workdir_lib.outputs(wd)))
   if partial:
     log(f"resuming unfinished run {wd}")
   run_fn(config, wd, resume=partial)

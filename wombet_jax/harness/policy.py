@@ -6,10 +6,16 @@
     evaluation key (so that an evaluation of the run can be replayed exactly);
   * `policy.json`: what rebuilding the actor needs (algorithm, actor kind, obs/act dims,
     hidden sizes, exploration noise), the task (env, episode length, evaluation episodes),
-    the seeds, the run's step counters and the name of the parameter file.
+    the seeds, the run's step counters, the name of the parameter file and its sha256.
 The parameter file is written first and `policy.json`, which names it, second, both
-atomically; older parameter files are removed last. A run killed at any moment therefore
-leaves a `policy.json` whose parameter file is complete.
+atomically; older parameter files are removed last, and only inside the folder itself (a
+symbolic link as the folder is refused). A run killed at any moment therefore leaves a
+`policy.json` whose parameter file is complete.
+
+Reading verifies everything it reads (`PolicyError`, one line naming the file and what is
+wrong): policy.json parses and has every field, its parameter file is a plain name inside the
+folder, exists, matches its sha256 and reads as an npz of finite parameters of the recorded
+actor's shapes, one per seed.
 
 `load(path, seed=None)` returns a jittable deterministic `act(obs)`; `load_policy(path)` the
 parameters and pure action functions for batched use (`experiments/evaluate.py`). Nothing
@@ -29,6 +35,8 @@ import hashlib
 import io
 import json
 import os
+import re
+import zipfile
 from typing import Any, Callable, NamedTuple
 
 import flax.traverse_util
@@ -36,15 +44,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from wombet_jax import errors
 from wombet_jax.agents import registry
 from wombet_jax.agents.common import TanhMeanGaussianActor, gaussian_sample
 from wombet_jax.harness import results
 from wombet_jax.networks import (DeterministicActor, TanhGaussianActor, hidden_dims,
                                  tanh_gaussian_sample)
 
-FORMAT = 1
+FORMAT = 2  # 2: policy.json carries params_sha256
 META_FILE = "policy.json"
 KINDS = ("tanh_gaussian", "tanh_mean_gaussian", "deterministic")
+PARAMS_NAME = re.compile(r"^params-[0-9a-f]{16}\.npz$")
+REQUIRED = ("algo", "kind", "obs_dim", "act_dim", "hidden", "env", "episode_length",
+            "eval_episodes", "seeds", "params_file", "params_sha256")
+
+
+class PolicyError(errors.UserError):
+  """An export that cannot be used as it is: missing, corrupt, tampered with or not finite."""
+
 
 def actors() -> dict[str, tuple[str, tuple[str, ...]]]:
   """algorithm -> (actor kind, path of the actor parameters inside the agent's state), for
@@ -112,6 +129,9 @@ def export(path: str, agent_states: Any, *, config, obs_dim: int, act_dim: int,
   `agent_states` has a leading seed axis in the order of `seeds`; `eval_keys` (seeds, 2) are
   the run's evaluation keys, stored to replay its evaluations. Returns `path`.
   """
+  if os.path.islink(path):
+    raise PolicyError(f"{path} is a symbolic link; the export writes (and deletes old "
+                      "parameter files in) a folder of its own only")
   algo = config.algo
   params = jax.device_get(actor_params(algo, agent_states))
   kind = actors()[algo][0]
@@ -136,11 +156,12 @@ def export(path: str, agent_states: Any, *, config, obs_dim: int, act_dim: int,
       "env": config.env, "episode_length": int(episode_length),
       "eval_episodes": int(config.loop.eval_episodes), "seeds": seeds,
       "target_env_steps": int(target_env_steps), "source_env_steps": int(source_env_steps),
-      "params_file": params_file}
+      "params_file": params_file, "params_sha256": hashlib.sha256(data).hexdigest()}
   results.atomic_write_bytes(os.path.join(path, params_file), data)
   results.atomic_write_json(os.path.join(path, META_FILE), meta)
-  for old in glob.glob(os.path.join(path, "params-*.npz")):
-    if os.path.basename(old) != params_file:
+  for old in glob.glob(os.path.join(glob.escape(path), "params-*.npz")):
+    name = os.path.basename(old)
+    if name != params_file and PARAMS_NAME.match(name) and not os.path.islink(old):
       os.unlink(old)
   return path
 
@@ -178,15 +199,74 @@ class Policy(NamedTuple):
 
 
 def read_meta(path: str) -> dict:
+  """policy.json of the folder `path`, checked field by field (PolicyError otherwise)."""
   file = os.path.join(path, META_FILE)
   if not os.path.exists(file):
     raise FileNotFoundError(f"{file} does not exist; a run writes <workdir>/policy/ at each "
                             "checkpoint and at its end")
-  with open(file) as f:
-    meta = json.load(f)
+  try:
+    with open(file) as f:
+      meta = json.load(f)
+  except (OSError, UnicodeDecodeError) as e:
+    raise PolicyError(f"{file} is unreadable: {_reason(e)}") from None
+  except json.JSONDecodeError as e:
+    raise PolicyError(f"{file} is not valid JSON: {e}") from None
+  if not isinstance(meta, dict):
+    raise PolicyError(f"{file} is not a policy description (a JSON object)")
   if meta.get("format") != FORMAT:
-    raise ValueError(f"{file} has format {meta.get('format')!r}; this code reads {FORMAT}")
+    raise PolicyError(f"{file} has format {meta.get('format')!r}; this code reads {FORMAT} "
+                      "(export the run's policy again by resuming it, or rerun it)")
+  missing = [k for k in REQUIRED if k not in meta]
+  if missing:
+    raise PolicyError(f"{file} lacks {', '.join(missing)}")
+  if meta["kind"] not in KINDS:
+    raise PolicyError(f"{file} has kind {meta['kind']!r}; allowed: {list(KINDS)}")
+  name = meta["params_file"]
+  if not (isinstance(name, str) and PARAMS_NAME.match(name)):
+    raise PolicyError(f"{file} names params_file={name!r}; allowed: a file params-<16 hex "
+                      "digits>.npz inside the policy folder")
   return meta
+
+
+def _reason(e: BaseException) -> str:
+  text = (str(e).strip().splitlines() or [""])[0]
+  return f"{type(e).__name__}: {text}".rstrip(": ")
+
+
+def _read_params(path: str, meta: dict) -> dict[str, np.ndarray]:
+  """The arrays of the parameter file policy.json names, verified against its sha256."""
+  file = os.path.join(path, meta["params_file"])
+  real, folder = os.path.realpath(file), os.path.realpath(path)
+  if os.path.dirname(real) != folder:  # e.g. a symbolic link to another folder's file
+    raise PolicyError(f"{file} resolves to {real}, outside the policy folder {folder}")
+  try:
+    with open(file, "rb") as f:
+      data = f.read()
+  except FileNotFoundError:
+    raise PolicyError(f"{file}, named by {META_FILE}, does not exist") from None
+  except OSError as e:
+    raise PolicyError(f"{file} is unreadable: {errors.os_error(e)}") from None
+  if hashlib.sha256(data).hexdigest() != meta["params_sha256"]:
+    raise PolicyError(f"{file} does not match the sha256 in {META_FILE} (truncated, corrupt "
+                      "or replaced)")
+  try:
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+      arrays = {k: z[k] for k in z.files}
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    raise PolicyError(f"{file} is not a readable npz: {_reason(e)}") from None
+  seeds = arrays.get("seeds")
+  if seeds is None or [int(x) for x in np.ravel(seeds)] != list(meta["seeds"]):
+    raise PolicyError(f"{file} holds seeds {None if seeds is None else seeds.tolist()}; "
+                      f"{META_FILE} records {meta['seeds']}")
+  for k, v in arrays.items():
+    if k.startswith("params/"):
+      if v.shape[:1] != (len(meta["seeds"]),):
+        raise PolicyError(f"{file}: {k} has shape {v.shape}; expected a leading axis of "
+                          f"{len(meta['seeds'])} seeds")
+      if not np.all(np.isfinite(v)):
+        raise PolicyError(f"{file}: {k} holds non-finite values (NaN or inf); this policy "
+                          "cannot act")
+  return arrays
 
 
 def load_policy(path: str) -> Policy:
@@ -195,8 +275,7 @@ def load_policy(path: str) -> Policy:
       os.path.join(path, "policy")):
     path = os.path.join(path, "policy")
   meta = read_meta(path)
-  with np.load(os.path.join(path, meta["params_file"])) as z:
-    arrays = {k: z[k] for k in z.files}
+  arrays = _read_params(path, meta)
   flat = {k[len("params/"):]: jnp.asarray(v) for k, v in arrays.items()
           if k.startswith("params/")}
   params = flax.traverse_util.unflatten_dict(flat, sep="/")
@@ -209,15 +288,20 @@ def load_policy(path: str) -> Policy:
 
 def _check_shapes(meta: dict, params: Any) -> None:
   """The stored tree must be the one the recorded actor builds (per seed)."""
-  module = make_actor(meta["kind"], meta["act_dim"], meta["hidden"])
-  want = jax.eval_shape(module.init, jax.random.PRNGKey(0), jnp.zeros((1, meta["obs_dim"])))
+  try:
+    module = make_actor(meta["kind"], meta["act_dim"], meta["hidden"])
+    want = jax.eval_shape(module.init, jax.random.PRNGKey(0), jnp.zeros((1, meta["obs_dim"])))
+  except (TypeError, ValueError) as e:
+    raise PolicyError(f"{META_FILE} describes no buildable actor (obs_dim={meta['obs_dim']!r}, "
+                      f"act_dim={meta['act_dim']!r}, hidden={meta['hidden']!r}): "
+                      f"{_reason(e)}") from None
   want = {k: v.shape for k, v in
           flax.traverse_util.flatten_dict(flax.core.unfreeze(want), sep="/").items()}
   got = {k: v.shape[1:] for k, v in flax.traverse_util.flatten_dict(params, sep="/").items()}
   if got != want:
-    raise ValueError(f"stored actor parameters {got} do not match the {meta['kind']} actor of "
-                     f"policy.json (obs_dim={meta['obs_dim']}, act_dim={meta['act_dim']}, "
-                     f"hidden={meta['hidden']}), which has {want}")
+    raise PolicyError(f"stored actor parameters {got} do not match the {meta['kind']} actor "
+                      f"of policy.json (obs_dim={meta['obs_dim']}, act_dim={meta['act_dim']}, "
+                      f"hidden={meta['hidden']}), which has {want}")
 
 
 def load(path: str, seed: int | None = None) -> Callable:

@@ -3,8 +3,8 @@
 Every file is written to a temporary sibling and renamed into place, so a run killed at any
 moment leaves either the previous complete file or the new complete file, never a torn one;
 the temporary files such a kill leaves behind are removed by `remove_temp_files` when the next
-run starts. Files are mode 0644 like orbax's checkpoints, and JSON is strict (null for
-NaN/inf, never the non-standard NaN token).
+run starts. Files get the mode `open` would give them (0666 less the umask), and JSON is
+strict (null for NaN/inf, never the non-standard NaN token).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from wombet_jax.errors import UserError
 from wombet_jax.harness import stats
 
 # The keys of every metrics.jsonl row: which evaluation it is and its return,
@@ -29,7 +30,19 @@ RUN_KEYS = ("beta", "accept_rate", "n_offline", "train_return")
 AGENT_KEYS = ("td_error", "penalty")
 ROW_KEYS = METRIC_KEYS + RUN_KEYS + AGENT_KEYS
 TEMP_SUFFIX = ".partial"
-FILE_MODE = 0o644
+
+
+def file_mode() -> int:
+  """0666 less the process's umask: the mode `open` creates files with. (The umask can only
+  be read by setting it; /proc gives it without that race where it exists.)"""
+  try:
+    with open("/proc/self/status") as f:
+      line = next(ln for ln in f if ln.startswith("Umask:"))
+    mask = int(line.split()[1], 8)
+  except (OSError, StopIteration, ValueError, IndexError):
+    mask = os.umask(0o022)
+    os.umask(mask)
+  return 0o666 & ~mask
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
@@ -39,7 +52,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
                              suffix=TEMP_SUFFIX)
   try:
     with os.fdopen(fd, "wb") as f:
-      os.fchmod(f.fileno(), FILE_MODE)  # mkstemp creates 0600
+      os.fchmod(f.fileno(), file_mode())  # mkstemp creates 0600 whatever the umask
       f.write(data)
       f.flush()
       os.fsync(f.fileno())
@@ -94,7 +107,7 @@ def load_runs(workdir: str) -> dict:
   the main algorithm first (what experiments/run.py writes with config.compare)."""
   main = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(main):
-    raise ValueError(f"--workdir={workdir!r} holds no metrics.jsonl")
+    raise UserError(f"--workdir={workdir!r} holds no metrics.jsonl")
   rows = read_jsonl(main)
   runs = {rows[0]["algo"]: rows}
   compare = os.path.join(workdir, "compare")

@@ -9,8 +9,13 @@ numbers as an uninterrupted one.
 
 Every checkpoint also records the run's identity (`config.identity`) and task list; a resume
 whose config or code differs is refused. All such decisions (is the workdir free, does the
-checkpoint belong to this config, which checkpoint is intact) are taken before anything in
-the workdir is written, so a refused run leaves it exactly as it was.
+checkpoint belong to this config, which checkpoint is intact) are taken under the workdir's
+lock (`workdir.acquire`: one run per workdir) before anything in the workdir is written, so a
+refused run leaves it exactly as it was.
+
+A run that has to stop for its environment (a full disk, a permission taken away, SIGINT or
+SIGTERM) raises a one-line RunError saying where it stopped and whether --resume continues
+it; every write is atomic, so nothing already written is lost.
 """
 from __future__ import annotations
 
@@ -24,10 +29,11 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from wombet_jax import generation, loop
+from wombet_jax import errors
 from wombet_jax.errors import NonFiniteError, UserError
 from wombet_jax.harness import checkpointing, dataset, policy, reference, results, schedule
 from wombet_jax.harness import config as config_lib
-from wombet_jax.harness import source_phase, writers
+from wombet_jax.harness import source_phase, workdir as workdir_lib, writers
 
 
 PRETRAIN_SAVE_SECONDS = 120.0
@@ -80,11 +86,11 @@ def _fmt_time(seconds: float) -> str:
 
 
 # --- the run's decisions, as functions of what they read ------------------------------------
-def _check_workdir(workdir: str, steps: list[int], holds_metrics: bool) -> None:
-  """A fresh run needs a workdir without another run's metrics or checkpoints (`steps`: the
-  checkpoint steps found there); raises UserError naming what it holds."""
-  held = (["metrics.jsonl"] if holds_metrics else []) + (
-      [f"checkpoints {sorted(steps)}"] if steps else [])
+def _check_workdir(workdir: str, steps: list[int], outputs: list[str]) -> None:
+  """A fresh run needs a workdir without another run's outputs (`outputs`: the names of
+  workdir.RUN_OUTPUTS found there) or checkpoints (`steps`: the checkpoint steps found
+  there); raises UserError naming what it holds."""
+  held = list(outputs) + ([f"checkpoints {sorted(steps)}"] if steps else [])
   if held:
     raise UserError(f"--workdir={workdir!r} is invalid: it already holds a run "
                     f"({', '.join(held)}); pass --resume to continue it or choose another "
@@ -130,6 +136,29 @@ def _kept(last_saved: int | None) -> str:
   if last_saved is None:
     return "the run stopped before its first checkpoint"
   return f"the run stopped; its last checkpoint (task {last_saved}) is kept"
+
+
+def _resumable(workdir: str, last_saved: int | None) -> str:
+  """What a run stopped by its environment (not by its numbers) leaves, and how to go on."""
+  if last_saved is None:
+    return (f"the run stopped before its first checkpoint; --resume --workdir={workdir} "
+            "starts it again")
+  return (f"the run stopped; its last checkpoint (task {last_saved}) is kept and "
+          f"--resume --workdir={workdir} continues from it")
+
+
+def _storage_error(e: BaseException) -> str | None:
+  """The one-line reason of a failed write, or None if `e` is not one: an OSError, or orbax's
+  error for a full disk (tensorstore's RESOURCE_EXHAUSTED, raised as another type)."""
+  if isinstance(e, OSError):
+    return errors.os_error(e)
+  text = str(e)
+  for needle in ("RESOURCE_EXHAUSTED", "No space left", "PERMISSION_DENIED",
+                 "Permission denied", "Read-only file system"):
+    if needle in text:
+      line = next((ln for ln in text.splitlines() if needle in ln), text)
+      return line.strip()[:300]
+  return None
 
 
 def _check_health(info: dict, where: str, unit: str, seeds: list[int],
@@ -182,16 +211,27 @@ class Runner:
 
   def __init__(self, config, workdir: str, resume: bool = False, verbose: bool = True,
                pipeline: loop.Pipeline | None = None,
-               shard_seeds: bool = True, reference_table: str | None = None):
+               shard_seeds: bool = True, reference_table: str | None = None,
+               resume_workdir: str | None = None):
     """Validates everything and checks the workdir (raising UserError) without writing.
     `reference_table`: the reference scores normalized_return is computed from (None: the
-    rows' normalized_return is null)."""
+    rows' normalized_return is null). `resume_workdir`: the --workdir whose --resume
+    continues this run, when it is not `workdir` (a comparison run under compare/<algo>)."""
     config_lib.validate(config)
     self.workdir = workdir
+    self.resume_workdir = resume_workdir or workdir
     self.resume = resume
     self.verbose = verbose
     self.shard_seeds = shard_seeds
     self.ckpt_dir = os.path.join(workdir, "checkpoints")
+    self.lock = workdir_lib.acquire(workdir)  # held until `close`
+    try:
+      self._init(config, pipeline, reference_table)
+    except BaseException:
+      self.close()
+      raise
+
+  def _init(self, config, pipeline, reference_table) -> None:
     # D_off from a file is read and checked before anything compiles.
     offline_rows, self.offline_stats = read_offline_dataset(config)
     # A pipeline may be shared between runs of one config (tests: compile once).
@@ -203,9 +243,14 @@ class Runner:
     self.ref = reference.lookup(c.env, self.pipe.episode_length, reference_table)
     self.identity = config_lib.identity(c)
     self._last_saved: int | None = None  # task index of the last checkpoint taken or restored
-    self.jsonl = writers.JsonlWriter(os.path.join(workdir, "metrics.jsonl"))
+    self._done = 0  # tasks finished (restored ones included)
+    self.jsonl = writers.JsonlWriter(os.path.join(self.workdir, "metrics.jsonl"))
     self.trackers: writers.Trackers | None = None  # opened by `run`, once the workdir is ours
     self._check_start()
+
+  def close(self) -> None:
+    """Releases the workdir (its lock); a Runner that is not run must be closed too."""
+    self.lock.release()
 
   # --- bookkeeping -------------------------------------------------------------------------
   def log(self, msg: str) -> None:
@@ -255,10 +300,14 @@ class Runner:
   def _check_start(self) -> None:
     """A fresh run needs a free workdir; a resumed one a newest readable checkpoint of the
     same identity (checked again, with fallback to older checkpoints, when `run` restores)."""
+    policy_dir = os.path.join(self.workdir, "policy")
+    if os.path.islink(policy_dir):
+      raise UserError(f"--workdir={self.workdir!r} is invalid: {policy_dir} is a symbolic link; "
+                      "a run writes (and deletes old files in) its own policy/ folder only "
+                      "(nothing was changed)")
     steps = checkpointing.all_steps(self.ckpt_dir)
     if not self.resume:
-      _check_workdir(self.workdir, steps,
-                     os.path.exists(os.path.join(self.workdir, "metrics.jsonl")))
+      _check_workdir(self.workdir, steps, workdir_lib.outputs(self.workdir))
       return
     for step in steps:
       try:
@@ -272,17 +321,21 @@ class Runner:
     """Raises UserError unless the checkpoint was written by this config and task list."""
     _check_meta(meta, self.workdir, self.identity, self.tasks)
 
-  def _prepare_workdir(self, skipped: list[tuple[int, str]]) -> None:
+  def _prepare_workdir(self, skipped: list[tuple[int, str]], restored: bool) -> None:
     """The run may proceed: set corrupt checkpoints aside, remove temporary files of
-    interrupted writes, write config.json."""
+    interrupted writes and, when a --resume finds no checkpoint, what the stopped run wrote
+    (its rows and datasets would otherwise mix with this run's), then write config.json."""
     for step, reason in skipped:
       where = checkpointing.set_aside(self.ckpt_dir, step)
       self.log(f"{reason}; moved it to {where} and fell back to an older checkpoint")
     os.makedirs(self.workdir, exist_ok=True)
-    for d in (self.workdir, os.path.join(self.workdir, "datasets")):
-      if os.path.isdir(d):
-        for path in results.remove_temp_files(d):
-          self.log(f"removed {path}, left by an interrupted write")
+    for path in workdir_lib.remove_temp_files(self.workdir):
+      self.log(f"removed {path}, left by an interrupted write")
+    if self.resume and not restored:
+      gone = workdir_lib.remove_outputs(self.workdir)
+      if gone:
+        self.log(f"removed {', '.join(gone)} of the run that stopped before its first "
+                 "checkpoint")
     # The episode length resolved (0 in a config means the pair's own), so that readers of
     # config.json need not know each pair's default.
     resolved = {**self.pipe.config.to_dict(), "episode_length": self.pipe.episode_length}
@@ -293,12 +346,33 @@ class Runner:
 
   # --- the run -----------------------------------------------------------------------------
   def run(self) -> dict:
+    """Runs (or resumes) the task list; an interruption or a failed write becomes a one-line
+    RunError saying how to continue."""
     try:
       return self._run()
+    except KeyboardInterrupt:
+      raise self._interrupted("SIGINT", 130) from None
+    except errors.Interrupted as e:
+      raise self._interrupted("SIGTERM" if e.status == 143 else "SIGINT", e.status) from None
+    except errors.RunError:
+      raise
+    except Exception as e:
+      reason = _storage_error(e)
+      if reason is None:
+        raise
+      for path in workdir_lib.remove_orbax_temp(self.ckpt_dir):
+        self.log(f"removed {path}, left by the failed save")
+      raise errors.RunError(f"cannot write into {self.workdir}: {reason}; "
+                            f"{_resumable(self.resume_workdir, self._last_saved)}") from None
     finally:
       if self.trackers is not None:
         self.trackers.close()
         self.trackers = None
+
+  def _interrupted(self, signal_name: str, status: int) -> errors.Interrupted:
+    where = f" after {self._done}/{len(self.tasks)} tasks"
+    return errors.Interrupted(f"interrupted by {signal_name}{where}; "
+                              f"{_resumable(self.resume_workdir, self._last_saved)}", status)
 
   def _open_trackers(self, rows: list[dict]) -> None:
     """One tracker run per run; after a resume it is the same one, handed the restored rows
@@ -315,13 +389,13 @@ class Runner:
     if self.shard_seeds:
       states = _shard_seeds(states, c.num_seeds)
     rows: list[dict] = []
-    start, elapsed0, skipped = 0, 0.0, []
+    start, elapsed0, skipped, restored = 0, 0.0, [], False
     if self.resume and checkpointing.all_steps(self.ckpt_dir):
       step, states, meta, skipped = checkpointing.restore_newest_intact(
           self.ckpt_dir, states, self._check_checkpoint)
       rows, start, elapsed0 = meta["rows"], int(meta["next_task"]), float(meta["elapsed"])
-      self._last_saved = start
-    self._prepare_workdir(skipped)
+      self._last_saved, self._done, restored = start, start, True
+    self._prepare_workdir(skipped, restored)
     if start:
       self.log(f"resumed from checkpoint {step}: task {start}/{len(self.tasks)}")
     elif self.resume:
@@ -337,6 +411,7 @@ class Runner:
     for idx in range(start, len(self.tasks)):
       task = self.tasks[idx]
       states, new_rows = self._HANDLERS[type(task)](self, states, task)
+      self._done = idx + 1
       if new_rows:  # trackers follow every evaluation, live
         rows += new_rows
         self.trackers.write(rows)
@@ -461,5 +536,9 @@ class Runner:
 
 def run(config, workdir: str, resume: bool = False, verbose: bool = True,
         pipeline: loop.Pipeline | None = None, reference_table: str | None = None) -> dict:
-  return Runner(config, workdir, resume=resume, verbose=verbose, pipeline=pipeline,
-                reference_table=reference_table).run()
+  r = Runner(config, workdir, resume=resume, verbose=verbose, pipeline=pipeline,
+             reference_table=reference_table)
+  try:
+    return r.run()
+  finally:
+    r.close()

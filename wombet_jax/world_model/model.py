@@ -62,6 +62,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             "max_epochs", "patience", "capacity"):
     s.integer(f)
   s.at_most("num_elites", "ensemble_size")
+  # A batch larger than the buffer would be mostly zero-weight padding rows: memory and
+  # compute spent on nothing.
+  s.at_most("batch_size", "capacity")
   s.number("learning_rate", 1e-8, 1.0)
   for f in ("weight_decay", "improvement_threshold", "logvar_bound_coef"):
     s.nonnegative(f)
