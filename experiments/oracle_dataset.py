@@ -22,6 +22,8 @@ import sys
 import time
 
 from absl import app, flags
+
+from experiments import cli
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -73,10 +75,9 @@ def rollout_arrays(pair, act, episode_length: int, key, episodes: int, noise: fl
           "terminals": flat(terminal), "timeouts": flat(timeouts)}
 
 
+@cli.one_line_errors("oracle_dataset.py")
 def main(argv):
   del argv
-  from absl import logging as absl_logging
-  absl_logging.set_verbosity(absl_logging.WARNING)  # before the imports that log at INFO
   import jax
 
   from wombet_jax.envs import make_pair, registry
@@ -122,4 +123,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -21,6 +21,8 @@ import time
 
 from absl import app, flags
 
+from experiments import cli
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _STUDY = flags.DEFINE_string("study", "halfcheetah", "experiments/configs/transfer/<study>.py")
@@ -68,10 +70,9 @@ def make_oracle(study, config_file: str, path: str) -> None:
   subprocess.run(cmd, check=True)
 
 
+@cli.one_line_errors("transfer_study.py")
 def main(argv):
   del argv
-  from absl import logging as absl_logging
-  absl_logging.set_verbosity(absl_logging.WARNING)  # before the imports that log at INFO
 
   from experiments import REFERENCE_SCORES
   from wombet_jax.harness import config as config_lib
@@ -113,4 +114,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)
