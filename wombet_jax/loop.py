@@ -211,11 +211,14 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE) -> Pipeline:
     model, info = wm.train(s.model, k, s.real)
     return s.replace(key=key, model=model), info
 
+  # Seeds are vmapped, so each seed's block of trajectories is planned at the same time.
+  gen_block = generation.resolve_block_size(config, pair.obs_dim, config.num_seeds)
+
   def regenerate_one(s: RunState):
     key, k = jax.random.split(s.key)
     ro = generation.generate(pair, wm, planner, config.generation.num_trajectories,
                              config.generation.horizon, k, s.model,
-                             jnp.float32(config.planner.lambda_plan))
+                             jnp.float32(config.planner.lambda_plan), block_size=gen_block)
     f = generation.filter_and_relabel(pair, config.filter, ro)
     offline = replay.add_batch(replay.init_buffer(example, lo.offline_capacity),
                                f.transitions, mask=f.keep)

@@ -66,6 +66,11 @@ def get_config() -> ml_collections.ConfigDict:
   ge = c.generation = ml_collections.ConfigDict()
   ge.num_trajectories = 64       # M
   ge.horizon = 50                # H_gen
+  # Trajectories planned at once (static). 0: the most that keep every seed's planner
+  # temporaries (generation.trajectory_bytes each) within memory_budget_gib; results do not
+  # depend on it (tests/test_generation.py).
+  ge.block_size = 0
+  ge.memory_budget_gib = 0.0     # for all seeds' generation temporaries; 0: half the device's
   ge.export = False              # write <workdir>/datasets/iter<k>_seed<s>.npz (D4RL keys)
 
   # Steps 3-4: dual-criterion filter and relabelling.
