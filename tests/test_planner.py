@@ -354,3 +354,53 @@ def test_penalty_branch_by_hand_jitted_and_eager(mode):
   _, _, info = jax.jit(many)(state, jax.random.key(0), x0, None, jnp.array([0.0, 2.0]))
   np.testing.assert_allclose(info["best_objective"],
                              [HAND_RETURN, HAND_RETURN - 2.0 * HAND_PENALTY], rtol=1e-6)
+
+
+# u from the stepping pass: a small random ensemble (3 members, elites 2 and 0, so members
+# map to stored indices non-trivially) planned with and without Dynamics.step_and_uncertainty.
+def _small_model(uncertainty):
+  import helpers
+  from wombet_jax import world_model as wm_lib
+  cfg = helpers.make_config().world_model
+  cfg.update(dict(ensemble_size=3, num_elites=2, hidden_size=8, num_layers=2,
+                  uncertainty=uncertainty))
+  wm = wm_lib.make_world_model(3, 2, cfg)
+  state = wm.init(jax.random.key(7)).replace(elites=jnp.array([2, 0], jnp.int32))
+  return wm, state
+
+
+@pytest.mark.parametrize("uncertainty", ["disagreement", "max_std"])
+@pytest.mark.parametrize("propagation", ["ts_inf", "ts1"])
+@pytest.mark.parametrize("common_noise", [True, False])
+def test_stepping_pass_u_gives_the_same_plan(uncertainty, propagation, common_noise):
+  wm, state = _small_model(uncertainty)
+  dyn = Dynamics(step=wm.next_from_noise, uncertainty=wm.uncertainty, num_members=2,
+                 step_and_uncertainty=wm.next_and_uncertainty)
+  reward = lambda o, a, o2: -jnp.sum(o2 ** 2) - 0.1 * jnp.sum(a ** 2)
+  outs = []
+  for stepping_u in (False, True):
+    cfg = planner_config(horizon=3, population=8, iterations=2, num_elites=3, particles=3,
+                         common_noise=common_noise, stepping_u=stepping_u)
+    planner = make_planner(cfg, 2, dyn, reward, propagation=propagation)
+    outs.append(jax.jit(planner.plan)(planner.init(), jax.random.key(1),
+                                      jnp.array([0.5, -0.2, 0.1]), state, jnp.float32(3.0)))
+  (act0, st0, info0), (act1, st1, info1) = outs
+  assert float(info0["uncertainty"]) > 1e-3  # u matters in this objective
+  for k in ("objective", "best_objective", "return", "uncertainty"):
+    np.testing.assert_allclose(info1[k], info0[k], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(act1, act0, atol=1e-6)
+  np.testing.assert_allclose(st1.mean, st0.mean, atol=1e-6)
+
+
+def test_world_model_next_and_uncertainty_by_parts():
+  wm, state = _small_model("disagreement")
+  obs, act = jnp.array([[0.5, -0.2, 0.1], [1.0, 0.0, -1.0]]), jnp.array([[0.3, -0.4]] * 2)
+  eps = jnp.array([[0.1, -1.0, 2.0], [0.0, 0.5, -0.5]])
+  nxt, u = wm.next_and_uncertainty(state, eps, obs, act, jnp.array([1, 0]))
+  mean, var = wm.predict(state, obs, act)  # (K, 2, 3)
+  want = jnp.stack([mean[1, 0] + jnp.sqrt(var[1, 0]) * eps[0],
+                    mean[0, 1] + jnp.sqrt(var[0, 1]) * eps[1]])
+  np.testing.assert_allclose(nxt, want, rtol=1e-6)
+  np.testing.assert_allclose(u, jnp.linalg.norm(jnp.std(mean, axis=0), axis=-1), rtol=1e-6)
+  np.testing.assert_allclose(nxt[0], wm.next_from_noise(state, eps[0], obs[0], act[0], 1),
+                             rtol=1e-5)

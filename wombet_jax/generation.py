@@ -95,7 +95,7 @@ def resolve_block_size(config, obs_dim: int, num_seeds: int) -> int:
 def model_dynamics(wm: WorldModel) -> Dynamics:
   """Adapts the world model to the planner's dynamics protocol (members index the elites)."""
   return Dynamics(step=wm.next_from_noise, uncertainty=wm.uncertainty,
-                  num_members=wm.num_elites)
+                  num_members=wm.num_elites, step_and_uncertainty=wm.next_and_uncertainty)
 
 
 def make_model_planner(config, pair: TaskPair, wm: WorldModel, reward_fn) -> Planner:

@@ -44,7 +44,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   # Steps 1-2: MPC planner used in the real source env (PETS) and inside the model.
   pl = c.planner = ml_collections.ConfigDict()
-  pl.method = "cem"              # "cem" | "mppi"
+  pl.method = "cem"              # "cem" | "mppi" | "icem" (wombet_jax/optimizers.py)
   pl.horizon = 30
   pl.population = 400
   pl.iterations = 5
@@ -56,6 +56,12 @@ def get_config() -> ml_collections.ConfigDict:
   pl.discount = 0.99
   pl.mppi_temperature = 1.0
   pl.common_noise = True          # model noise shared by all candidates (common random numbers)
+  # u and the particle's step from one all-elite pass (same objective to float rounding);
+  # off here so the committed smoke/default results stay bit-reproducible, on in paper.py.
+  pl.stepping_u = False
+  pl.icem_noise_beta = 2.0       # iCEM: colored-noise exponent (0 white, 2 red)
+  pl.icem_population_decay = 1.25  # iCEM: population at iteration i is population / decay^i
+  pl.icem_keep_fraction = 0.3    # iCEM: share of elites kept into the next iteration / step
 
   # Step 1 at k=0: PETS in the real source env.
   pe = c.pets = ml_collections.ConfigDict()
