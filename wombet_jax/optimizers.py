@@ -94,24 +94,27 @@ def colored_noise(key: jax.Array, beta: float, shape: tuple[int, ...]) -> jax.Ar
   """Standard Gaussian noise (..., T) with power spectrum proportional to 1 / f^beta along the
   last axis (beta 0: white; 1: pink; 2: red), unit variance per entry: the frequency-domain
   construction of the `colorednoise` package iCEM uses (the zero frequency is given the
-  lowest nonzero one's power)."""
+  lowest nonzero one's power), normalised by the exact std of an entry."""
   t = shape[-1]
   if t < 2:
     return jax.random.normal(key, shape)
   f = np.fft.rfftfreq(t)
   f[0] = 1.0 / t
   scale = f ** (-beta / 2.0)
-  w = scale[1:].copy()
-  w[-1] *= (1 + (t % 2)) / 2.0
-  sigma = 2.0 * np.sqrt(np.sum(w ** 2)) / t
   # Real and imaginary parts; the zero (and for even t the Nyquist) frequency is real, its
   # real part given the power of both.
   real_scale, imag_scale = scale.copy(), scale.copy()
   real_scale[0] *= np.sqrt(2.0)
   imag_scale[0] = 0.0
+  mult = np.full(len(f), 2.0)  # conjugate pairs count twice in the inverse transform
+  mult[0] = 1.0
   if t % 2 == 0:
     real_scale[-1] *= np.sqrt(2.0)
     imag_scale[-1] = 0.0
+    mult[-1] = 1.0
+  # The exact std of each output entry (the package's leaves out the zero frequency, which
+  # puts the variance at 1.13 for beta = 1 and 64 steps).
+  sigma = np.sqrt(np.sum(mult * (real_scale ** 2 + imag_scale ** 2))) / t
   k_re, k_im = jax.random.split(key)
   freq_shape = tuple(shape[:-1]) + (len(f),)
   spec = (jax.random.normal(k_re, freq_shape) * jnp.asarray(real_scale, jnp.float32)
