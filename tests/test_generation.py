@@ -79,9 +79,9 @@ def test_automatic_block_size_by_hand():
   c = helpers.make_config(planner=dict(population=10, particles=2),
                           world_model=dict(num_elites=2, hidden_size=10),
                           generation=dict(num_trajectories=64))
-  # Per rollout 4 * (2*2*10 + 3.4*10 + 4*3) = 344 bytes; 20 rollouts per trajectory.
-  assert generation.trajectory_bytes(c, obs_dim=3) == 6880
-  c.generation.memory_budget_gib = 6880 * 10 / 2**30  # ten trajectories' temporaries
+  # Per rollout 1.3 * 4 * (2*2*10 + 3.4*10 + 4*3) = 447.2 bytes; 20 rollouts per trajectory.
+  assert generation.trajectory_bytes(c, obs_dim=3) == 8944
+  c.generation.memory_budget_gib = 8944 * 10 / 2**30  # ten trajectories' temporaries
   assert generation.resolve_block_size(c, 3, num_seeds=1) == 10
   assert generation.resolve_block_size(c, 3, num_seeds=3) == 3
   assert generation.resolve_block_size(c, 3, num_seeds=20) == 1  # never below one

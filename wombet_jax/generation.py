@@ -59,14 +59,15 @@ HOST_BUDGET_GIB = 8.0
 
 
 def trajectory_bytes(config, obs_dim: int) -> int:
-  """Estimated device bytes that planning one trajectory's step holds (the planner's
-  temporaries), from a per-rollout count fitted to XLA's memory_analysis() of a vmapped plan
-  step (CPU, halfcheetah shapes, hidden 100-200, 2-5 elites; within 1%): two activations of
-  (elites, hidden) per rollout for the all-elite pass, about 3.4 of (hidden,) for the
-  stepping member, and a few states. Rollouts per trajectory: population x particles.
-  experiments/check_configs.py prints it beside XLA's number for each paper config."""
+  """Estimated device bytes that generating one trajectory holds (the planner's temporaries),
+  from a per-rollout count fitted to XLA's memory_analysis() (CPU): a vmapped plan step
+  holds two activations of (elites, hidden) per rollout for the all-elite pass, about 3.4 of
+  (hidden,) for the stepping member and a few states (within 1% at halfcheetah shapes,
+  hidden 100-200, 2-5 elites); the compiled generate scan holds 1.3 times that (109 MiB per
+  trajectory at halfcheetah's paper shapes). Rollouts per trajectory: population x particles.
+  experiments/check_configs.py --memory prints XLA's number for each paper config."""
   k, h = config.world_model.num_elites, config.world_model.hidden_size
-  per_rollout = 4 * (2 * k * h + 3.4 * h + 4 * obs_dim)
+  per_rollout = 1.3 * 4 * (2 * k * h + 3.4 * h + 4 * obs_dim)
   return int(config.planner.population * config.planner.particles * per_rollout)
 
 

@@ -1,4 +1,5 @@
-"""Device-memory estimates of a run, before anything is compiled (a fail-fast size check).
+"""Device memory and model FLOPs of a run, estimated before anything is compiled (a
+fail-fast size check the runner can call, and the cost projections of check_configs.py).
 
 A run holds, per vmapped seed, its run state (buffers, model, agent) for the whole run, and
 during data generation the planner's temporaries for one block of trajectories
@@ -11,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from wombet_jax import generation, loop
+from wombet_jax.optimizers import icem_sizes
 
 
 def run_state_bytes(config) -> int:
@@ -50,3 +52,30 @@ def check_fits(config, device_bytes: int, num_seeds: int | None = None) -> dict:
         f"per seed) but the device has {device_bytes / 2**30:.1f} GiB: lower num_seeds or "
         f"generation.memory_budget_gib / generation.block_size")
   return est
+
+
+def member_pass_flops(config, obs_dim: int, act_dim: int) -> int:
+  """FLOPs (2 per multiply-add) of one member's forward pass for one input row."""
+  h, layers = config.world_model.hidden_size, config.world_model.num_layers
+  return 2 * ((obs_dim + act_dim) * h + (layers - 1) * h * h + h * 2 * obs_dim)
+
+
+def plan_step_flops(config, obs_dim: int, act_dim: int, penalised: bool = True) -> dict:
+  """Model FLOPs of one planning step (one generated trajectory-step) under config.planner:
+  candidates evaluated x particles x horizon rollout steps, each with 1 member pass (no u),
+  1 + K (u from a separate all-elite pass) or K (planner.stepping_u), plus the final
+  evaluation of the returned plan (u always on). Returns evaluations, rollout steps, passes
+  per rollout step and flops."""
+  p, k = config.planner, config.world_model.num_elites
+  if p.method == "icem":
+    sizes, kept = icem_sizes(p)
+    evaluations = sum(sizes) + kept * p.iterations
+  else:
+    evaluations = p.population * p.iterations
+  with_u = k if p.stepping_u else 1 + k
+  passes = with_u if penalised else 1
+  steps = evaluations * p.particles * p.horizon
+  final = p.particles * p.horizon
+  flops = member_pass_flops(config, obs_dim, act_dim) * (steps * passes + final * with_u)
+  return {"evaluations": evaluations, "rollout_steps": steps + final,
+          "passes_per_rollout_step": passes, "flops": flops}
