@@ -31,7 +31,7 @@ if [ -n "$small" ]; then
   var_flags=(--variants "$config" --variant-small --batch 2 --repeats 1)
   mem_flags=(--config "$config" --small)
 else
-  var_flags=(--variants "$config" --batch 256 --repeats 2)
+  var_flags=(--variants "$config" --batch 256 --repeats 1)
   mem_flags=(--config "$config")
 fi
 python experiments/benchmarks/planner.py "${var_flags[@]}" --json "$out/variants.json" \

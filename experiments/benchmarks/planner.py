@@ -198,7 +198,9 @@ def variant_rows(config_file: str, batch: int, repeats: int, small: bool) -> lis
       times[name].append(time.perf_counter() - t0)
   rows = []
   for name, (fn, args, timed_flops) in steps.items():
-    floor_fn, floor_args, floor_flops = make_floor_square(batch * timed_flops)
+    # At most 4096^2 (a paper step's FLOPs as one square matmul would not fit memory); the
+    # floor is scaled to the step's FLOPs.
+    floor_fn, floor_args, floor_flops = make_floor_square(min(batch * timed_flops, 2 * 4096**3))
     jax.block_until_ready(floor_fn(*floor_args))
     t0 = time.perf_counter()
     jax.block_until_ready(floor_fn(*floor_args))
