@@ -146,7 +146,8 @@ def main(argv):
       cfg = c.planner.copy_and_resolve_references()
       cfg.update(VARIANTS[name])
       cfg.population = pop
-      cfg.num_elites = min(cfg.num_elites, max(2, pop // 6))
+      if pop < c.planner.population:  # a smaller budget keeps the elite fraction
+        cfg.num_elites = max(2, round(c.planner.num_elites * pop / c.planner.population))
       t0 = time.time()
       out = run_variant(pipe, model, cfg, ref_keys[0], env0.obs, env0, steps, precise)
       out["seconds"] = time.time() - t0

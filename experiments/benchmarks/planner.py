@@ -232,9 +232,10 @@ def main():
   if args.variants:
     rows = variant_rows(args.variants, args.batch or (2 if args.quick else 256),
                         args.repeats or 3, args.variant_small)
+    shrunk = " (timed shrunk: horizon 8, particles 4, population / 8)"
     title = (f"Planner variants at {args.variants}'s sizes: model FLOPs per generated "
              f"trajectory-step and seconds per planning step"
-             f"{' (timed shrunk: horizon 8, particles 4, population / 8)' if args.variant_small else ''}")
+             f"{shrunk if args.variant_small else ''}")
     benchmarking.report(title, rows, None,
                         columns=["case", "tflop_per_generated_step", "flop_ratio_to_current",
                                  "s_per_step", "time_ratio_to_current", "x_floor"])
