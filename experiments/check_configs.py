@@ -22,6 +22,20 @@ measured cost to the config's counts:
 per seed; seeds are a vmap axis, so on a CPU S seeds cost about S times this and on an
 accelerator much less. Memory per seed is the size of one seed's run state (buffers, model,
 agent). Not part of CI: compiling the paper shapes takes minutes per config.
+
+  python experiments/check_configs.py --memory [--json=PATH]     # compiles only, runs nothing
+
+--memory instead reports, per paper config, the run state per seed beside the generation
+temporaries of XLA's memory_analysis() of `generation.generate` compiled (not run) for one
+block of 1 and 2 trajectories (linear in the block: intercept + slope x block), without
+(before) and with (after) planner.stepping_u, the unblocked M-trajectory figure that
+implies, the estimate `wombet_jax.budget` makes before compiling, and the largest number of
+vmapped seeds that fits an 80 GB and a 141 GB device: jax takes 75% of it, half of that is
+the generation budget (`generation.device_budget_bytes`), each seed's block is sized from it,
+and seeds x (run state + block temporaries) must fit the 75%. It also compiles the 5-seed
+vmapped block at 80 GB to check the linear model, and projects GPU-hours of generation per
+paper-scale seed from `budget.plan_step_flops` at --tflops (a sustained rate; 33 is what the
+planner reached on an H100).
 """
 import json
 import os
@@ -39,6 +53,8 @@ _STEPS = flags.DEFINE_integer("steps", 5, "Steps per timed piece (episodes, chun
 _FIT_DATA = flags.DEFINE_integer("fit_data", 20_000, "Random transitions for the timed fit.")
 _GEN = flags.DEFINE_integer("gen_trajectories", 2, "Trajectories in the timed generation.")
 _JSON = flags.DEFINE_string("json", None, "Also write the results as JSON here.")
+_MEMORY = flags.DEFINE_bool("memory", False, "Report generation memory and FLOPs only.")
+_TFLOPS = flags.DEFINE_float("tflops", 33.0, "Sustained device TFLOP/s for the projection.")
 _MERGE = flags.DEFINE_list("merge", None, "Instead of checking: JSON files of earlier runs "
                            "(e.g. one per env) whose rows are joined, in order, into --json "
                            "and printed as one table.")
@@ -147,6 +163,106 @@ def check(config, steps: int, fit_data: int, gen_trajectories: int) -> dict:
           "projected_seconds_per_seed": proj, "projected_total_hours_per_seed": total / 3600}
 
 
+DEVICE_FRACTION = 0.75  # of a device's memory that jax takes by default
+
+
+def generation_temp_bytes(config, block: int, num_seeds: int = 1) -> int:
+  """XLA temp bytes of one block of `block` trajectories of generation at config's shapes,
+  vmapped over `num_seeds` seeds (compiled on this machine, not run)."""
+  import jax
+  import jax.numpy as jnp
+
+  from wombet_jax import generation
+  from wombet_jax import world_model as wm_lib
+  from wombet_jax.envs import make_pair
+  pair = make_pair(config.env, config.episode_length or None)
+  wm = wm_lib.make_world_model(pair.obs_dim, pair.act_dim, config.world_model)
+  planner = generation.make_model_planner(config, pair, wm, pair.source.reward_fn)
+  gen = lambda k, ms: generation.generate(pair, wm, planner, block, config.generation.horizon,
+                                          k, ms, jnp.float32(config.planner.lambda_plan))
+  ms = jax.eval_shape(jax.vmap(wm.init), jax.ShapeDtypeStruct((num_seeds, 2), jnp.uint32))
+  keys = jax.ShapeDtypeStruct((num_seeds, 2), jnp.uint32)
+  compiled = jax.jit(jax.vmap(gen)).lower(keys, ms).compile()
+  return int(compiled.memory_analysis().temp_size_in_bytes)
+
+
+def largest_seeds(config, state: int, temp_of_block, device_gb: float) -> int:
+  """Most seeds whose run states and blocks fit DEVICE_FRACTION of device_gb (see --memory)."""
+  c = config.copy_and_resolve_references()
+  usable = DEVICE_FRACTION * device_gb * 1e9
+  c.generation.memory_budget_gib = usable / 2 / 2**30
+  best, s = 0, 1
+  while s <= 1 << 16:
+    block = _block(c, s, temp_of_block)
+    if s * (state + temp_of_block(block)) > usable:
+      break
+    best, s = s, s + 1
+  return best
+
+
+def _block(c, seeds: int, temp_of_block) -> int:
+  """The block each seed gets: the largest whose XLA temporaries fit budget / seeds."""
+  per_seed = c.generation.memory_budget_gib * 2**30 / seeds
+  m = c.generation.num_trajectories
+  slope = temp_of_block(2) - temp_of_block(1)
+  return int(max(1, min(m, (per_seed - (temp_of_block(1) - slope)) // max(slope, 1))))
+
+
+def memory_check(config, tflops: float) -> dict:
+  """The --memory row of one paper config."""
+  from wombet_jax import budget, generation
+  from wombet_jax.envs import make_pair
+  pair = make_pair(config.env, config.episode_length or None)
+  state = budget.run_state_bytes(config)
+  m, h_gen = config.generation.num_trajectories, config.generation.horizon
+  row = {"env": config.env, "obs_dim": pair.obs_dim, "act_dim": pair.act_dim,
+         "state_mib_per_seed": state / 2**20, "num_trajectories": m}
+  for name, stepping_u in (("before", False), ("after", True)):
+    c = config.copy_and_resolve_references()
+    c.planner.stepping_u = stepping_u
+    t1, t2 = generation_temp_bytes(c, 1), generation_temp_bytes(c, 2)
+    temp = lambda b, t1=t1, t2=t2: t1 + (t2 - t1) * (b - 1)
+    flops = budget.plan_step_flops(c, pair.obs_dim, pair.act_dim)["flops"]
+    seed_steps = config.loop.num_iterations * m * h_gen
+    row[name] = {
+        "temp_mib_block1": t1 / 2**20, "temp_mib_per_trajectory": (t2 - t1) / 2**20,
+        "unblocked_gib_per_seed": temp(m) / 2**30,
+        "estimate_gib_per_seed_unblocked":
+            m * generation.trajectory_bytes(c, pair.obs_dim) / 2**30,
+        "max_seeds_80gb": largest_seeds(c, state, temp, 80.0),
+        "max_seeds_141gb": largest_seeds(c, state, temp, 141.0),
+        "tflop_per_generated_step": flops / 1e12,
+        "gpu_hours_per_seed": flops * seed_steps / (tflops * 1e12) / 3600}
+    if name == "after":
+      c.generation.memory_budget_gib = DEVICE_FRACTION * 80e9 / 2 / 2**30
+      b5 = _block(c, 5, temp)
+      measured = generation_temp_bytes(c, b5, num_seeds=5)
+      row["five_seeds_80gb"] = {"block": b5, "xla_temp_gib": measured / 2**30,
+                                "total_gib": (measured + 5 * state) / 2**30}
+  return row
+
+
+def memory_table(rows: list[dict], tflops: float) -> str:
+  lines = ["| env | state MiB / seed | generation GiB / seed unblocked (XLA; estimate) | "
+           "MiB / trajectory | seeds in 80 GB / 141 GB | 5 seeds at 80 GB: block, GiB | "
+           f"TFLOP / generated step | GPU-h / seed at {tflops:g} TFLOP/s |",
+           "| --- | ---: | --- | --- | --- | --- | --- | --- |"]
+  for r in rows:
+    b, a = r["before"], r["after"]
+    f5 = r["five_seeds_80gb"]
+    lines.append(
+        f"| {r['env']} | {r['state_mib_per_seed']:.0f} | "
+        f"{b['unblocked_gib_per_seed']:.1f} -> {a['unblocked_gib_per_seed']:.1f} "
+        f"({b['estimate_gib_per_seed_unblocked']:.1f}) | "
+        f"{b['temp_mib_per_trajectory']:.0f} -> {a['temp_mib_per_trajectory']:.0f} | "
+        f"{b['max_seeds_80gb']} / {b['max_seeds_141gb']} -> "
+        f"{a['max_seeds_80gb']} / {a['max_seeds_141gb']} | "
+        f"{f5['block']}, {f5['total_gib']:.1f} | "
+        f"{b['tflop_per_generated_step']:.2f} -> {a['tflop_per_generated_step']:.2f} | "
+        f"{b['gpu_hours_per_seed']:.1f} -> {a['gpu_hours_per_seed']:.1f} |")
+  return "\n".join(lines) + "\n"
+
+
 def table(rows: list[dict]) -> str:
   head = ("| env | algo | compile s | s / 1000 target steps | state MiB / seed | "
           "projected h / seed (source, fits, generation, online, evals) |")
@@ -190,6 +306,15 @@ def main(argv):
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", f"{env}.py")
     if not os.path.exists(path):
       raise UserError(f"--envs contains {env!r}: no paper config experiments/configs/{env}.py")
+    if _MEMORY.value:
+      t0 = time.time()
+      rows.append(memory_check(importlib.import_module(f"experiments.configs.{env}")
+                               .get_config(), _TFLOPS.value))
+      print(memory_table(rows[-1:], _TFLOPS.value).splitlines()[-1],
+            f"({time.time() - t0:.0f} s)", flush=True)
+      if _JSON.value:
+        write_json(_JSON.value, rows)
+      continue
     for algo in _ALGOS.value:
       config = importlib.import_module(f"experiments.configs.{env}").get_config()
       config.algo, config.compare = algo, ""
@@ -202,7 +327,7 @@ def main(argv):
         write_json(_JSON.value, rows)
   device = jax.devices()[0]
   print(f"\n{device.platform} ({device.device_kind}), {os.cpu_count()} CPU cores\n")
-  print(table(rows), end="")
+  print((memory_table(rows, _TFLOPS.value) if _MEMORY.value else table(rows)), end="")
 
 
 def write_json(path: str, rows: list[dict]):

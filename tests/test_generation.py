@@ -54,6 +54,43 @@ def test_generated_rollouts_are_consistent_with_the_source_reward(pets_run):
   assert bool(jnp.all(ro.valid == 1.0))  # pointmass never terminates
 
 
+def test_blocked_generation_equals_unblocked(pets_run):
+  """Blocks of 2 of 5 trajectories (the last block padded) give the unblocked rollouts: every
+  trajectory's keys and members are drawn for all M up front, so states, actions, rewards and
+  flags are equal bit for bit; the recorded u is one batched model pass over the block, whose
+  matmul kernel may differ with the batch size, so it is equal to float rounding."""
+  pipe, s, _, _ = pets_run
+  pair, wm = pipe.pair, pipe.wm
+  planner = generation.make_model_planner(pipe.config, pair, wm, pair.source.reward_fn)
+  model = jax.tree_util.tree_map(lambda x: x[0], s.model)
+  obs0 = jax.random.normal(jax.random.PRNGKey(4), (5, 4))
+  outs = [jax.jit(lambda k, b=b: generation.generate(pair, wm, planner, 5, 3, k, model,
+                                                     jnp.float32(1.0), obs0=obs0,
+                                                     block_size=b))(jax.random.PRNGKey(1))
+          for b in (None, 2)]
+  for field in ("obs", "action", "next_obs", "source_reward", "terminal", "valid"):
+    np.testing.assert_array_equal(getattr(outs[0], field), getattr(outs[1], field))
+  np.testing.assert_allclose(outs[0].uncertainty, outs[1].uncertainty, rtol=1e-5, atol=1e-7)
+  np.testing.assert_array_equal(outs[0].obs[:, 0], obs0)
+  assert len(set(np.asarray(outs[0].action[:, 0, 0]).tolist())) == 5  # distinct trajectories
+
+
+def test_automatic_block_size_by_hand():
+  c = helpers.make_config(planner=dict(population=10, particles=2),
+                          world_model=dict(num_elites=2, hidden_size=10),
+                          generation=dict(num_trajectories=64))
+  # Per rollout 1.3 * 4 * (2*2*10 + 3.4*10 + 4*3) = 447.2 bytes; 20 rollouts per trajectory.
+  assert generation.trajectory_bytes(c, obs_dim=3) == 8944
+  c.generation.memory_budget_gib = 8944 * 10 / 2**30  # ten trajectories' temporaries
+  assert generation.resolve_block_size(c, 3, num_seeds=1) == 10
+  assert generation.resolve_block_size(c, 3, num_seeds=3) == 3
+  assert generation.resolve_block_size(c, 3, num_seeds=20) == 1  # never below one
+  c.generation.memory_budget_gib = 1.0
+  assert generation.resolve_block_size(c, 3, num_seeds=1) == 64  # never above M
+  c.generation.block_size = 7
+  assert generation.resolve_block_size(c, 3, num_seeds=1) == 7
+
+
 def _filter_config(variant="dual", mode="absolute", eps_u=0.5, eps_r=2.0, aggregate="max"):
   return ml_collections.ConfigDict(dict(variant=variant, threshold_mode=mode, eps_u=eps_u,
                                         eps_r=eps_r, aggregate=aggregate))

@@ -96,6 +96,52 @@ def test_cem_matches_lqr_optimum(cem_lqr, lqr_optimum):
   np.testing.assert_allclose(np.asarray(state.mean[:, -1]), np.asarray(state.mean[:, -2]))
 
 
+def test_icem_matches_lqr_optimum_within_cem_tolerance(lqr_optimum):
+  """The CEM test's tolerances at about CEM's model evaluations: population 400 decaying to 53
+  plus 6 kept elites, 1,841 evaluations against CEM's 2,000. Pink noise (exponent 1): over 10
+  steps red noise (2, the default for 30-step locomotion plans) is nearly a ramp and ends
+  2-3% from this optimum with first actions 0.1 off (pink: under 1%, within 0.07)."""
+  a_star, j_star = lqr_optimum
+  cfg = planner_config(method="icem", horizon=H, population=400, iterations=10, num_elites=20,
+                       particles=1, discount=GAMMA, icem_noise_beta=1.0)
+  planner = make_planner(cfg, 1, LQR_DYN, lqr_reward)
+  plan = jax.jit(jax.vmap(planner.plan, in_axes=(None, 0, None, None, None)))
+  act, state, info = plan(planner.init(), jax.random.split(jax.random.key(0), 3),
+                          jnp.asarray(X0, jnp.float32), None, 0.0)
+  seqs = np.asarray(jax.vmap(planned_sequence)(act, state))[..., 0]
+  j_icem = np.array([lqr_objective(s) for s in seqs])
+  assert np.all(j_icem >= j_star - 0.05 * abs(j_star)), (j_icem, j_star)
+  np.testing.assert_allclose(np.asarray(act)[:, 0], a_star[0], atol=0.1)
+  np.testing.assert_allclose(np.asarray(info["objective"]), j_icem, rtol=1e-4)
+  # 6 of the last iteration's 20 elites are kept, shifted by one step into the next MPC step.
+  assert state.kept.shape == (3, 6, H, 1)
+  np.testing.assert_array_equal(state.kept[:, :, -1], state.kept[:, :, -2])
+  assert np.all(np.abs(np.asarray(state.kept)) <= 1.0)
+
+
+def test_icem_sizes_by_hand():
+  from wombet_jax.optimizers import icem_sizes
+  cfg = planner_config(population=400, iterations=5, num_elites=64, icem_population_decay=1.25,
+                       icem_keep_fraction=0.3)
+  # 400 / 1.25^i = 400, 320, 256, 204.8, 163.84; never below 2 x 64; 0.3 x 64 = 19.2 kept.
+  assert icem_sizes(cfg) == ([400, 320, 256, 204, 163], 19)
+  cfg.num_elites = 100
+  assert icem_sizes(cfg)[0] == [400, 320, 256, 204, 200]
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0, 2.0])
+def test_colored_noise_has_the_power_law_spectrum(beta):
+  """The mean periodogram of 2000 sequences of 64 steps falls as f^-beta (least-squares
+  slope in log-log over the interior frequencies), and every entry has unit variance."""
+  from wombet_jax.optimizers import colored_noise
+  x = np.asarray(colored_noise(jax.random.key(0), beta, (2000, 64)))
+  np.testing.assert_allclose(x.var(), 1.0, atol=0.05)
+  power = np.mean(np.abs(np.fft.rfft(x, axis=-1)) ** 2, axis=0)[1:-1]
+  f = np.fft.rfftfreq(64)[1:-1]
+  slope = np.polyfit(np.log(f), np.log(power), 1)[0]
+  np.testing.assert_allclose(slope, -beta, atol=0.1)
+
+
 def test_vmapped_plan_matches_single_plans(cem_lqr):
   """Data generation vmaps plan over start states and warm starts; it must not mix them."""
   x0s = jnp.array([[1.0, 0.0], [-0.5, 0.3], [0.2, -0.4]])
@@ -293,7 +339,10 @@ def test_fewer_particles_than_members_use_every_member():
                                          ("num_elites", 1000), ("alpha", 1.0),
                                          ("init_std", 0.0), ("discount", 1.5),
                                          ("lambda_plan", -1.0), ("mppi_temperature", 0.0),
-                                         ("particles", 2.5), ("common_noise", None)])
+                                         ("particles", 2.5), ("common_noise", None),
+                                         ("stepping_u", 1), ("icem_noise_beta", -1.0),
+                                         ("icem_population_decay", 0.5),
+                                         ("icem_keep_fraction", 1.5)])
 def test_bad_config_raises_naming_field(field, value):
   with pytest.raises(ValueError, match=f"planner.{field}"):
     validate_planner_config(planner_config(**{field: value}))
@@ -354,3 +403,53 @@ def test_penalty_branch_by_hand_jitted_and_eager(mode):
   _, _, info = jax.jit(many)(state, jax.random.key(0), x0, None, jnp.array([0.0, 2.0]))
   np.testing.assert_allclose(info["best_objective"],
                              [HAND_RETURN, HAND_RETURN - 2.0 * HAND_PENALTY], rtol=1e-6)
+
+
+# u from the stepping pass: a small random ensemble (3 members, elites 2 and 0, so members
+# map to stored indices non-trivially) planned with and without Dynamics.step_and_uncertainty.
+def _small_model(uncertainty):
+  import helpers
+  from wombet_jax import world_model as wm_lib
+  cfg = helpers.make_config().world_model
+  cfg.update(dict(ensemble_size=3, num_elites=2, hidden_size=8, num_layers=2,
+                  uncertainty=uncertainty))
+  wm = wm_lib.make_world_model(3, 2, cfg)
+  state = wm.init(jax.random.key(7)).replace(elites=jnp.array([2, 0], jnp.int32))
+  return wm, state
+
+
+@pytest.mark.parametrize("uncertainty", ["disagreement", "max_std"])
+@pytest.mark.parametrize("propagation", ["ts_inf", "ts1"])
+@pytest.mark.parametrize("common_noise", [True, False])
+def test_stepping_pass_u_gives_the_same_plan(uncertainty, propagation, common_noise):
+  wm, state = _small_model(uncertainty)
+  dyn = Dynamics(step=wm.next_from_noise, uncertainty=wm.uncertainty, num_members=2,
+                 step_and_uncertainty=wm.next_and_uncertainty)
+  reward = lambda o, a, o2: -jnp.sum(o2 ** 2) - 0.1 * jnp.sum(a ** 2)
+  outs = []
+  for stepping_u in (False, True):
+    cfg = planner_config(horizon=3, population=8, iterations=2, num_elites=3, particles=3,
+                         common_noise=common_noise, stepping_u=stepping_u)
+    planner = make_planner(cfg, 2, dyn, reward, propagation=propagation)
+    outs.append(jax.jit(planner.plan)(planner.init(), jax.random.key(1),
+                                      jnp.array([0.5, -0.2, 0.1]), state, jnp.float32(3.0)))
+  (act0, st0, info0), (act1, st1, info1) = outs
+  assert float(info0["uncertainty"]) > 1e-3  # u matters in this objective
+  for k in ("objective", "best_objective", "return", "uncertainty"):
+    np.testing.assert_allclose(info1[k], info0[k], rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(act1, act0, atol=1e-6)
+  np.testing.assert_allclose(st1.mean, st0.mean, atol=1e-6)
+
+
+def test_world_model_next_and_uncertainty_by_parts():
+  wm, state = _small_model("disagreement")
+  obs, act = jnp.array([[0.5, -0.2, 0.1], [1.0, 0.0, -1.0]]), jnp.array([[0.3, -0.4]] * 2)
+  eps = jnp.array([[0.1, -1.0, 2.0], [0.0, 0.5, -0.5]])
+  nxt, u = wm.next_and_uncertainty(state, eps, obs, act, jnp.array([1, 0]))
+  mean, var = wm.predict(state, obs, act)  # (K, 2, 3)
+  want = jnp.stack([mean[1, 0] + jnp.sqrt(var[1, 0]) * eps[0],
+                    mean[0, 1] + jnp.sqrt(var[0, 1]) * eps[1]])
+  np.testing.assert_allclose(nxt, want, rtol=1e-6)
+  np.testing.assert_allclose(u, jnp.linalg.norm(jnp.std(mean, axis=0), axis=-1), rtol=1e-6)
+  np.testing.assert_allclose(nxt[0], wm.next_from_noise(state, eps[0], obs[0], act[0], 1),
+                             rtol=1e-5)

@@ -56,6 +56,8 @@ def validate_generation_config(cfg) -> None:
   s.integer("horizon")
   s.choice("start", START_MODES)
   s.choice("offline_update", OFFLINE_UPDATES)
+  s.integer("block_size", lo=0)
+  s.number("memory_budget_gib", 0.0, 1e6)
 
 
 def validate_offline_config(cfg) -> None:
@@ -90,10 +92,49 @@ def relabel_rows(pair: TaskPair, data: Transition) -> Transition:
                                                              data.next_obs))
 
 
+# When the device does not say how much memory it has (a CPU): the generation budget.
+HOST_BUDGET_GIB = 8.0
+
+
+def trajectory_bytes(config, obs_dim: int) -> int:
+  """Estimated device bytes that generating one trajectory holds (the planner's temporaries),
+  from a per-rollout count fitted to XLA's memory_analysis() (CPU): a vmapped plan step
+  holds two activations of (elites, hidden) per rollout for the all-elite pass, about 3.4 of
+  (hidden,) for the stepping member and a few states (within 1% at halfcheetah shapes,
+  hidden 100-200, 2-5 elites); the compiled generate scan holds 1.3 times that (109 MiB per
+  trajectory at halfcheetah's paper shapes). Rollouts per trajectory: population x particles.
+  experiments/check_configs.py --memory prints XLA's number for each paper config."""
+  k, h = config.world_model.num_elites, config.world_model.hidden_size
+  per_rollout = 1.3 * 4 * (2 * k * h + 3.4 * h + 4 * obs_dim)
+  return int(config.planner.population * config.planner.particles * per_rollout)
+
+
+def device_budget_bytes(config) -> int:
+  """generation.memory_budget_gib in bytes, or half of the first device's memory limit (the
+  run state, XLA's own buffers and fragmentation take the rest), or HOST_BUDGET_GIB."""
+  gib = float(config.generation.memory_budget_gib)
+  if gib > 0:
+    return int(gib * 2**30)
+  stats = jax.devices()[0].memory_stats() or {}
+  if "bytes_limit" in stats:
+    return int(stats["bytes_limit"]) // 2
+  return int(HOST_BUDGET_GIB * 2**30)
+
+
+def resolve_block_size(config, obs_dim: int, num_seeds: int) -> int:
+  """generation.block_size, or for 0 the largest block whose temporaries for `num_seeds`
+  vmapped seeds fit `device_budget_bytes` (at least 1, at most M)."""
+  m = config.generation.num_trajectories
+  if config.generation.block_size > 0:
+    return min(config.generation.block_size, m)
+  per_seed = device_budget_bytes(config) // max(1, num_seeds)
+  return int(max(1, min(m, per_seed // max(1, trajectory_bytes(config, obs_dim)))))
+
+
 def model_dynamics(wm: WorldModel) -> Dynamics:
   """Adapts the world model to the planner's dynamics protocol (members index the elites)."""
   return Dynamics(step=wm.next_from_noise, uncertainty=wm.uncertainty,
-                  num_members=wm.num_elites)
+                  num_members=wm.num_elites, step_and_uncertainty=wm.next_and_uncertainty)
 
 
 def make_model_planner(config, pair: TaskPair, wm: WorldModel, reward_fn) -> Planner:
@@ -133,42 +174,76 @@ def collect_source_episode(pair: TaskPair, planner: Planner, episode_length: int
 
 def generate(pair: TaskPair, wm: WorldModel, planner: Planner, num_trajectories: int,
              horizon: int, key: jax.Array, model_state: Any, lambda_plan: jax.Array,
-             obs0: Optional[jax.Array] = None) -> Rollouts:
+             obs0: Optional[jax.Array] = None, block_size: Optional[int] = None) -> Rollouts:
   """M trajectories of MPC inside the model from source start states (docs/method.md, step 2).
 
   obs0 (M, obs_dim), optional: start from these states instead of fresh draws from rho_S (the
   lower-bound diagnostic replays the actions from the same states in the real env); the rest
   of `key`'s use is unchanged, so the planning and model noise are the same either way.
+
+  block_size (static; None or >= M: all at once): plan this many trajectories at a time, one
+  block after another in a `lax.map`, so the planner's temporaries (about
+  `trajectory_bytes` per trajectory) are held for one block only. Every trajectory's keys
+  and member draws are made for all M up front exactly as the unblocked path makes them, and
+  trajectories never interact, so blocks give the same trajectories: states, actions and
+  rewards bit for bit in tests/test_generation.py (CPU), the recorded u (one batched model
+  pass per block, whose matmul kernel can change with the batch size) to float rounding.
   """
   k_reset, k_run = jax.random.split(key)
   if obs0 is None:
     obs0 = jax.vmap(lambda k: pair.source.reset(k).obs)(
         jax.random.split(k_reset, num_trajectories))
   chex.assert_shape(obs0, (num_trajectories, pair.obs_dim))
-  plan0 = jax.vmap(lambda _: planner.init())(jnp.arange(num_trajectories))
+
+  def step_draws(k):  # per step: (M,) plan keys, (M,) members, (M,) model-sample keys
+    k_plan, k_member, k_step = jax.random.split(k, 3)
+    return (jax.random.split(k_plan, num_trajectories),
+            jax.random.randint(k_member, (num_trajectories,), 0, wm.num_elites),
+            jax.random.split(k_step, num_trajectories))
+
+  draws = jax.vmap(step_draws)(jax.random.split(k_run, horizon))  # each (H, M, ...)
+  draws = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), draws)  # (M, H, ...)
+  m = num_trajectories
+  b = m if block_size is None or block_size <= 0 else min(int(block_size), m)
+  if b == m:
+    outs = _generate_block(pair, wm, planner, model_state, lambda_plan, obs0, draws)
+  else:
+    n_blocks = -(-m // b)
+    # Padding repeats the last trajectory (same keys, same numbers); its copies are cut off.
+    pad = lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], n_blocks * b - m, axis=0)])
+    blocks = jax.tree_util.tree_map(lambda x: pad(x).reshape((n_blocks, b) + x.shape[1:]),
+                                    (obs0, draws))
+    outs = jax.lax.map(lambda xs: _generate_block(pair, wm, planner, model_state, lambda_plan,
+                                                  *xs), blocks)
+    outs = jax.tree_util.tree_map(lambda x: x.reshape((n_blocks * b,) + x.shape[2:])[:m], outs)
+  ro = Rollouts(*outs)
+  chex.assert_shape(ro.uncertainty, (num_trajectories, horizon))
+  return ro
+
+
+def _generate_block(pair, wm, planner, model_state, lambda_plan, obs0, draws):
+  """The MPC rollouts of a block of trajectories (obs0 (b, o); draws (b, H, ...)), (b, H, ...)."""
+  n = obs0.shape[0]
+  plan0 = jax.vmap(lambda _: planner.init())(jnp.arange(n))
   plan_v = jax.vmap(planner.plan, in_axes=(0, 0, 0, None, None))
 
-  def body(carry, k):
+  def body(carry, xs):
     obs, plan_state, alive = carry
-    k_plan, k_member, k_step = jax.random.split(k, 3)
-    action, plan_state, _ = plan_v(plan_state, jax.random.split(k_plan, num_trajectories), obs,
-                                   model_state, lambda_plan)
-    members = jax.random.randint(k_member, (num_trajectories,), 0, wm.num_elites)
+    k_plan, members, k_step = xs
+    action, plan_state, _ = plan_v(plan_state, k_plan, obs, model_state, lambda_plan)
     next_obs = jax.vmap(wm.sample_next, in_axes=(None, 0, 0, 0, 0))(
-        model_state, jax.random.split(k_step, num_trajectories), obs, action, members)
+        model_state, k_step, obs, action, members)
     u = wm.uncertainty(model_state, obs, action)
     r = pair.source.reward_fn(obs, action, next_obs)
     term = pair.source.termination_fn(obs, action, next_obs).astype(jnp.float32)
     out = (obs, action, next_obs, r, u, term * alive, alive)
     return (next_obs, plan_state, alive * (1.0 - term)), out
 
-  init = (obs0, plan0, jnp.ones((num_trajectories,), jnp.float32))
-  _, outs = jax.lax.scan(body, init, jax.random.split(k_run, horizon))
+  init = (obs0, plan0, jnp.ones((n,), jnp.float32))
+  xs = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), draws)  # scan over H
+  _, outs = jax.lax.scan(body, init, xs)
   # scan stacks time first; the contract is (M, H, ...).
-  outs = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), outs)
-  ro = Rollouts(*outs)
-  chex.assert_shape(ro.uncertainty, (num_trajectories, horizon))
-  return ro
+  return jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), outs)
 
 
 class Filtered(NamedTuple):

@@ -226,6 +226,8 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE,
                      f"config.offline.dataset is set (it is {config.offline.dataset!r}) and "
                      f"the algorithm ({config.algo}) uses D_off")
   gen = config.generation
+  # Seeds are vmapped, so each seed's block of trajectories is planned at the same time.
+  gen_block = generation.resolve_block_size(config, pair.obs_dim, config.num_seeds)
 
   def offline_base(s: RunState) -> replay.Buffer:
     """The buffer a regeneration writes into (`generation.offline_update`)."""
@@ -240,7 +242,8 @@ def make_pipeline(config, pretrain_piece: int = PRETRAIN_PIECE,
       k, k_start = jax.random.split(k)
       obs0 = generation.replay_start_states(s.real, k_start, gen.num_trajectories)
     ro = generation.generate(pair, wm, planner, gen.num_trajectories, gen.horizon, k, s.model,
-                             jnp.float32(config.planner.lambda_plan), obs0=obs0)
+                             jnp.float32(config.planner.lambda_plan), obs0=obs0,
+                             block_size=gen_block)
     f = generation.filter_and_relabel(pair, config.filter, ro)
     offline = replay.add_batch(offline_base(s), f.transitions, mask=f.keep)
     info = {"accept_rate": jnp.mean(f.accept.astype(jnp.float32)), "n_offline": offline.size,

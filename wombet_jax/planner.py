@@ -1,4 +1,4 @@
-"""Uncertainty-penalised MPC: CEM (default) or MPPI over a stochastic ensemble model.
+"""Uncertainty-penalised MPC (CEM by default, MPPI, iCEM) over a stochastic ensemble model.
 
 At every step the planner maximises over action sequences a_{0:H-1} in [-1, 1]^{H x A}
 
@@ -25,25 +25,27 @@ candidate's objective keeps its distribution (one independent draw per particle)
 is population times smaller (4% of a planning step at mbrl-lib's sizes on a 2-core CPU).
 common_noise=False draws eps per rollout (mbrl-lib's sampling); members stay shared.
 
-CEM follows mbrl-lib: samples truncated at 2 std and clipped to [-1, 1], the top num_elites
-refit mean and variance, both smoothed with alpha; the variance restarts at init_std^2 at each
-MPC step, the mean is warm-started. MPPI: the mean becomes the softmax(J / temperature)
-weighted average of the samples, the std stays init_std (alpha and num_elites unused). Both
-keep the current mean among the candidates. The returned sequence is finally evaluated once
-more (u always computed) for the info dict.
+The optimizer (planner.method: CEM, the default, MPPI or iCEM) is one entry of
+wombet_jax/optimizers.py's table; it sees only `objective(candidates, key)`. The returned
+sequence is finally evaluated once more (u always computed) for the info dict.
+
+u from the stepping pass (planner.stepping_u): an ensemble's u runs every member anyway, and
+the particle's own member is one of them, so a `Dynamics.step_and_uncertainty` steps the
+particle and gives u from one pass of all members (num_members passes per rollout step, not
+num_members + 1). Same objective to float rounding (tests/test_planner.py).
 """
 from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple, Optional
 
 import chex
-import flax.struct
 import jax
 import jax.numpy as jnp
 
 from wombet_jax.checks import Section
+from wombet_jax.optimizers import OPTIMIZERS, PlanState
 
-METHODS = ("cem", "mppi")
+METHODS = tuple(OPTIMIZERS)
 PROPAGATIONS = ("ts_inf", "ts1")
 _BAD_VALUE = -1e10  # replaces non-finite objectives (a diverged model rollout) when ranking
 
@@ -56,16 +58,15 @@ class Dynamics(NamedTuple):
     deterministic dynamics ignore it. The planner owns the draws (see common_noise).
   uncertainty(params, obs (o,), act (a,)) -> u () >= 0
   num_members: static; particles use members in [0, num_members).
+  step_and_uncertainty (optional): (params, eps, obs, act, member) -> (step's next_obs,
+    uncertainty's u) from one pass, for models where u needs every member anyway (an
+    ensemble: the stepping member is one of the passes u makes). Used when planner.stepping_u
+    and lambda_plan != 0; it must equal the two functions (to float rounding).
   """
   step: Callable[[Any, jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
   uncertainty: Callable[[Any, jax.Array, jax.Array], jax.Array]
   num_members: int
-
-
-@flax.struct.dataclass
-class PlanState:
-  """Warm start carried between MPC steps (one per planned trajectory)."""
-  mean: jax.Array  # (horizon, act_dim) action-sequence mean, shifted by one step after each plan
+  step_and_uncertainty: Optional[Callable] = None
 
 
 class Planner(NamedTuple):
@@ -101,6 +102,11 @@ def validate_planner_config(cfg) -> None:
   s.number("discount", 0.0, 1.0)
   s.number("mppi_temperature", 1e-6, 1e6)
   s.boolean("common_noise")
+  s.boolean("stepping_u")
+  # 0 is white noise, 2 red (Brownian-like); iCEM used 2-2.5 on locomotion.
+  s.number("icem_noise_beta", 0.0, 5.0)
+  s.number("icem_population_decay", 1.0, 100.0)
+  s.number("icem_keep_fraction", 0.0, 1.0)
 
 
 def make_planner(config_planner, act_dim: int, dynamics: Dynamics, reward_fn: Callable,
@@ -128,16 +134,19 @@ def make_planner(config_planner, act_dim: int, dynamics: Dynamics, reward_fn: Ca
     raise ValueError(f"dynamics.num_members={num_members!r} is invalid: must be an int >= 1")
 
   cfg = config_planner
-  horizon, population, particles = cfg.horizon, cfg.population, cfg.particles
-  num_elites, iterations, method = cfg.num_elites, cfg.iterations, cfg.method
-  alpha, init_var = float(cfg.alpha), float(cfg.init_std) ** 2
-  temperature = float(cfg.mppi_temperature)
+  horizon, particles = cfg.horizon, cfg.particles
+  iterations, method = cfg.iterations, cfg.method
+  init_var = float(cfg.init_std) ** 2
   discounts = jnp.asarray(float(cfg.discount)) ** jnp.arange(horizon, dtype=jnp.float32)
   ts1 = propagation == "ts1"
   common_noise = cfg.common_noise
 
-  step_grouped = jax.vmap(jax.vmap(dynamics.step, in_axes=(None, 0, 0, 0, None)),
-                          in_axes=(None, 0, 0, 0, 0))
+  group = lambda f: jax.vmap(jax.vmap(f, in_axes=(None, 0, 0, 0, None)),
+                             in_axes=(None, 0, 0, 0, 0))
+  step_grouped = group(dynamics.step)
+  fused = (group(dynamics.step_and_uncertainty)
+           if cfg.stepping_u and dynamics.step_and_uncertainty is not None else None)
+  optimizer = OPTIMIZERS[method](cfg, horizon, act_dim)
   reward_v = jax.vmap(reward_fn)
   unc_v = jax.vmap(dynamics.uncertainty, in_axes=(None, 0, 0))
   term_v = None if termination_fn is None else jax.vmap(termination_fn)
@@ -184,11 +193,19 @@ def make_planner(config_planner, act_dim: int, dynamics: Dynamics, reward_fn: Ca
       offset = (jax.random.randint(k_member, (), 0, num_members, dtype=jnp.int32) if ts1
                 else offset0)
       members = (particle_ids + offset) % num_members
-      nxt = step_grouped(params, eps, s.reshape(particles, n_seq, obs_dim), a, members)
+      s_grouped = s.reshape(particles, n_seq, obs_dim)
+      if fused is None:
+        nxt = step_grouped(params, eps, s_grouped, a, members)
+        u = penalty(s, flat(a))
+      else:  # one all-member pass steps the particle and gives u
+        both = lambda: fused(params, eps, s_grouped, a, members)
+        plain = lambda: (step_grouped(params, eps, s_grouped, a, members),
+                         jnp.zeros((particles, n_seq), jnp.float32))
+        nxt, u = both() if always_uncertainty else jax.lax.cond(lambda_plan != 0, both, plain)
+        u = flat(u).astype(jnp.float32)
       nxt = nxt.reshape(particles * n_seq, obs_dim).astype(jnp.float32)
       a = flat(a)
       r = reward_v(s, a, nxt).astype(jnp.float32)
-      u = penalty(s, a)
       ret = ret + disc * jnp.where(alive, r, 0.0)
       unc = unc + disc * jnp.where(alive, u, 0.0)
       unc_sum = unc_sum + jnp.where(alive, u, 0.0)
@@ -223,32 +240,11 @@ def make_planner(config_planner, act_dim: int, dynamics: Dynamics, reward_fn: Ca
     j = out["return"] - lambda_plan * out["penalty"]
     return jnp.where(jnp.isfinite(j), j, _BAD_VALUE)
 
-  def iteration(params, obs, lambda_plan, carry, key):
-    mean, var, _ = carry
-    k_sample, k_eval = jax.random.split(key)
-    std = jnp.sqrt(var)
-    if method == "cem":  # truncated at 2 std like mbrl-lib; clipping keeps the box bounds
-      noise = jax.random.truncated_normal(k_sample, -2.0, 2.0, (population, horizon, act_dim))
-    else:
-      noise = jax.random.normal(k_sample, (population, horizon, act_dim))
-    cands = jnp.clip(mean + std * noise, -1.0, 1.0)
-    cands = cands.at[0].set(mean)  # the current mean always competes (iCEM's "keep the mean")
-    values = objective_of(params, k_eval, obs, cands, lambda_plan)
-    if method == "cem":
-      elite_values, idx = jax.lax.top_k(values, num_elites)
-      elites = cands[idx]
-      mean = alpha * mean + (1.0 - alpha) * jnp.mean(elites, axis=0)
-      var = alpha * var + (1.0 - alpha) * jnp.var(elites, axis=0)
-      best = elite_values[0]
-    else:  # MPPI: exponentiated-objective average, std kept at init_std
-      w = jax.nn.softmax((values - jnp.max(values)) / temperature)
-      mean = jnp.tensordot(w, cands, axes=1)
-      best = jnp.max(values)
-    return (mean, var, best), None
-
   def init(batch_size: Optional[int] = None) -> PlanState:
-    shape = (horizon, act_dim) if batch_size is None else (batch_size, horizon, act_dim)
-    return PlanState(mean=jnp.zeros(shape, jnp.float32))
+    state = optimizer.init_state(horizon, act_dim)
+    if batch_size is None:
+      return state
+    return jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (batch_size,) + x.shape), state)
 
   def plan(state: PlanState, key: jax.Array, obs: jax.Array, params: Any, lambda_plan):
     chex.assert_shape(state.mean, (horizon, act_dim))
@@ -256,17 +252,21 @@ def make_planner(config_planner, act_dim: int, dynamics: Dynamics, reward_fn: Ca
     obs = obs.astype(jnp.float32)
     lambda_plan = jnp.asarray(lambda_plan, jnp.float32)
     k_iter, k_final = jax.random.split(key)
-    var0 = jnp.full((horizon, act_dim), init_var, jnp.float32)
-    carry0 = (state.mean, var0, jnp.float32(_BAD_VALUE))
-    (mean, _, best), _ = jax.lax.scan(
-        lambda c, k: iteration(params, obs, lambda_plan, c, k), carry0,
-        jax.random.split(k_iter, iterations))
+    objective = lambda cands, k: objective_of(params, k, obs, cands, lambda_plan)
+    carry = optimizer.start(state, jnp.full((horizon, act_dim), init_var, jnp.float32))
+    keys = jax.random.split(k_iter, iterations)
+    if optimizer.unrolled:  # sizes change between iterations
+      for i in range(iterations):
+        carry = optimizer.iterate(carry, keys[i], objective, i)
+    else:
+      carry, _ = jax.lax.scan(lambda c, k: (optimizer.iterate(c, k, objective, None), None),
+                              carry, keys)
+    mean, best = optimizer.finish(carry)
     mean = jnp.clip(mean, -1.0, 1.0)
     final = evaluate(params, k_final, obs, mean[None], lambda_plan)
     info = {k: v[0] for k, v in final.items()}
     info["best_objective"] = best
     # Warm start: shift left by one step and repeat the last action.
-    next_mean = jnp.concatenate([mean[1:], mean[-1:]], axis=0)
-    return mean[0], PlanState(mean=next_mean), info
+    return mean[0], optimizer.next_state(carry, mean), info
 
   return Planner(init=init, plan=plan, evaluate=evaluate)

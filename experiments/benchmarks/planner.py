@@ -11,6 +11,8 @@ the same FLOPs as jnp.dot: (a) the MLP's own matmul shapes, chained over horizon
 vs one at a time.
 
   python experiments/benchmarks/planner.py [--quick] [--json PATH] [--no-world-model] [--no-batch]
+  python experiments/benchmarks/planner.py --variants experiments/configs/halfcheetah.py \
+      [--variant-small] [--batch M] [--json PATH]   # current planner vs stepping-pass u, iCEM
 
 The machine may be shared: cpu_s (process CPU seconds) and "x floor (cpu)" are the figures
 that survive other load; wall seconds need an otherwise idle machine.
@@ -148,8 +150,76 @@ def batch_rows_for(batch, common, population, particles, dyn, params):
            "s per state": t_1["s"] / batch, "cpu_s": t_1["cpu_s"]}]
 
 
+# Planner variants of the paper configs (--variants): planner overrides, the first is the
+# current planner every other is timed against.
+PLAN_VARIANTS = {"current": {"stepping_u": False}, "stepping_u": {"stepping_u": True},
+                 "icem": {"method": "icem", "stepping_u": True},
+                 "icem_half": {"method": "icem", "stepping_u": True, "population": 200,
+                               "num_elites": 32}}
+
+
+def variant_rows(config_file: str, batch: int, repeats: int, small: bool) -> list[dict]:
+  """Per variant: analytic model FLOPs per generated trajectory-step (budget.plan_step_flops,
+  at the config's sizes), seconds per vmapped planning step of `batch` trajectories timed in
+  alternation with the current planner (ratio), and the ratio to a square matmul of the same
+  FLOPs (the floor). The project's world model at the config's sizes, random weights (time
+  does not depend on them). `small` shrinks the planner for a CPU (FLOPs stay the config's)."""
+  import importlib.util
+  from wombet_jax import budget, generation
+  from wombet_jax import world_model as wm_lib
+  spec = importlib.util.spec_from_file_location("paper_config", config_file)
+  mod = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(mod)
+  config = mod.get_config()
+  wm = wm_lib.make_world_model(OBS_DIM, ACT_DIM, config.world_model)
+  params = wm.init(jax.random.key(0))
+  obs = jax.random.normal(jax.random.key(4), (batch, OBS_DIM))
+  keys = jax.random.split(jax.random.key(5), batch)
+  lam = jnp.float32(config.planner.lambda_plan)
+  steps, flops = {}, {}
+  for name, over in PLAN_VARIANTS.items():
+    c = config.copy_and_resolve_references()
+    c.planner.update(over)
+    flops[name] = budget.plan_step_flops(c, OBS_DIM, ACT_DIM)["flops"]
+    if small:
+      pop = max(8, c.planner.population // 8)  # keeps the variants' population ratios
+      c.planner.update(dict(horizon=8, particles=4, population=pop, num_elites=max(2, pop // 6)))
+    planner = make_planner(c.planner, ACT_DIM, generation.model_dynamics(wm), reward)
+    plan = jax.jit(jax.vmap(planner.plan, in_axes=(0, 0, 0, None, None)))
+    steps[name] = (plan, (planner.init(batch_size=batch), keys, obs, params, lam),
+                   budget.plan_step_flops(c, OBS_DIM, ACT_DIM)["flops"])
+  times = {name: [] for name in steps}
+  for name, (fn, args, _) in steps.items():
+    jax.block_until_ready(fn(*args))  # compile
+  for _ in range(repeats):  # interleaved: every round times each variant once
+    for name, (fn, args, _) in steps.items():
+      t0 = time.perf_counter()
+      jax.block_until_ready(fn(*args))
+      times[name].append(time.perf_counter() - t0)
+  rows = []
+  for name, (fn, args, timed_flops) in steps.items():
+    # At most 4096^2 (a paper step's FLOPs as one square matmul would not fit memory); the
+    # floor is scaled to the step's FLOPs.
+    floor_fn, floor_args, floor_flops = make_floor_square(min(batch * timed_flops, 2 * 4096**3))
+    jax.block_until_ready(floor_fn(*floor_args))
+    t0 = time.perf_counter()
+    jax.block_until_ready(floor_fn(*floor_args))
+    floor_s = (time.perf_counter() - t0) * batch * timed_flops / floor_flops
+    s = min(times[name])
+    rows.append({"case": name, "tflop_per_generated_step": flops[name] / 1e12,
+                 "flop_ratio_to_current": flops["current"] / flops[name],
+                 "s_per_step": s, "time_ratio_to_current": min(times["current"]) / s,
+                 "x_floor": s / floor_s})
+  return rows
+
+
 def main():
   parser = benchmarking.base_parser(__doc__.splitlines()[0])
+  parser.add_argument("--variants", default=None, metavar="CONFIG",
+                      help="instead: planner variants at this paper config's sizes (FLOPs, "
+                           "time ratio to the current planner, x floor)")
+  parser.add_argument("--variant-small", action="store_true",
+                      help="with --variants: time a shrunk planner (FLOPs stay the config's)")
   parser.add_argument("--repeats", type=int, default=None,
                       help="timed rounds over all cases, default 5; 2 with --quick")
   parser.add_argument("--no-world-model", action="store_true",
@@ -159,6 +229,20 @@ def main():
   parser.add_argument("--batch", type=int, default=None,
                       help="M start states planned at once (default 256; 16 with --quick)")
   args = parser.parse_args()
+  if args.variants:
+    rows = variant_rows(args.variants, args.batch or (2 if args.quick else 256),
+                        args.repeats or 3, args.variant_small)
+    shrunk = " (timed shrunk: horizon 8, particles 4, population / 8)"
+    title = (f"Planner variants at {args.variants}'s sizes: model FLOPs per generated "
+             f"trajectory-step and seconds per planning step"
+             f"{shrunk if args.variant_small else ''}")
+    benchmarking.report(title, rows, None,
+                        columns=["case", "tflop_per_generated_step", "flop_ratio_to_current",
+                                 "s_per_step", "time_ratio_to_current", "x_floor"])
+    if args.json:
+      benchmarking.write_json(args.json, {"title": title, "rows": rows,
+                                          "device": benchmarking.device_description()})
+    return
   q = args.quick
   repeats = args.repeats or (2 if q else 5)
   horizon, population, iterations, particles = (10, 100, 2, 10) if q else (30, 400, 5, 20)

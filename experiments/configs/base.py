@@ -44,7 +44,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   # Steps 1-2: MPC planner used in the real source env (PETS) and inside the model.
   pl = c.planner = ml_collections.ConfigDict()
-  pl.method = "cem"              # "cem" | "mppi"
+  pl.method = "cem"              # "cem" | "mppi" | "icem" (wombet_jax/optimizers.py)
   pl.horizon = 30
   pl.population = 400
   pl.iterations = 5
@@ -56,6 +56,12 @@ def get_config() -> ml_collections.ConfigDict:
   pl.discount = 0.99
   pl.mppi_temperature = 1.0
   pl.common_noise = True          # model noise shared by all candidates (common random numbers)
+  # u and the particle's step from one all-elite pass (same objective to float rounding);
+  # off here so the committed smoke/default results stay bit-reproducible, on in paper.py.
+  pl.stepping_u = False
+  pl.icem_noise_beta = 2.0       # iCEM: colored-noise exponent (0 white, 2 red)
+  pl.icem_population_decay = 1.25  # iCEM: population at iteration i is population / decay^i
+  pl.icem_keep_fraction = 0.3    # iCEM: share of elites kept into the next iteration / step
 
   # Step 1 at k=0: PETS in the real source env.
   pe = c.pets = ml_collections.ConfigDict()
@@ -66,6 +72,11 @@ def get_config() -> ml_collections.ConfigDict:
   ge = c.generation = ml_collections.ConfigDict()
   ge.num_trajectories = 64       # M
   ge.horizon = 50                # H_gen
+  # Trajectories planned at once (static). 0: the most that keep every seed's planner
+  # temporaries (generation.trajectory_bytes each) within memory_budget_gib; results do not
+  # depend on it (tests/test_generation.py).
+  ge.block_size = 0
+  ge.memory_budget_gib = 0.0     # for all seeds' generation temporaries; 0: half the device's
   ge.export = False              # write <workdir>/datasets/iter<k>_seed<s>.npz (D4RL keys)
   # Where generated trajectories start. "reset": fresh draws from the source start
   # distribution rho_S (the paper's). "replay" (a departure): states drawn uniformly from the

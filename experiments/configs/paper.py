@@ -15,6 +15,7 @@ def get_paper_config(env: str, episode_length: int = 1000, horizon: int = 30):
   c.world_model.capacity = 300_000
   c.world_model.max_epochs = 100
   c.planner.horizon = horizon
+  c.planner.stepping_u = True  # 5 member passes per rollout step instead of 6
   c.pets.random_episodes, c.pets.mpc_episodes = 1, 10
   c.generation.num_trajectories, c.generation.horizon = 256, 200
   c.loop.num_iterations = 5

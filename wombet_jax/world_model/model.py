@@ -5,7 +5,7 @@ critic call (predict, sample_next, next_from_noise, uncertainty). Trajectory sam
 Predictions are always made by the elites (the best K of E members by holdout loss).
 """
 import functools
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
 import flax
 import jax
@@ -53,6 +53,9 @@ class WorldModel(NamedTuple):
   next_from_noise: Callable[[ModelState, jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
   uncertainty: Callable[[ModelState, jax.Array, jax.Array], jax.Array]
   num_elites: int
+  # (state, eps, obs, act, member) -> (next_from_noise's s', uncertainty's u) from one pass of
+  # all elites: the planner's stepping pass when it also needs u.
+  next_and_uncertainty: Optional[Callable] = None
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -154,20 +157,34 @@ def make_world_model(obs_dim: int, act_dim: int,
     return next_from_noise(state, jax.random.normal(key, obs.shape, jnp.float32), obs, act,
                            member)
 
+  def uncertainty_of(mean: jax.Array, var: jax.Array) -> jax.Array:
+    if config.uncertainty == "max_std":
+      return jnp.max(jnp.linalg.norm(jnp.sqrt(var), axis=-1), axis=0)
+    return jnp.linalg.norm(jnp.std(mean, axis=0), axis=-1)
+
   def uncertainty(state: ModelState, obs: jax.Array, act: jax.Array) -> jax.Array:
     """u(s, a) (...,): max_i ||sigma_i||_2 over elites (MOPO) or the ensemble disagreement.
 
     Disagreement is ||std_i(mu_i)||_2, the per-dimension std of the elites' means, normed.
     """
+    return uncertainty_of(*predict(state, obs, act))
+
+  def next_and_uncertainty(state: ModelState, eps: jax.Array, obs: jax.Array, act: jax.Array,
+                           member: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(s', u): next_from_noise and uncertainty from one pass of all elites; the particle's
+    own elite `member` steps it (mu + sigma * eps), all elites' outputs give u. Equal to the
+    two calls to float rounding (sigma is sqrt(var) here, exp(logvar / 2) there)."""
     mean, var = predict(state, obs, act)
-    if config.uncertainty == "max_std":
-      return jnp.max(jnp.linalg.norm(jnp.sqrt(var), axis=-1), axis=0)
-    return jnp.linalg.norm(jnp.std(mean, axis=0), axis=-1)
+    member = jnp.broadcast_to(jnp.asarray(member, jnp.int32), obs.shape[:-1])
+    pick = member[None, ..., None]
+    mu = jnp.take_along_axis(mean, pick, axis=0)[0]
+    sigma = jnp.sqrt(jnp.take_along_axis(var, pick, axis=0)[0])
+    return mu + sigma * jnp.asarray(eps, jnp.float32), uncertainty_of(mean, var)
 
   return WorldModel(init=init, train=make_train(num_members, num_elites, config, optimizer),
                     predict=predict, sample_next=sample_next,
                     next_from_noise=next_from_noise, uncertainty=uncertainty,
-                    num_elites=num_elites)
+                    num_elites=num_elites, next_and_uncertainty=next_and_uncertainty)
 
 
 @functools.lru_cache(maxsize=32)

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# One GPU check of the paper-scale path, under 5 minutes on one H100/H200: seconds per
+# planning step at M=256 trajectories and halfcheetah's paper sizes for the current planner,
+# u from the stepping pass, iCEM and iCEM at half the population (FLOP and time ratios, x the
+# matmul floor), and XLA's memory_analysis() of one generation block at 1 and 5 seeds.
+#
+#   bash experiments/benchmarks/device_check.sh [OUT_DIR] [--small]
+#
+# OUT_DIR defaults to $OUT (the device tool's folder) or /tmp/device_check. --small: CPU sizes
+# (M=2, a shrunk planner), to check the script runs. Writes variants.json, memory.json,
+# device.txt and log.txt there.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out="${OUT:-/tmp/device_check}"
+small=""
+for a in "$@"; do
+  case "$a" in
+    --small) small=1 ;;
+    *) out="$a" ;;
+  esac
+done
+mkdir -p "$out"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+config=experiments/configs/halfcheetah.py
+start=$(date +%s)
+{
+  nvidia-smi 2>/dev/null || echo "no nvidia-smi"
+  python -c "import jax; print(jax.__version__, jax.devices())"
+} > "$out/device.txt" 2>&1
+if [ -n "$small" ]; then
+  var_flags=(--variants "$config" --variant-small --batch 2 --repeats 1)
+  mem_flags=(--config "$config" --small)
+else
+  var_flags=(--variants "$config" --batch 256 --repeats 1)
+  mem_flags=(--config "$config")
+fi
+python experiments/benchmarks/planner.py "${var_flags[@]}" --json "$out/variants.json" \
+  2>&1 | tee "$out/log.txt" | grep -v -i warn || true
+python experiments/benchmarks/generation_memory.py "${mem_flags[@]}" --json "$out/memory.json" \
+  2>&1 | tee -a "$out/log.txt" | grep -v -i warn || true
+echo "device_check: $(( $(date +%s) - start )) s; results in $out" | tee -a "$out/log.txt"
+test -s "$out/variants.json" && test -s "$out/memory.json"
