@@ -38,3 +38,14 @@ def test_estimate_and_fail_fast_check():
   with pytest.raises(ValueError, match="3 seeds need about"):
     budget.check_fits(c, est["total_bytes"] - 1, num_seeds=3)
   assert budget.check_fits(c, est["total_bytes"], num_seeds=3) == est
+
+
+def test_a_pipeline_that_does_not_fit_fails_with_the_largest_seed_count(pipe):
+  from wombet_jax.errors import UserError
+  est = budget.pipeline_bytes(pipe)
+  per_seed = est["state_bytes_per_seed"] + est["generation_bytes_per_seed"]
+  assert est["num_seeds"] == 2 and est["total_bytes"] == 2 * per_seed
+  assert est["state_bytes_per_seed"] > 0 and est["block_size"] >= 1  # WOMBET generates D_off
+  assert budget.check_pipeline_fits(pipe, 2 * per_seed) == est
+  with pytest.raises(UserError, match=r"^config.num_seeds=2 is invalid: .* at most 1 seeds fit$"):
+    budget.check_pipeline_fits(pipe, 2 * per_seed - 1)

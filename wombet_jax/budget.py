@@ -80,3 +80,46 @@ def plan_step_flops(config, obs_dim: int, act_dim: int, penalised: bool = True) 
   flops = member_pass_flops(config, obs_dim, act_dim) * (steps * passes + final * with_u)
   return {"evaluations": evaluations, "rollout_steps": steps + final,
           "passes_per_rollout_step": passes, "flops": flops}
+
+
+def device_memory_bytes() -> int:
+  """What the run's seeds may use: the devices' memory limit summed over the local devices
+  (seeds are sharded over them), or the host's physical memory on a CPU."""
+  devices = jax.local_devices()
+  stats = devices[0].memory_stats() or {}
+  if "bytes_limit" in stats:
+    return int(stats["bytes_limit"]) * len(devices)
+  import os
+  return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def pipeline_bytes(pipe) -> dict:
+  """`estimate_device_bytes` for a built `loop.Pipeline`: its run state from the abstract
+  shapes of `pipe.init` (traced, not compiled) and, where the algorithm generates D_off, the
+  generation temporaries of one block per seed."""
+  c, s = pipe.config, pipe.config.num_seeds
+  shapes = jax.eval_shape(pipe.init, jax.ShapeDtypeStruct((s, 2), jnp.uint32))
+  state = sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(shapes)) // s
+  generates = pipe.spec.uses_offline and not c.offline.dataset
+  block = generation.resolve_block_size(c, pipe.pair.obs_dim, s) if generates else 0
+  gen = block * generation.trajectory_bytes(c, pipe.pair.obs_dim)
+  return {"num_seeds": s, "block_size": block, "state_bytes_per_seed": state,
+          "generation_bytes_per_seed": gen, "total_bytes": s * (state + gen)}
+
+
+def check_pipeline_fits(pipe, device_bytes: int) -> dict:
+  """`pipeline_bytes`, raising UserError (before anything is compiled) when the run would
+  need more than `device_bytes`: the estimate, the limit and the largest seed count that
+  fits at this per-seed size."""
+  from wombet_jax.errors import UserError
+  est = pipeline_bytes(pipe)
+  if est["total_bytes"] > device_bytes:
+    per_seed = est["state_bytes_per_seed"] + est["generation_bytes_per_seed"]
+    gib = lambda b: f"{b / 2**30:.2f} GiB" if b >= 2**30 else f"{b / 2**20:.1f} MiB"
+    raise UserError(
+        f"config.num_seeds={est['num_seeds']} is invalid: the run needs about "
+        f"{gib(est['total_bytes'])} (per seed: run state {gib(est['state_bytes_per_seed'])} + "
+        f"generation block of {est['block_size']} trajectories "
+        f"{gib(est['generation_bytes_per_seed'])}) but the device has {gib(device_bytes)}; at "
+        f"most {device_bytes // max(per_seed, 1)} seeds fit")
+  return est

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from wombet_jax import generation, loop
+from wombet_jax import budget, generation, loop
 from wombet_jax import errors
 from wombet_jax.errors import NonFiniteError, UserError
 from wombet_jax.harness import checkpointing, dataset, policy, reference, results, schedule
@@ -237,6 +237,8 @@ class Runner:
     # A pipeline may be shared between runs of one config (tests: compile once).
     self.pipe = (pipeline if pipeline is not None
                  else make_pipeline(config, offline_data=offline_rows))
+    # Too many seeds fail here in one line instead of in (or after minutes of) compilation.
+    budget.check_pipeline_fits(self.pipe, budget.device_memory_bytes())
     self.tasks = schedule.pipeline_tasks(self.pipe)
     c = self.pipe.config
     self.seeds = [c.seed + i for i in range(c.num_seeds)]
