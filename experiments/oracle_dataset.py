@@ -41,40 +41,6 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Where the SAC run lives.")
 flags.mark_flag_as_required("out")
 
 
-def rollout_arrays(pair, act, episode_length: int, key, episodes: int, noise: float) -> dict:
-  """D4RL arrays of `episodes` source episodes of `act(obs)` plus clipped Gaussian noise."""
-  import jax
-  import jax.numpy as jnp
-  import numpy as np
-
-  def one(k):
-    k_reset, k_run = jax.random.split(k)
-
-    def body(env, k_t):
-      a = jnp.clip(act(env.obs) + noise * jax.random.normal(k_t, (pair.act_dim,)), -1.0, 1.0)
-      env, tr = pair.source.step(env, a)
-      return env, tr
-
-    _, trs = jax.lax.scan(body, pair.source.reset(k_reset),
-                          jax.random.split(k_run, episode_length))
-    return trs
-
-  trs = jax.device_get(jax.jit(jax.vmap(one))(jax.random.split(key, episodes)))
-  flat = lambda x: np.asarray(x).reshape((-1,) + np.asarray(x).shape[2:])
-  terminal = np.asarray(trs.terminal) > 0
-  # The last step of each rolled-out episode is cut there unless it terminated.
-  cut = np.zeros_like(terminal)
-  cut[:, -1] = True
-  timeouts = ((np.asarray(trs.done) > 0) | cut) & ~terminal
-  obs, action, next_obs = flat(trs.obs), flat(trs.action), flat(trs.next_obs)
-  r_target = np.asarray(jax.jit(jax.vmap(pair.target.reward_fn))(obs, action, next_obs))
-  return {"observations": obs.astype(np.float32), "actions": action.astype(np.float32),
-          "next_observations": next_obs.astype(np.float32),
-          "rewards": r_target.astype(np.float32),
-          "source_rewards": flat(trs.reward).astype(np.float32),
-          "terminals": flat(terminal), "timeouts": flat(timeouts)}
-
-
 @cli.one_line_errors("oracle_dataset.py")
 def main(argv):
   del argv
@@ -101,8 +67,8 @@ def main(argv):
     summary = json.load(f)
   act = policy.load(os.path.join(wd, "policy"), seed=_SEED.value)
   pair = make_pair(base, ep_len)
-  arrays = rollout_arrays(pair, act, ep_len, jax.random.PRNGKey(_SEED.value + 1),
-                          _EPISODES.value, _NOISE.value)
+  arrays = dataset.policy_rollouts(pair, act, ep_len, jax.random.PRNGKey(_SEED.value + 1),
+                                   _EPISODES.value, _NOISE.value)
   dataset.save_d4rl(_OUT.value, arrays)
   ends = arrays["terminals"] | arrays["timeouts"]
   src = dataset.trajectory_returns(arrays["source_rewards"], ends)

@@ -181,10 +181,9 @@ def test_runner_refuses_a_file_larger_than_d_off_before_compiling(tmp_path):
 
 
 def test_oracle_rollout_layout_by_hand():
-  from experiments import oracle_dataset
   pair = make_pair("pointmass")
   act = lambda obs: helpers.pd_action(obs, goal=(0.5, 0.5))
-  a = oracle_dataset.rollout_arrays(pair, act, 7, jax.random.PRNGKey(0), 3, 0.0)
+  a = dataset.policy_rollouts(pair, act, 7, jax.random.PRNGKey(0), 3, 0.0)
   assert a["observations"].shape == (21, OBS) and a["actions"].shape == (21, ACT)
   # Every episode is cut at its 7th step (pointmass never terminates).
   np.testing.assert_array_equal(np.flatnonzero(a["timeouts"]), [6, 13, 20])

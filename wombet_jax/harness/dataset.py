@@ -162,3 +162,39 @@ def load_offline(path: str, obs_dim: int, act_dim: int) -> tuple[Transition, dic
            "source_return_min": float(returns.min()),
            "source_return_max": float(returns.max())}
   return rows, stats
+
+
+def policy_rollouts(pair, act, episode_length: int, key, episodes: int, noise: float) -> dict:
+  """D4RL arrays of `episodes` source-env episodes of `act(obs)` plus N(0, noise^2) action
+  noise clipped to [-1, 1] (`experiments/oracle_dataset.py`): `rewards` the target rewards
+  (relabelled), `source_rewards` the source rewards, each episode cut at its last step
+  (a timeout) unless it terminated."""
+  import jax
+  import jax.numpy as jnp
+
+  def one(k):
+    k_reset, k_run = jax.random.split(k)
+
+    def body(env, k_t):
+      a = jnp.clip(act(env.obs) + noise * jax.random.normal(k_t, (pair.act_dim,)), -1.0, 1.0)
+      env, tr = pair.source.step(env, a)
+      return env, tr
+
+    _, trs = jax.lax.scan(body, pair.source.reset(k_reset),
+                          jax.random.split(k_run, episode_length))
+    return trs
+
+  trs = jax.device_get(jax.jit(jax.vmap(one))(jax.random.split(key, episodes)))
+  flat = lambda x: np.asarray(x).reshape((-1,) + np.asarray(x).shape[2:])
+  terminal = np.asarray(trs.terminal) > 0
+  # The last step of each rolled-out episode is cut there unless it terminated.
+  cut = np.zeros_like(terminal)
+  cut[:, -1] = True
+  timeouts = ((np.asarray(trs.done) > 0) | cut) & ~terminal
+  obs, action, next_obs = flat(trs.obs), flat(trs.action), flat(trs.next_obs)
+  r_target = np.asarray(jax.jit(jax.vmap(pair.target.reward_fn))(obs, action, next_obs))
+  return {"observations": obs.astype(np.float32), "actions": action.astype(np.float32),
+          "next_observations": next_obs.astype(np.float32),
+          "rewards": r_target.astype(np.float32),
+          "source_rewards": flat(trs.reward).astype(np.float32),
+          "terminals": flat(terminal), "timeouts": flat(timeouts)}
