@@ -114,7 +114,7 @@ SHARDING_SCRIPT = textwrap.dedent("""
     import sys
     import jax
     import jax.numpy as jnp
-    from experiments.configs import smoke
+    from wombet_jax.configs import smoke
     from wombet_jax import loop
     from wombet_jax.harness import runner
     assert len(jax.devices()) == 2, jax.devices()
