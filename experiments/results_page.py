@@ -53,6 +53,7 @@ Kinds and their own fields (paths relative to the folder, or to "dir" for a subr
                  check_configs.json), rendered with experiments.check_configs.table.
   fault_check    experiments/fault_check.py --json output, "json" (default fault_check.json),
                  rendered with experiments.fault_check.markdown.
+  render         a picture of what a script drew ("png" required) with its notes.
   benchmarks     a page of its own (<folder>/README.md): "subresults" of kind "benchmark", each
                  with "json" (what a script in experiments/benchmarks/ wrote with --json),
                  "tables" ([{"key": a list of row dicts in the JSON, "columns": [...],
@@ -86,7 +87,7 @@ ORDER = ("default", "default_h200_64seeds", "reacher_cpu", "halfcheetah_cpu", "h
          "fault_check")
 PROVENANCE = ("title", "kind", "command", "wall_seconds", "commit", "date", "machine")
 KINDS = ("comparison", "figure", "lower_bound", "log_means", "check_configs", "fault_check",
-         "benchmarks", "benchmark", "transfer")
+         "render", "benchmarks", "benchmark", "transfer")
 
 HEADER = """# Results
 
@@ -391,10 +392,16 @@ def render_fault_check(meta: Mapping[str, Any], folder: str,
   return script_function("fault_check", "markdown", d) + "\n"
 
 
+def render_picture(meta: Mapping[str, Any], folder: str, warn: Callable[[str], None]) -> str:
+  if not meta.get("png"):
+    raise PageError(f"{folder}: a render result needs its png")
+  return ""
+
+
 RENDER = {"comparison": render_comparison, "figure": render_figure,
           "lower_bound": render_lower_bound, "log_means": render_log_means,
           "check_configs": render_check_configs, "fault_check": render_fault_check,
-          "transfer": render_transfer}
+          "transfer": render_transfer, "render": render_picture}
 PNG = {"comparison": "comparison.png", "lower_bound": "lower_bound.png",
        "transfer": "curves.png"}
 
