@@ -1,5 +1,8 @@
 """Generated data round-trips through the D4RL-style .npz export and loader."""
+import os
+
 import numpy as np
+import pytest
 
 from test_generation import _filter_config, _hand_rollouts
 from wombet_jax import generation
@@ -83,3 +86,50 @@ def test_a_runs_dataset_holds_every_part_with_its_metadata(tmp_path):
   assert stats["rows"] == 44 and stats["rows_used"] == int(
       dataset.load(path, filtered=False)["accept"].sum())
   assert json.loads(json.dumps(meta)) == meta  # plain JSON
+
+
+def test_a_runs_dataset_exports_to_minari_episode_by_episode(tmp_path):
+  """Every (iteration, seed, trajectory) of a run's dataset becomes one Minari episode with
+  the same rows (observations plus the last next_observation), terminations where the rows
+  terminate, and the run's metadata as the description."""
+  minari = pytest.importorskip("minari", reason='the minari extra is not installed '
+                               '(pip install "wombet_jax[minari]")')
+  import json
+  import ml_collections
+  from wombet_jax.harness import minari_export
+  pair = make_pair("pointmass")
+  ro = _hand_rollouts()
+  fc = _filter_config("none")
+  datasets_dir = tmp_path / "datasets"
+  for k in range(2):
+    for seed in (0, 1):
+      f = generation.filter_and_relabel(pair, fc, ro)
+      dataset.save(str(datasets_dir / f"iter{k}_seed{seed}.npz"),
+                   dataset.arrays_from_rollouts(ro, f))
+  path = str(tmp_path / dataset.RUN_DATASET)
+  config = ml_collections.ConfigDict({"env": "pointmass", "filter": dict(fc)})
+  dataset.write_run_dataset(path, str(datasets_dir), dataset.run_metadata(config, pair), {})
+  data = dataset.load(path)
+  root = str(tmp_path / "minari")
+  minari_export.export(path, "wombet/pointmass/test-v0", root=root)
+  os.environ["MINARI_DATASETS_PATH"] = root
+  try:
+    d = minari.load_dataset("wombet/pointmass/test-v0")
+    episodes = list(d.iterate_episodes())
+  finally:
+    os.environ.pop("MINARI_DATASETS_PATH")
+  # 2 iterations x 2 seeds x 4 trajectories, one of which terminates after 2 of its 3 steps.
+  assert len(episodes) == 16 and d.total_steps == len(data["rewards"]) == 44
+  assert [len(e.rewards) for e in episodes[:4]] == [3, 3, 2, 3]
+  start = 0
+  for e in episodes:
+    n = len(e.rewards)
+    rows = slice(start, start + n)
+    np.testing.assert_allclose(e.observations[:-1], data["observations"][rows])
+    np.testing.assert_allclose(e.observations[-1], data["next_observations"][start + n - 1])
+    np.testing.assert_allclose(e.actions, data["actions"][rows])
+    np.testing.assert_allclose(e.rewards, data["rewards"][rows], rtol=1e-6)
+    np.testing.assert_array_equal(e.terminations, data["terminals"][rows])
+    assert e.truncations[-1] != e.terminations[-1] and not e.truncations[:-1].any()
+    start += n
+  assert json.loads(d.storage.metadata["description"])["env"] == "pointmass"
