@@ -29,7 +29,7 @@ import time
 
 from absl import app, flags
 
-from experiments import cli
+from wombet_jax.harness import cli
 from wombet_jax.errors import UserError
 from wombet_jax.configs import CONFIGS
 

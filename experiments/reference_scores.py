@@ -20,7 +20,7 @@ import time
 
 from absl import app, flags
 
-from experiments import cli
+from wombet_jax.harness import cli
 from wombet_jax import errors
 from wombet_jax.errors import UserError
 

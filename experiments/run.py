@@ -33,7 +33,7 @@ from absl import logging as absl_logging
 from ml_collections import config_flags
 
 
-from experiments import cli
+from wombet_jax.harness import cli
 from wombet_jax import errors
 from wombet_jax.configs import CONFIGS
 

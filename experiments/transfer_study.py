@@ -21,7 +21,7 @@ import time
 
 from absl import app, flags
 
-from experiments import cli
+from wombet_jax.harness import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
