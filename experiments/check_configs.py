@@ -43,8 +43,9 @@ import time
 
 from absl import app, flags
 
-from experiments import cli
+from wombet_jax.harness import cli
 from wombet_jax.errors import UserError
+from wombet_jax.configs import CONFIGS
 
 _ENVS = flags.DEFINE_list("envs", ["halfcheetah", "hopper", "walker2d", "ant", "reacher",
                                    "inverted_double_pendulum"], "Paper configs to check.")
@@ -303,7 +304,7 @@ def main(argv):
     return
   rows = []
   for env in _ENVS.value:
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", f"{env}.py")
+    path = os.path.join(CONFIGS, f"{env}.py")
     if not os.path.exists(path):
       raise UserError(f"--envs contains {env!r}: no paper config experiments/configs/{env}.py")
     if _MEMORY.value:
@@ -316,7 +317,7 @@ def main(argv):
         write_json(_JSON.value, rows)
       continue
     for algo in _ALGOS.value:
-      config = importlib.import_module(f"experiments.configs.{env}").get_config()
+      config = importlib.import_module(f"wombet_jax.configs.{env}").get_config()
       config.algo, config.compare = algo, ""
       t0 = time.time()
       r = check(config, _STEPS.value, _FIT_DATA.value, _GEN.value)

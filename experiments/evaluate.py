@@ -18,7 +18,7 @@ import os
 
 from absl import app, flags
 
-from experiments import cli
+from wombet_jax.harness import cli
 from wombet_jax.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,7 +40,7 @@ def main(argv):
   del argv
   from absl import logging as absl_logging
   absl_logging.set_verbosity(absl_logging.WARNING)  # jax's and matplotlib's INFO lines
-  from experiments import REFERENCE_SCORES
+  from wombet_jax.harness.reference import REFERENCE_SCORES
   from wombet_jax.harness import evaluation, results
   try:
     out = evaluation.evaluate(_WORKDIR.value, seed=_SEED.value, episodes=_EPISODES.value,

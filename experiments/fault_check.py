@@ -30,7 +30,7 @@ from typing import Callable
 
 from absl import app, flags
 
-from experiments import cli
+from wombet_jax.harness import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = os.path.join(ROOT, "experiments", "configs", "smoke.py")

@@ -20,7 +20,7 @@ import time
 
 from absl import app, flags
 
-from experiments import cli
+from wombet_jax.harness import cli
 from wombet_jax.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,7 +45,7 @@ def base_config(scale: str, env: str):
   name = "default" if scale == "cpu" else env
   if scale == "paper" and env not in PAPER_ENVS:
     raise UserError(f"--scale=paper has configs for {', '.join(PAPER_ENVS)}, not {env!r}")
-  c = importlib.import_module(f"experiments.configs.{name}").get_config()
+  c = importlib.import_module(f"wombet_jax.configs.{name}").get_config()
   c.env, c.compare = env, ""
   if _SEEDS.value:
     c.num_seeds = _SEEDS.value
@@ -58,7 +58,7 @@ def main(argv):
   from absl import logging as absl_logging
 
   from wombet_jax.harness import config as config_lib
-  from experiments import REFERENCE_SCORES
+  from wombet_jax.harness.reference import REFERENCE_SCORES
   from wombet_jax.harness import figures, results, runner
   absl_logging.set_verbosity(absl_logging.WARNING)
   fig = figures.get_figure(_FIGURE.value)
@@ -94,7 +94,7 @@ def main(argv):
       a for a in sys.argv[1:] if a not in ("--draw_only", "--draw_only=true", "--draw_only=True"))
   table = figures.markdown_table(fig, panels, units)
   table += (f"\nProduced by `{command}` (scale {scale}); reference scores from "
-            "experiments/results/reference_scores.json where the unit is normalised return.\n")
+            "wombet_jax/harness/reference_scores.json where the unit is normalised return.\n")
   results.atomic_write_bytes(os.path.join(out, "table.md"), table.encode())
   results.atomic_write_json(os.path.join(out, "runs.json"), {
       "figure": fig.number, "title": fig.title, "scale": scale, "command": command,

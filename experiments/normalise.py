@@ -2,7 +2,7 @@
 
   python experiments/normalise.py --workdir=experiments/results/halfcheetah_cpu
 
-A run made before its pair's entry in experiments/results/reference_scores.json existed wrote
+A run made before its pair's entry in wombet_jax/harness/reference_scores.json existed wrote
 `normalized_return: null`. This recomputes that column of <workdir>/metrics.jsonl and of every
 <workdir>/compare/<algo>/metrics.jsonl from `return`, and the normalised part of each
 summary.json (its `reference` field names the scores used). Nothing else changes.
@@ -12,7 +12,7 @@ import os
 
 from absl import app, flags
 
-from experiments import cli
+from wombet_jax.harness import cli
 from wombet_jax.errors import UserError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run directory (with metrics.jsonl).",
@@ -28,7 +28,7 @@ def run_dirs(workdir: str) -> list[str]:
 
 def normalise_dir(run_dir: str) -> tuple[str, int]:
   """Rewrites one run's metrics.jsonl and summary.json; returns (env/length key, rows)."""
-  from experiments import REFERENCE_SCORES
+  from wombet_jax.harness.reference import REFERENCE_SCORES
   from wombet_jax.harness import reference, results
   with open(os.path.join(run_dir, "config.json")) as f:
     config = json.load(f)

@@ -23,7 +23,7 @@ import time
 
 from absl import app, flags
 
-from experiments import cli
+from wombet_jax.harness import cli
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file(

@@ -8,7 +8,7 @@ R_random: a uniform-random policy on the target task, mean over --random_episode
 episodes. R_reference: a long SAC run on the target (the config's SAC, --reference_steps env
 steps, --num_seeds vmapped seeds); its score is the best point of the mean-over-seeds learning
 curve (the final point is recorded too). Both depend on the episode length, which is part of
-each entry's key. Entries are merged into experiments/results/reference_scores.json with the
+each entry's key. Entries are merged into wombet_jax/harness/reference_scores.json with the
 command and budget that made them; the file is written atomically.
 """
 import datetime
@@ -20,7 +20,7 @@ import time
 
 from absl import app, flags
 
-from experiments import cli
+from wombet_jax.harness import cli
 from wombet_jax import errors
 from wombet_jax.errors import UserError
 
@@ -57,7 +57,7 @@ def sac_config(scale: str, env: str, steps: int, seeds: int, evals: int,
     name = f"cpu.{pair}" if os.path.exists(cpu) else "default"
   else:
     name = pair
-  c = importlib.import_module(f"experiments.configs.{name}").get_config()
+  c = importlib.import_module(f"wombet_jax.configs.{name}").get_config()
   if episode_length is not None:
     if episode_length < 0:
       raise UserError(f"--episode_length={episode_length}: must be >= 0 (0: the pair's own)")
@@ -92,7 +92,7 @@ def main(argv):
   import jax
   from absl import logging as absl_logging
 
-  from experiments import REFERENCE_SCORES
+  from wombet_jax.harness.reference import REFERENCE_SCORES
   from wombet_jax.harness import config as config_lib
   from wombet_jax import generation
   from wombet_jax.harness import figures, plotting, reference, results, runner

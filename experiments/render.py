@@ -21,7 +21,7 @@ import sys
 
 from absl import app, flags
 
-from experiments import cli
+from wombet_jax.harness import cli
 from wombet_jax.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

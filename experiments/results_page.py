@@ -53,6 +53,7 @@ Kinds and their own fields (paths relative to the folder, or to "dir" for a subr
                  check_configs.json), rendered with experiments.check_configs.table.
   fault_check    experiments/fault_check.py --json output, "json" (default fault_check.json),
                  rendered with experiments.fault_check.markdown.
+  render         a picture of what a script drew ("png" required) with its notes.
   benchmarks     a page of its own (<folder>/README.md): "subresults" of kind "benchmark", each
                  with "json" (what a script in experiments/benchmarks/ wrote with --json),
                  "tables" ([{"key": a list of row dicts in the JSON, "columns": [...],
@@ -61,8 +62,8 @@ Kinds and their own fields (paths relative to the folder, or to "dir" for a subr
                  "fields" (top-level JSON values listed under the tables), "rename" ({shown
                  text: replacement} for row labels) and "notes".
 
-experiments/results/reference_scores.json is rendered as the page's first table (its entries
-carry their own command, date and seconds).
+The reference-score table (wombet_jax/harness/reference_scores.json, package data) is rendered
+as the page's first table (its entries carry their own command, date and seconds).
 """
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ ORDER = ("default", "default_h200_64seeds", "reacher_cpu", "halfcheetah_cpu", "h
          "fault_check")
 PROVENANCE = ("title", "kind", "command", "wall_seconds", "commit", "date", "machine")
 KINDS = ("comparison", "figure", "lower_bound", "log_means", "check_configs", "fault_check",
-         "benchmarks", "benchmark", "transfer")
+         "render", "benchmarks", "benchmark", "transfer")
 
 HEADER = """# Results
 
@@ -265,7 +266,7 @@ def render_comparison(meta: Mapping[str, Any], folder: str, warn: Callable[[str]
   norm = meta.get("normalise")
   if norm:
     ref = reference.lookup(norm["env"], norm["episode_length"],
-                           os.path.join(meta["_root"], "reference_scores.json"))
+                           reference.REFERENCE_SCORES)
     if ref is None:
       raise PageError(f"{folder}: normalise asks for {norm['env']}/{norm['episode_length']}, "
                       "which reference_scores.json lacks")
@@ -283,9 +284,8 @@ def render_comparison(meta: Mapping[str, Any], folder: str, warn: Callable[[str]
     _warn_if_stale(st_path, out[-1], folder, warn)
   sp_path = os.path.join(folder, meta.get("source_phase", "source_phase.json"))
   if os.path.exists(sp_path):
-    from experiments import source_phase
     out.append("PETS source phase (`experiments/source_phase.py`):\n")
-    out.append(source_phase.table(_read_json(sp_path)))
+    out.append(script_function("source_phase", "table", _read_json(sp_path)))
     _warn_if_stale(sp_path, out[-1], folder, warn)
   return "\n".join(out)
 
@@ -392,10 +392,16 @@ def render_fault_check(meta: Mapping[str, Any], folder: str,
   return script_function("fault_check", "markdown", d) + "\n"
 
 
+def render_picture(meta: Mapping[str, Any], folder: str, warn: Callable[[str], None]) -> str:
+  if not meta.get("png"):
+    raise PageError(f"{folder}: a render result needs its png")
+  return ""
+
+
 RENDER = {"comparison": render_comparison, "figure": render_figure,
           "lower_bound": render_lower_bound, "log_means": render_log_means,
           "check_configs": render_check_configs, "fault_check": render_fault_check,
-          "transfer": render_transfer}
+          "transfer": render_transfer, "render": render_picture}
 PNG = {"comparison": "comparison.png", "lower_bound": "lower_bound.png",
        "transfer": "curves.png"}
 
@@ -496,7 +502,7 @@ def render_reference_scores(path: str) -> list[str]:
     return []
   d = _read_json(path)
   out = ["## Reference scores", "",
-         "`experiments/results/reference_scores.json`, written by "
+         "`wombet_jax/harness/reference_scores.json`, written by "
          "`experiments/reference_scores.py`;"
          f" {d.get('formula', '')}. R_reference is the best point of the mean-over-seeds SAC "
          "curve (± std over seeds there; final: the last point). An entry is used only for "
@@ -522,6 +528,7 @@ def folders(results_dir: str) -> list[str]:
 def render(results_dir: str = RESULTS, warn: Callable[[str], None] | None = None
            ) -> dict[str, str]:
   """{path: page text} of every page generated from `results_dir`."""
+  from wombet_jax.harness import reference
   warn = warn or (lambda msg: print(f"warning: {msg}", file=sys.stderr))
   pages: dict[str, str] = {}
   sections: list[list[str]] = []
@@ -540,7 +547,7 @@ def render(results_dir: str = RESULTS, warn: Callable[[str], None] | None = None
     toc.append(f"- [{meta['title']}](#{_anchor(meta['title'])})")
     sections.append(render_result(meta, folder, name, 2, warn, results_dir))
   lines = [HEADER, "## Contents", "", "- [Reference scores](#reference-scores)"] + toc + [""]
-  lines += render_reference_scores(os.path.join(results_dir, "reference_scores.json"))
+  lines += render_reference_scores(reference.REFERENCE_SCORES)
   for s in sections:
     lines += s
   pages[os.path.join(results_dir, PAGE)] = "\n".join(lines).rstrip("\n") + "\n"

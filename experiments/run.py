@@ -33,11 +33,12 @@ from absl import logging as absl_logging
 from ml_collections import config_flags
 
 
-from experiments import cli
+from wombet_jax.harness import cli
 from wombet_jax import errors
+from wombet_jax.configs import CONFIGS
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py"),
+    "config", os.path.join(CONFIGS, "default.py"),
     "ml_collections config file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (default: /tmp/wombet/<env>).")
 _RESUME = flags.DEFINE_bool(
@@ -98,13 +99,12 @@ def main(argv):
   absl_logging.set_verbosity(absl_logging.WARNING)
   cli.stop_on_signals()
   try:
-    from experiments import REFERENCE_SCORES
     from wombet_jax.harness import experiment
+    from wombet_jax.harness.reference import REFERENCE_SCORES
     config = _CONFIG.value
     if _FIELDS.value:
       from wombet_jax.harness import config as config_lib
-      base = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "base.py")
-      with open(base) as f:
+      with open(os.path.join(CONFIGS, "base.py")) as f:
         print("\n".join(config_lib.describe(config, config_lib.field_docs(f.read()))))
       return
     workdir = _WORKDIR.value or os.path.join("/tmp/wombet", config.env)

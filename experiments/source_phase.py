@@ -18,7 +18,7 @@ import os
 
 from absl import app, flags
 
-from experiments import cli
+from wombet_jax.harness import cli
 from wombet_jax.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -95,7 +95,7 @@ def plot(s: dict, path: str, title: str) -> None:
 @cli.one_line_errors("source_phase.py")
 def main(argv):
   del argv
-  from experiments import REFERENCE_SCORES
+  from wombet_jax.harness.reference import REFERENCE_SCORES
   from wombet_jax.harness import reference, results
   wd = FLAGS.workdir
   for f in ("metrics.jsonl", "config.json"):

@@ -21,7 +21,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from experiments import cli
+from wombet_jax.harness import cli
 from wombet_jax.errors import UserError
 from wombet_jax.harness import config as config_lib
 from wombet_jax import generation, loop

@@ -11,7 +11,7 @@ import os
 
 from absl import app, flags
 
-from experiments import cli
+from wombet_jax.harness import cli
 from wombet_jax.errors import UserError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A finished run with compare/<algo>/.",

@@ -21,7 +21,7 @@ import time
 
 from absl import app, flags
 
-from experiments import cli
+from wombet_jax.harness import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -74,11 +74,11 @@ def make_oracle(study, config_file: str, path: str) -> None:
 def main(argv):
   del argv
 
-  from experiments import REFERENCE_SCORES
+  from wombet_jax.harness.reference import REFERENCE_SCORES
   from wombet_jax.harness import config as config_lib
   from wombet_jax.harness import figures, results, runner
   name = _STUDY.value
-  study = importlib.import_module(f"experiments.configs.transfer.{name}")
+  study = importlib.import_module(f"wombet_jax.configs.transfer.{name}")
   config_file = os.path.join(ROOT, "experiments", "configs", "transfer", f"{name}.py")
   wd = _WORKDIR.value or os.path.join("/tmp/wombet_transfer", name)
   out = _OUT.value or os.path.join(ROOT, "experiments", "results", f"transfer_{name}")

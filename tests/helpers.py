@@ -38,7 +38,7 @@ def make_config(base="smoke", *layers, **fields):
   and any other name sets a top-level field (``algo="sac"``). Later layers win field by field,
   so a layer of defaults followed by a test's own overrides merges them.
   """
-  c = importlib.import_module(f"experiments.configs.{base}").get_config()
+  c = importlib.import_module(f"wombet_jax.configs.{base}").get_config()
   for layer in layers + (fields,):
     for name, value in layer.items():
       if isinstance(value, dict):

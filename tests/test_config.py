@@ -70,10 +70,10 @@ def test_paper_and_cpu_configs_validate_and_build(env):
   import importlib
   
   from wombet_jax import loop
-  names = [f"experiments.configs.{env}"]
+  names = [f"wombet_jax.configs.{env}"]
   if os.path.exists(os.path.join(os.path.dirname(__file__), "..", "experiments", "configs", "cpu",
                                  f"{env}.py")):
-    names.append(f"experiments.configs.cpu.{env}")
+    names.append(f"wombet_jax.configs.cpu.{env}")
   for name in names:
     c = importlib.import_module(name).get_config()
     assert c.env == env
@@ -174,7 +174,7 @@ def test_field_docs_read_trailing_and_block_comments():
 def test_every_field_of_base_is_listed_with_its_doc():
   import os
 
-  from experiments.configs import base
+  from wombet_jax.configs import base
   from wombet_jax.harness import config as config_lib
   path = os.path.join(os.path.dirname(base.__file__), "base.py")
   with open(path) as f:

@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import REFERENCE_SCORES
-from experiments.configs import default
+from wombet_jax.harness.reference import REFERENCE_SCORES
+from wombet_jax.configs import default
 from wombet_jax import generation
 from wombet_jax.harness import figures, reference, results
 from wombet_jax.envs import registry

@@ -1,6 +1,7 @@
 """The package's import structure: no import cycle inside wombet_jax, the method never imports
-the run harness, and neither the scripts nor the tests edit sys.path (experiments is an
-installed package). Every import statement counts, including those inside functions."""
+the run harness, neither the scripts nor the tests edit sys.path, and only the tests import
+experiments (it is not installed: a script run from the checkout against a built wheel has
+only wombet_jax). Every import statement counts, including those inside functions."""
 import ast
 import os
 
@@ -103,3 +104,18 @@ def test_no_script_or_test_edits_sys_path():
             and isinstance(node.value, ast.Name) and node.value.id == "sys"):
           offenders.append(module)
   assert offenders == []
+
+
+def test_only_the_tests_import_experiments():
+  """The scripts and the package import nothing from experiments/, which a wheel lacks (the
+  configs and the reference table they use are package data of wombet_jax)."""
+  offenders = []
+  for package in ("experiments", "wombet_jax"):
+    for module, path in _modules(package).items():
+      for node in ast.walk(ast.parse(open(path).read(), path)):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                 [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
+                 else [])
+        offenders += [(module, n) for n in names if n.split(".")[0] == "experiments"]
+  assert offenders == []
+  assert _modules("wombet_jax")["wombet_jax.configs.smoke"]  # the configs are in the package

@@ -60,6 +60,16 @@ def test_generated_data_is_exported_per_iteration_and_seed(full_run, config):
       n_off = {r["n_offline"] for r in rows if r["phase"] == "eval" and r["seed"] == seed
                and r["iteration"] == k}
       assert n_off == {len(d_off["rewards"])}
+      # The run's dataset holds the same rows under (iteration, seed).
+      part = dataset.load_run(os.path.join(wd, dataset.RUN_DATASET), filtered=False,
+                              iteration=k, seed=seed)
+      np.testing.assert_array_equal(part["observations"], every["observations"])
+      np.testing.assert_array_equal(part["accept"], every["accept"])
+  meta = dataset.read_metadata(os.path.join(wd, dataset.RUN_DATASET))
+  assert [(p["iteration"], p["seed"]) for p in meta["parts"]] == [
+      (k, s) for k in range(config.loop.num_iterations) for s in range(config.num_seeds)]
+  assert meta["env"] == "pointmass" and meta["filter"] == config.filter.to_dict()
+  assert all(np.isfinite(p["threshold_source_return"]) for p in meta["parts"])
 
 
 def test_each_piece_is_traced_once_per_run(full_run, pipe):
@@ -114,7 +124,7 @@ SHARDING_SCRIPT = textwrap.dedent("""
     import sys
     import jax
     import jax.numpy as jnp
-    from experiments.configs import smoke
+    from wombet_jax.configs import smoke
     from wombet_jax import loop
     from wombet_jax.harness import runner
     assert len(jax.devices()) == 2, jax.devices()

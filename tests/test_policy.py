@@ -1,6 +1,7 @@
 """Policy export: the artefact a run writes rebuilds each seed's actor without the run."""
 import json
 import os
+import runpy
 import subprocess
 import sys
 
@@ -18,6 +19,8 @@ from wombet_jax.envs import make_pair
 from wombet_jax.harness import checkpointing, evaluation, policy, results, runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DRIVE_PY = os.path.join(ROOT, "docs", "drive_brax_env.py")
+DRIVE = runpy.run_path(DRIVE_PY)  # its functions; main() runs only as a script
 
 
 def sac_smoke_config():
@@ -92,6 +95,11 @@ def _check_export(algo, base, pair, obs, act_key, path):
     np.testing.assert_allclose(pol.sample(pol.params_of(seed), act_key, obs[i]),
                                agent.act(one, act_key, obs[i]), rtol=1e-6, atol=1e-6,
                                err_msg=algo)
+    # The numpy forward pass of docs/drive_brax_env.py on the plain weights: the same action.
+    meta, weights = DRIVE["load_weights"](path, seed)
+    np.testing.assert_allclose(DRIVE["forward"](meta, weights, np.asarray(obs[i])),
+                               agent.act_deterministic(one, obs[i]), rtol=1e-5, atol=1e-5,
+                               err_msg=algo)
 
 
 def test_a_new_export_replaces_the_parameter_file_and_shapes_are_checked(sac_run, tmp_path):
@@ -161,3 +169,32 @@ def test_evaluate_command_writes_json_and_fails_in_one_line(sac_run, tmp_path):
   assert bad.returncode != 0
   assert bad.stderr.strip().splitlines()[-1] == ("evaluate.py: seed=7 is not in this policy; "
                                                  "allowed: [0, 1]")
+
+
+def test_an_exported_policy_drives_brax_own_env(tmp_path):
+  """policy.json states the observation layout; envs.observation rebuilds the pair's
+  observation from the brax state inside it (equal to what the pair's policy saw), and
+  docs/drive_brax_env.py drives brax's own reacher with the exported weights in numpy."""
+  from wombet_jax import envs
+  c = helpers.make_config(algo="sac", env="reacher")
+  pair = make_pair("reacher")
+  spec = registry.get("sac")
+  wm = wm_lib.make_world_model(pair.obs_dim, pair.act_dim, c.world_model)
+  agent = spec.make(AgentContext(pair.obs_dim, pair.act_dim, c, pair, wm, None))
+  states = jax.vmap(agent.init)(jax.random.split(jax.random.PRNGKey(0), 1))
+  path = str(tmp_path / "policy")
+  policy.export(path, states, config=c, obs_dim=pair.obs_dim, act_dim=pair.act_dim,
+                episode_length=pair.episode_length, seeds=[5], target_env_steps=0)
+  meta = policy.read_meta(path)
+  assert meta["observation"] == {"layout": envs.observation_layout("reacher"),
+                                 "from_brax_state": policy.OBSERVATION_FN}
+  assert meta["observation"]["layout"].endswith(f"= {pair.obs_dim}")
+  env_state = jax.jit(pair.target.reset)(jax.random.PRNGKey(3))
+  np.testing.assert_array_equal(envs.observation("reacher", env_state.inner), env_state.obs)
+  with pytest.raises(ValueError, match="not an MJX pair"):
+    envs.observation("pointmass", env_state.inner)
+  done = subprocess.run([sys.executable, DRIVE_PY, f"--policy={tmp_path}", "--seed=5",
+                         "--steps=3"], capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert "sac seed 5 in brax's Reacher: return " in done.stdout
+  assert done.stdout.strip().endswith("over 3 steps"), done.stdout

@@ -3,6 +3,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zlib
@@ -129,3 +130,47 @@ def test_pointmass_episodes_are_the_runs_evaluation_episodes_and_draw_to_png(tmp
   with open(tmp_path / "pm.png", "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
   assert f"return {eps[0].episode_return:.2f} in 50 steps" in done.stdout
+
+
+# --- the HTML in a browser, with no network ------------------------------------------------------
+# A proxy on a closed port: every network request fails, file:// pages still load.
+_NO_NETWORK = ["--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>"]
+
+
+def _screenshot(browser, page, png):
+  """Headless Chromium's screenshot of `page` (software WebGL, no network) as an RGB array."""
+  from PIL import Image
+  done = subprocess.run(
+      [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--use-angle=swiftshader",
+       "--enable-unsafe-swiftshader", *_NO_NETWORK, "--window-size=640,480",
+       "--virtual-time-budget=8000", f"--screenshot={png}", "file://" + os.path.abspath(page)],
+      capture_output=True, text=True, timeout=300)
+  assert done.returncode == 0 and os.path.exists(png), done.stderr[-3000:]
+  return np.asarray(Image.open(png).convert("RGB")).astype(int)
+
+
+def test_html_renders_offline_in_headless_chromium(tmp_path):
+  """The page holds every script (no URL to fetch) and, with the network cut, Chromium draws
+  the scene: many colours, the bodies' among them. brax's own page (scripts from CDNs) stays
+  blank under the same conditions, which shows the network really is cut."""
+  browser = next(filter(None, map(shutil.which, ("chromium", "chromium-browser",
+                                                 "google-chrome"))), None)
+  if browser is None:
+    pytest.skip("no headless Chromium on PATH (Debian: apt-get install chromium)")
+  wd, _ = _export(tmp_path, "inverted_double_pendulum", 20)
+  path, _, ep = rendering.render(wd, seed=0)
+  page = open(path).read()
+  assert not re.search(r"https?://", page)  # nothing outside the page (base64 hides none)
+  shot = _screenshot(browser, path, str(tmp_path / "offline.png"))
+  colours = np.unique(shot.reshape(-1, 3), axis=0)
+  assert len(colours) > 50 and shot.std() > 10, (len(colours), shot.std())
+  # The pendulum's beige (three.js's shading of brax's default body colour) is drawn.
+  beige = (shot[..., 0] > 180) & (shot[..., 1] > 150) & (shot[..., 2] < 190) & (
+      shot[..., 0] - shot[..., 2] > 25)
+  assert beige.sum() > 200, beige.sum()
+  from brax.io import html
+  cdn = tmp_path / "cdn.html"
+  cdn.write_text(html.render(rendering.brax_env("inverted_double_pendulum").sys,
+                             rendering.frames(ep)))
+  blank = _screenshot(browser, str(cdn), str(tmp_path / "cdn.png"))
+  assert len(np.unique(blank.reshape(-1, 3), axis=0)) == 1

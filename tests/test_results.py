@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from experiments import REFERENCE_SCORES
+from wombet_jax.harness.reference import REFERENCE_SCORES
 from wombet_jax.harness import reference, results
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import helpers
-from experiments.configs.base import get_config
+from wombet_jax.configs.base import get_config
 from wombet_jax import beta as beta_lib
 from wombet_jax import replay
 from wombet_jax.agents.sac import make_sac

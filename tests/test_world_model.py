@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import wombet_jax.world_model as W
-from experiments.configs import base
+from wombet_jax.configs import base
 
 OBS_DIM, ACT_DIM, NOISE = 3, 2, 0.05
 RNG = np.random.default_rng(0)

@@ -1,9 +1,11 @@
 """Metric writers: metrics.jsonl, TensorBoard event files that read back to the
 metrics' numbers and continue without duplicates after a resume, W&B resuming its run, and
 one-line errors for a bad config.writers."""
+import json
 import os
 import subprocess
 import sys
+import time
 import types
 
 import numpy as np
@@ -133,14 +135,14 @@ def test_smoke_run_events_equal_the_means_of_metrics_jsonl(full_run, config):
   assert '"env": "pointmass"' in text
 
 
-# --- W&B (a stand-in module: the package is an optional extra) -------------------------------
+# --- W&B (a stand-in module here; the real package, an optional extra, below) ----------------
 def _fake_wandb(calls):
   class Run:
     def define_metric(self, name, step_metric=None):
       calls.append(("define", name, step_metric))
 
-    def log(self, data):
-      calls.append(("log", data))
+    def log(self, data, step=None):
+      calls.append(("log", data, step))
 
     def finish(self):
       calls.append(("finish",))
@@ -152,7 +154,9 @@ def _fake_wandb(calls):
   return types.SimpleNamespace(init=init, Histogram=lambda v: ("histogram", list(v)))
 
 
-def test_wandb_resumes_the_same_run_without_repeating_a_step(tmp_path, monkeypatch):
+def test_wandb_counts_as_logged_only_what_its_files_hold(tmp_path, monkeypatch):
+  """The stand-in writes no files: a second writer reopens the same run id and logs every
+  point again, from W&B step 0 (the real package's files are read in the test below)."""
   calls = []
   monkeypatch.setitem(sys.modules, "wandb", _fake_wandb(calls))
   wd, rows = str(tmp_path), _rows()
@@ -166,11 +170,79 @@ def test_wandb_resumes_the_same_run_without_repeating_a_step(tmp_path, monkeypat
   assert len(inits) == 2 and inits[0]["id"] == inits[1]["id"] == w.run_id
   assert all(kw["resume"] == "allow" and kw["mode"] == "offline" and kw["dir"] == wd
              for kw in inits)
-  logged = [c[1] for c in calls if c[0] == "log"]
-  assert [d["eval/step"] for d in logged] == [0, 100, 200]
-  assert logged[1]["eval/return/mean"] == np.mean([r["return"] for r in rows[4:8]])
-  assert logged[2]["eval/return"] == ("histogram", [2.0, 3.0, 6.0, 11.0])
+  logged = [(c[1], c[2]) for c in calls if c[0] == "log"]
+  assert [(d["eval/step"], step) for d, step in logged] == [(0, 0), (100, 1), (0, 0), (100, 1),
+                                                            (200, 2)]
+  assert logged[1][0]["eval/return/mean"] == np.mean([r["return"] for r in rows[4:8]])
+  assert logged[4][0]["eval/return"] == ("histogram", [2.0, 3.0, 6.0, 11.0])
   assert ("define", "eval/*", "eval/step") in calls
+
+
+_WANDB_CHILD = """
+import json, sys, time
+from wombet_jax.harness import writers
+wd, rows_file, stop = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with open(rows_file) as f:
+  rows = json.load(f)
+w = writers.WandbWriter(wd, {"seed": 0}, "wombet-pointmass")
+groups = writers.row_groups(rows)
+for k in range(1, len(groups) + 1):
+  w.write([r for g in groups[:k] for r in g])
+  print("wrote", k, flush=True)
+  if k == stop:
+    time.sleep(600)  # killed here
+w.close()
+print("closed", flush=True)
+"""
+
+
+def _wandb_process(wd, rows_file, stop):
+  """Runs _WANDB_CHILD; with `stop`, SIGKILLs its process group (wandb's service included)
+  once it reported `stop` groups written."""
+  import signal
+  p = subprocess.Popen([sys.executable, "-c", _WANDB_CHILD, wd, rows_file, str(stop)],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       start_new_session=True,
+                       env=dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true"))
+  out, line = [], ""
+  for line in p.stdout:
+    out.append(line)
+    if line.strip() in (f"wrote {stop}", "closed"):
+      break
+  if line.strip() == f"wrote {stop}":
+    os.killpg(p.pid, signal.SIGKILL)
+  p.wait(timeout=120)
+  time.sleep(1)
+  assert line.strip() in (f"wrote {stop}", "closed"), "".join(out)[-3000:]
+
+
+def test_real_wandb_killed_twice_and_resumed_holds_every_step_once(tmp_path):
+  """The real wandb package, offline: a run killed (with wandb's service) after its 3rd and,
+  resumed, after its 5th evaluation, then resumed to the end, leaves one run id whose
+  history, read from its .wandb files, holds each of the 7 evaluations exactly once, in order,
+  at W&B steps that continue across the processes, with the numbers of the rows."""
+  pytest.importorskip("wandb", reason="the wandb extra is not installed "
+                      '(pip install "wombet_jax[wandb]")')
+  wd = str(tmp_path / "run")
+  os.makedirs(wd)
+  steps = tuple(range(0, 700, 100))
+  rows = _rows(steps=steps)
+  rows_file = str(tmp_path / "rows.json")
+  results.atomic_write_json(rows_file, rows)
+  _wandb_process(wd, rows_file, 3)
+  _wandb_process(wd, rows_file, 5)
+  _wandb_process(wd, rows_file, 0)
+  with open(os.path.join(wd, writers.WANDB_STATE)) as f:
+    run_id = json.load(f)["id"]
+  files = writers.wandb_run_files(os.path.join(wd, "wandb"), run_id)
+  assert len(files) == 3  # one per process, all of the same run id
+  held = [r for r in writers.read_wandb(os.path.join(wd, "wandb"), run_id) if "eval/step" in r]
+  assert [r["eval/step"] for r in held] == list(steps)
+  w_steps = [r["_step"] for r in held]
+  assert w_steps == sorted(set(w_steps))  # W&B steps continue: none repeats or goes back
+  for i, r in enumerate(held):
+    want = [x["return"] for x in rows[4 * i:4 * i + 4]]
+    assert r["eval/return/mean"] == pytest.approx(np.mean(want))
 
 
 # --- config.writers ---------------------------------------------------------------------------

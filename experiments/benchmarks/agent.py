@@ -15,7 +15,7 @@ and its ratio to one seed. Compilation is excluded (first call).
 import jax
 import jax.numpy as jnp
 
-from experiments.configs.base import get_config
+from wombet_jax.configs.base import get_config
 from wombet_jax import beta as beta_lib
 from wombet_jax import replay
 from wombet_jax.harness import benchmarking

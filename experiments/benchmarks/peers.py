@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from experiments.configs.default import get_config
+from wombet_jax.configs.default import get_config
 from wombet_jax import beta as beta_lib
 from wombet_jax import loop, replay
 from wombet_jax.harness import benchmarking

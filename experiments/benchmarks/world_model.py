@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 import wombet_jax.world_model as W
-from experiments.configs import base
+from wombet_jax.configs import base
 from wombet_jax.harness import benchmarking
 from wombet_jax.world_model.networks import apply_member
 

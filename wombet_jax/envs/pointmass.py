@@ -48,6 +48,7 @@ def goal_reward_fn(goal: tuple[float, float]) -> base.TransitionFn:
     del obs
     return -base.l2_norm(next_obs[..., :2] - g) - base.ctrl_cost(action, CTRL_WEIGHT)
 
+  reward_fn.__doc__ = f"r = -||p' - g|| - 0.01 ||a||^2, g = {tuple(float(x) for x in goal)}."
   return reward_fn
 
 

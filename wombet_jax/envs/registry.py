@@ -8,6 +8,9 @@ import dataclasses
 import numbers
 from typing import Callable
 
+import jax
+import jax.numpy as jnp
+
 from wombet_jax.envs import base, inverted_double_pendulum, mjx_tasks, pointmass, reacher
 
 _PAIRS: dict[str, tuple[Callable[[int], base.TaskPair], int]] = {
@@ -71,3 +74,45 @@ def make_pair(name: str, episode_length: int | None = None) -> base.TaskPair:
   if name.endswith(SOURCE_SUFFIX):
     pair = dataclasses.replace(pair, name=name, target=pair.source)
   return pair
+
+
+# --- the observation a pair's policy acts on, rebuilt from brax's own env ----------------------
+# An MJX pair's observation is brax's obs of the env of the same name followed by features the
+# pair appends (mjx_tasks.brax_task), so that its rewards and terminations are functions of
+# next_obs. name -> (the appended features as a function of a brax State, the layout).
+_BRAX_OBSERVATIONS: dict[str, tuple[Callable, str]] = {
+    "halfcheetah": (mjx_tasks._x_velocity,
+                    "brax halfcheetah obs (17: q[1:], qd) + [x_velocity] = 18"),
+    "hopper": (mjx_tasks._hopper_extra,
+               "brax hopper obs (11) + [x_velocity, max |qd| over joints] = 13"),
+    "walker2d": (mjx_tasks._x_velocity, "brax walker2d obs (17) + [x_velocity] = 18"),
+    "ant": (mjx_tasks._ant_extra,
+            "brax ant obs (27: q[2:], qd) + [x_velocity, y_velocity, torso z (x.pos)] = 30"),
+    "reacher": (reacher._no_extra, "brax reacher obs (11), nothing appended = 11"),
+    "inverted_double_pendulum": (
+        inverted_double_pendulum._extra,
+        "brax inverted_double_pendulum obs (8) + [tip x, tip z, qd[1], qd[2]] = 12"),
+}
+POINTMASS_LAYOUT = "pointmass (px, py, vx, vy) = 4; a pure-JAX pair, no brax env"
+
+
+def observation_layout(name: str) -> str:
+  """What the observation of pair `name` (":source" allowed) holds, in order."""
+  name = base_name(name)
+  if name == "pointmass":
+    return POINTMASS_LAYOUT
+  if name not in _BRAX_OBSERVATIONS:
+    raise ValueError(f"unknown task pair {name!r}; known pairs: {', '.join(names())}")
+  return _BRAX_OBSERVATIONS[name][1]
+
+
+def observation(name: str, state) -> jax.Array:
+  """The observation pair `name`'s policies act on, from a State of brax's own env of the same
+  name (`brax.envs.get_environment(name)`): brax's `state.obs` with the pair's appended
+  features. Jittable; no batch axis (vmap it for batched states)."""
+  name = base_name(name)
+  if name not in _BRAX_OBSERVATIONS:
+    raise ValueError(f"observation: {name!r} is not an MJX pair; allowed: "
+                     f"{sorted(_BRAX_OBSERVATIONS)}")
+  extra = _BRAX_OBSERVATIONS[name][0](state)
+  return jnp.concatenate([state.obs, extra.astype(state.obs.dtype)], axis=-1)

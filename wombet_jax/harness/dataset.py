@@ -6,15 +6,28 @@ per-transition `accept` mask, so both D_off (accept == True) and the unfiltered 
 read back. Rewards are the target-task rewards (relabelled); the source rewards and the model
 uncertainty u(s, a) ride along.
 
+A run with `generation.export` writes one such file per iteration and seed
+(`datasets/iter<k>_seed<s>.npz`, as it goes) and, after each iteration, the run's dataset
+`dataset.npz`: every iteration and seed so far in one file, with per-row `iteration` and `seed`
+columns and a `metadata` entry (JSON: env, episode length, source and target reward, filter
+settings and each part's realised thresholds, generation settings, the code's commit).
+`load_run`/`read_metadata` read it; `load` reads either kind.
+
 `load_offline` reads any file in that layout (an export, `experiments/oracle_dataset.py`'s
-output, or a user's own data): it checks keys, shapes, lengths and values and raises one
-UserError naming the file and the problem before anything is compiled.
+output, a run's dataset, or a user's own data): it checks keys, shapes, lengths and values
+and raises one UserError naming the file and the problem before anything is compiled.
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
+import json
+import os
+import re
+import subprocess
 import zipfile
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -70,9 +83,10 @@ def _save(path: str, arrays: dict[str, np.ndarray], keys: tuple[str, ...]) -> No
 
 
 def load(path: str, filtered: bool = True) -> dict[str, np.ndarray]:
-  """D4RL-style dict; `filtered=True` returns D_off only, False every generated transition."""
+  """D4RL-style dict; `filtered=True` returns D_off only, False every generated transition.
+  A run's dataset's `metadata` entry is left out (`read_metadata`)."""
   with np.load(path) as f:
-    data = {k: f[k] for k in f.files}
+    data = {k: f[k] for k in f.files if k != METADATA_KEY}
   if filtered:
     keep = data["accept"]
     data = {k: v[keep] for k, v in data.items()}
@@ -198,3 +212,116 @@ def policy_rollouts(pair, act, episode_length: int, key, episodes: int, noise: f
           "rewards": r_target.astype(np.float32),
           "source_rewards": flat(trs.reward).astype(np.float32),
           "terminals": flat(terminal), "timeouts": flat(timeouts)}
+
+
+# --- one dataset per run ----------------------------------------------------------------------
+RUN_DATASET = "dataset.npz"
+RUN_FORMAT = 1
+METADATA_KEY = "metadata"      # a 0-d string array holding JSON (no pickle needed to read it)
+PART_KEYS = ("iteration", "seed")
+_PART = re.compile(r"iter(\d+)_seed(-?\d+)\.npz$")
+
+
+def code_commit() -> str | None:
+  """The git commit of the code that runs (with "-dirty" for uncommitted changes), or None
+  outside a git checkout (an installed wheel)."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  try:
+    head = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True,
+                          text=True, timeout=30)
+    if head.returncode:
+      return None
+    dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, timeout=30).stdout.strip()
+  except (OSError, subprocess.SubprocessError):
+    return None
+  return head.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def _doc(fn) -> str:
+  """`name: first docstring line` of a reward function."""
+  doc = (fn.__doc__ or "").strip().splitlines()
+  return f"{getattr(fn, '__name__', repr(fn))}: {doc[0]}" if doc else getattr(fn, "__name__", "")
+
+
+def part_metadata(iteration: int, seed: int, filtered, filter_config) -> dict[str, Any]:
+  """One (iteration, seed) part: rows are added by `write_run_dataset`; the filter's absolute
+  thresholds on this batch (quantiles resolved), trajectories generated and accepted."""
+  from wombet_jax import filtering
+  thr_u, thr_r = filtering.filter_thresholds(
+      np.asarray(filtered.traj_return), np.asarray(filtered.traj_unc),
+      filter_config.threshold_mode, filter_config.eps_u, filter_config.eps_r)
+  accept = np.asarray(filtered.accept)
+  return {"iteration": int(iteration), "seed": int(seed),
+          "threshold_uncertainty": float(thr_u), "threshold_source_return": float(thr_r),
+          "trajectories": int(accept.size), "trajectories_accepted": int(accept.sum())}
+
+
+def run_metadata(config, pair) -> dict[str, Any]:
+  """What a run's dataset holds, independent of its parts."""
+  c = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+  return {"format": RUN_FORMAT, "env": c["env"], "algo": c.get("algo"),
+          "obs_dim": int(pair.obs_dim), "act_dim": int(pair.act_dim),
+          "episode_length": int(pair.episode_length),
+          "source_reward": _doc(pair.source.reward_fn),
+          "target_reward": _doc(pair.target.reward_fn),
+          "rewards": "target-task rewards (relabelled); source_rewards: the source task's",
+          "filter": dict(c.get("filter", {})), "generation": dict(c.get("generation", {})),
+          "commit": code_commit()}
+
+
+def part_files(datasets_dir: str) -> list[tuple[int, int, str]]:
+  """(iteration, seed, path) of every per-iteration file, ordered by iteration then seed."""
+  out = []
+  for path in glob.glob(os.path.join(glob.escape(datasets_dir), "iter*_seed*.npz")):
+    m = _PART.search(os.path.basename(path))
+    if m:
+      out.append((int(m.group(1)), int(m.group(2)), path))
+  return sorted(out)
+
+
+def write_run_dataset(path: str, datasets_dir: str, meta: Mapping[str, Any],
+                      parts: Mapping[tuple[int, int], Mapping[str, Any]]) -> dict[str, Any]:
+  """Concatenates every per-iteration file in `datasets_dir` into one dataset at `path`, with
+  `iteration` and `seed` columns and `meta` plus each part's entry of `parts` (keyed by
+  (iteration, seed)) and row counts as its metadata. Returns the metadata written."""
+  columns: dict[str, list[np.ndarray]] = {}
+  listed = []
+  for k, seed, file in part_files(datasets_dir):
+    arrays = load(file, filtered=False)
+    n = len(arrays["rewards"])
+    arrays["iteration"] = np.full(n, k, np.int32)
+    arrays["seed"] = np.full(n, seed, np.int32)
+    for key, v in arrays.items():
+      columns.setdefault(key, []).append(v)
+    listed.append({**parts.get((k, seed), {"iteration": k, "seed": seed}), "rows": int(n),
+                   "rows_accepted": int(np.sum(arrays["accept"]))})
+  if not listed:
+    raise ValueError(f"{datasets_dir} holds no iter<k>_seed<s>.npz file")
+  merged = {key: np.concatenate(v) for key, v in columns.items()}
+  metadata = {**meta, "parts": listed, "rows": int(len(merged["rewards"]))}
+  merged[METADATA_KEY] = np.array(json.dumps(metadata, sort_keys=True))
+  _save(path, merged, D4RL_KEYS + EXTRA_KEYS + PART_KEYS)
+  return metadata
+
+
+def read_metadata(path: str) -> dict[str, Any]:
+  """The metadata of a run's dataset."""
+  with np.load(path, allow_pickle=False) as f:
+    if METADATA_KEY not in f.files:
+      raise ValueError(f"{path} has no {METADATA_KEY!r} entry: not a run's dataset")
+    return json.loads(str(f[METADATA_KEY][()]))
+
+
+def load_run(path: str, filtered: bool = True, iteration: int | None = None,
+             seed: int | None = None) -> dict[str, np.ndarray]:
+  """A run's dataset as a D4RL-style dict (with `iteration` and `seed` columns), D_off only
+  with `filtered`; `iteration`/`seed` select their rows (what `datasets/iter<k>_seed<s>.npz`
+  holds)."""
+  data = load(path, filtered=filtered)
+  keep = np.ones(len(data["rewards"]), bool)
+  if iteration is not None:
+    keep &= data["iteration"] == iteration
+  if seed is not None:
+    keep &= data["seed"] == seed
+  return {k: v[keep] for k, v in data.items()}

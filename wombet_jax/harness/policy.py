@@ -6,7 +6,11 @@
     evaluation key (so that an evaluation of the run can be replayed exactly);
   * `policy.json`: what rebuilding the actor needs (algorithm, actor kind, obs/act dims,
     hidden sizes, exploration noise), the task (env, episode length, evaluation episodes),
-    the seeds, the run's step counters, the name of the parameter file and its sha256.
+    the observation's layout and the function that builds it from a state of brax's own env
+    (`wombet_jax.envs.observation(env, state)`), the seeds, the run's step counters, the name
+    of the parameter file and its sha256. The parameter file is plain numpy:
+    `docs/drive_brax_env.py` acts with it in numpy alone (a 10-line forward pass) in brax's
+    own env.
 The parameter file is written first and `policy.json`, which names it, second, both
 atomically; older parameter files are removed last, and only inside the folder itself (a
 symbolic link as the folder is refused). A run killed at any moment therefore leaves a
@@ -44,7 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from wombet_jax import errors
+from wombet_jax import envs, errors
 from wombet_jax.agents import registry
 from wombet_jax.agents.common import TanhMeanGaussianActor, gaussian_sample
 from wombet_jax.harness import results
@@ -61,6 +65,10 @@ REQUIRED = ("algo", "kind", "obs_dim", "act_dim", "hidden", "env", "episode_leng
 
 class PolicyError(errors.UserError):
   """An export that cannot be used as it is: missing, corrupt, tampered with or not finite."""
+
+
+# What builds an MJX pair's observation from a state of brax's own env of the same name.
+OBSERVATION_FN = "wombet_jax.envs.observation(env, brax_state)"
 
 
 def actors() -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -154,6 +162,8 @@ def export(path: str, agent_states: Any, *, config, obs_dim: int, act_dim: int,
       "exploration_noise": float(config.td3.exploration_noise) if kind == "deterministic"
       else None,
       "env": config.env, "episode_length": int(episode_length),
+      "observation": {"layout": envs.observation_layout(config.env),
+                      "from_brax_state": OBSERVATION_FN},
       "eval_episodes": int(config.loop.eval_episodes), "seeds": seeds,
       "target_env_steps": int(target_env_steps), "source_env_steps": int(source_env_steps),
       "params_file": params_file, "params_sha256": hashlib.sha256(data).hexdigest()}

@@ -2,9 +2,9 @@
 
 normalized = 100 * (R - R_random) / (R_reference - R_random) on the target task. A table is
 a JSON file {"scores": {"<env>/<episode length>": {"random": ..., "reference": ...}}}; the
-repository's is produced by `experiments/reference_scores.py`, committed with the command that
-made it (`experiments.REFERENCE_SCORES`), and handed to the library by the scripts: the
-library reads only the table it is given. Returns depend on the time limit, so an entry holds
+repository's, REFERENCE_SCORES (package data, so an installed wheel has it too), is produced by
+`experiments/reference_scores.py`, committed with the command that made it, and handed to the
+library by the scripts: the library reads only the table it is given. Returns depend on the time limit, so an entry holds
 the episode length it was measured at and is only used for runs with that length.
 """
 from __future__ import annotations
@@ -13,6 +13,9 @@ import json
 import os
 
 from wombet_jax.errors import UserError
+
+REFERENCE_SCORES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "reference_scores.json")
 
 
 def load(path: str | None) -> dict:

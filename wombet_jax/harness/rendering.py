@@ -3,8 +3,10 @@
 `record` runs one episode of the real task (one jitted scan, stopped at the first `done` on the
 host) and keeps the env state before every step, so an MJX pair's frames are brax pipeline
 states. Three outputs:
-  * HTML (`html_document`): brax's viewer page (`brax.io.html`), which embeds the system and
-    every frame's body positions and orientations; it needs no OpenGL.
+  * HTML (`html_document`): brax's viewer page (as `brax.io.html` writes it), which embeds the
+    system and every frame's body positions and orientations; it needs no OpenGL, and no
+    network: its scripts (three.js, lil-gui, pako, es-module-shims, shipped in `viewer/`, and
+    brax's viewer modules) are inlined.
   * GIF (`gif_bytes`): MuJoCo's offscreen renderer (`mujoco.Renderer`) on the pair's MjModel,
     one frame per env step, through the model's "track" camera when it has one (else a fixed
     side view framing the bodies' path). It needs an OpenGL context (`wombet_jax.harness.gl` picks
@@ -16,8 +18,12 @@ and reset distributions, never the model).
 """
 from __future__ import annotations
 
+import base64
 import io
+import json
 import os
+import re
+import zlib
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -64,10 +70,78 @@ def frames(episode: Episode) -> list:
   return [jax.tree_util.tree_map(lambda x, t=t: x[t], ps) for t in range(episode.length)]
 
 
+VIEWER_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "viewer")
+# The page of brax's viewer (brax/visualizer/index.html) with every script inlined as a data:
+# URL instead of loaded from a CDN, so that it renders offline: the third-party scripts ship in
+# VIEWER_DIR (versions and licences in its README.md), brax's own modules come from the
+# installed brax (their relative imports become import-map names, as data: URLs have no path).
+_PAGE = """<!DOCTYPE html>
+<html>
+<head>
+<title>Brax visualizer</title>
+<style>body {{ margin: 0; padding: 0; }} #brax-viewer {{ height: {height}px; margin: 0;
+padding: 0; }}</style>
+<script src="{shims}"></script>
+<script type="importmap">
+{importmap}
+</script>
+<script src="{pako}"></script>
+<script type="application/javascript">
+var system = "{system}";
+system = atob(system);
+system = system.split('').map(function(x){{return x.charCodeAt(0);}});
+system = pako.inflate(system);
+system = new TextDecoder("utf-8").decode(system);
+system = JSON.parse(system);
+</script>
+</head>
+<body>
+<div id="brax-viewer"></div>
+<script type="module">
+import {{Viewer}} from 'viewer';
+const domElement = document.getElementById("brax-viewer");
+var viewer = new Viewer(domElement, system);
+</script>
+</body>
+</html>
+"""
+
+
+def _data_url(text: str) -> str:
+  return "data:text/javascript;base64," + base64.b64encode(text.encode()).decode("ascii")
+
+
+def _viewer_file(name: str) -> str:
+  with open(os.path.join(VIEWER_DIR, name), encoding="utf-8") as f:
+    return f.read()
+
+
+def offline_page(system_json: str, height: int = 480) -> str:
+  """brax's viewer page for a system/trajectory JSON (`brax.io.json.dumps`), needing no
+  network: every script is inside the page."""
+  import brax
+  brax_js = os.path.join(os.path.dirname(brax.__file__), "visualizer", "js")
+  imports = {"three": _data_url(_viewer_file("three.module.js")),
+             "three/addons/controls/OrbitControls.js": _data_url(_viewer_file(
+                 "OrbitControls.js")),
+             "lilgui": _data_url(_viewer_file("lil-gui.esm.min.js"))}
+  for name in sorted(os.listdir(brax_js)):
+    if name.endswith(".js"):
+      with open(os.path.join(brax_js, name), encoding="utf-8") as f:
+        text = re.sub(r"""from\s+(['"])\./([\w.-]+\.js)\1""", r"from 'brax-viewer/\2'",
+                      f.read())
+      imports["viewer" if name == "viewer.js" else f"brax-viewer/{name}"] = _data_url(text)
+  system = base64.b64encode(zlib.compress(system_json.encode())).decode("ascii")
+  return _PAGE.format(height=int(height), shims=_data_url(_viewer_file("es-module-shims.js")),
+                      importmap=json.dumps({"imports": imports}, indent=1),
+                      pako=_data_url(_viewer_file("pako_inflate.min.js")), system=system)
+
+
 def html_document(sys, episode: Episode) -> str:
-  """brax's viewer page for the episode (system and every frame's body poses embedded)."""
-  from brax.io import html
-  return html.render(sys, frames(episode))
+  """brax's viewer page for the episode (system and every frame's body poses embedded),
+  rendering without network access (`offline_page`)."""
+  from brax.io import json as brax_json
+  return offline_page(brax_json.dumps(sys, frames(episode)))
 
 
 def gif_bytes(sys, episode: Episode, dt: float, width: int = 320, height: int = 240) -> bytes:

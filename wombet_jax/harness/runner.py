@@ -19,6 +19,7 @@ it; every write is atomic, so nothing already written is lost.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -516,13 +517,27 @@ class Runner:
                schedule.Evaluate: _evaluate, schedule.Chunk: _chunk}
 
   def _export(self, info: dict, k: int) -> None:
+    """This iteration's generated data per seed, then the run's dataset of every iteration
+    so far (rewritten whole, so a killed run's file is always complete up to an iteration)."""
     ro, f = jax.device_get((info["rollouts"], info["filtered"]))
+    datasets_dir = os.path.join(self.workdir, "datasets")
+    parts_path = os.path.join(datasets_dir, "parts.json")
+    parts = {}
+    if os.path.exists(parts_path):
+      with open(parts_path) as fh:
+        parts = {(p["iteration"], p["seed"]): p for p in json.load(fh)}
     for i, seed in enumerate(self.seeds):
       one = lambda x: x[i]
-      path = os.path.join(self.workdir, "datasets", f"iter{k}_seed{seed}.npz")
-      dataset.save(path, dataset.arrays_from_rollouts(jax.tree_util.tree_map(one, ro),
-                                                      jax.tree_util.tree_map(one, f)))
-    self.log(f"iteration {k}: exported generated data to {self.workdir}/datasets/")
+      ro_i, f_i = jax.tree_util.tree_map(one, ro), jax.tree_util.tree_map(one, f)
+      path = os.path.join(datasets_dir, f"iter{k}_seed{seed}.npz")
+      dataset.save(path, dataset.arrays_from_rollouts(ro_i, f_i))
+      parts[(k, int(seed))] = dataset.part_metadata(k, seed, f_i, self.pipe.config.filter)
+    results.atomic_write_json(parts_path, sorted(parts.values(),
+                                                 key=lambda p: (p["iteration"], p["seed"])))
+    dataset.write_run_dataset(os.path.join(self.workdir, dataset.RUN_DATASET), datasets_dir,
+                              dataset.run_metadata(self.pipe.config, self.pipe.pair), parts)
+    self.log(f"iteration {k}: exported generated data to {datasets_dir}/ and "
+             f"{dataset.RUN_DATASET}")
 
   def _check_accepted(self, info: dict, k: int) -> None:
     config = self.pipe.config

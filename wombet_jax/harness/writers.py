@@ -27,6 +27,7 @@ import os
 import secrets
 import struct
 import time
+import zlib
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -236,10 +237,13 @@ class TensorBoardWriter(_Tracker):
 
 
 class WandbWriter(_Tracker):
-  """A W&B run in `<workdir>/wandb/`. Its id and the last step logged per tag live in
-  `<workdir>/wandb_run.json`, so a resume reopens the same run (resume="allow") and logs
-  only later points. The file is saved after each `log`: a run killed between the two logs
-  that evaluation again when resumed (TensorBoard reads its own files and has no such gap)."""
+  """A W&B run in `<workdir>/wandb/`. Its id lives in `<workdir>/wandb_run.json`; what the run
+  already logged is read back from its `.wandb` files (`read_wandb`), as TensorBoardWriter
+  reads its event files: wandb writes records to disk some seconds after `log` returns, so a
+  point counts as logged only once a file holds it, and a run killed before that logs it again
+  when resumed. A resume reopens the same id (resume="allow") and logs at W&B steps that
+  continue after the last one on disk, so the run's history (one folder per process when
+  offline, synced in order by `wandb sync`) holds every point once, in order."""
 
   def __init__(self, workdir: str, config: Mapping[str, Any], name: str):
     super().__init__()
@@ -247,11 +251,12 @@ class WandbWriter(_Tracker):
     self.state_path = os.path.join(workdir, WANDB_STATE)
     if os.path.exists(self.state_path):
       with open(self.state_path) as f:
-        state = json.load(f)
+        self.run_id = json.load(f)["id"]
     else:
-      state = {"id": secrets.token_hex(4), "last": {}}
-    self.run_id = state["id"]
-    self.last = {t: int(s) for t, s in state["last"].items()}
+      self.run_id = secrets.token_hex(4)
+    held = read_wandb(os.path.join(workdir, "wandb"), self.run_id)
+    self.last = wandb_last_steps(held)
+    self._step = max((int(row["_step"]) for row in held if "_step" in row), default=-1) + 1
     self._run = None
     self._phases: set[str] = set()
 
@@ -275,17 +280,16 @@ class WandbWriter(_Tracker):
       self._phases.add(phase)
     data = {f"{phase}/step": step, **scalars}
     data.update({t: wandb.Histogram(v) for t, v in hists.items()})
-    run.log(data)
-
-  def _flush(self):
-    self._save()
+    run.log(data, step=self._step)
+    self._step += 1
 
   def _save(self):
-    results.atomic_write_json(self.state_path, {"id": self.run_id, "last": self.last})
+    if not os.path.exists(self.state_path):
+      results.atomic_write_json(self.state_path, {"id": self.run_id})
 
   def close(self):
     if self._run is not None:
-      self._run.finish()
+      self._run.finish()  # writes everything logged to the run's files
       self._run = None
 
 
@@ -363,3 +367,74 @@ def read_tensorboard(logdir: str) -> dict[str, list[tuple[int, Any]]]:
           continue
         out.setdefault(v.tag, []).append((int(event.step), value))
   return out
+
+
+# --- reading W&B run files back (wandb's record format, decoded by its own protobufs) ---------
+WANDB_BLOCK = 32768   # the .wandb file is a LevelDB-style log: 32 KiB blocks of records,
+WANDB_HEADER = 7      # each record behind (crc32 of type + data, length, type); the file
+WANDB_MAGIC = b":W&B"  # starts with ":W&B", a 2-byte magic and a version byte
+
+
+def wandb_records(path: str) -> Iterator[Any]:
+  """The `wandb_internal_pb2.Record`s of one `.wandb` file, in order. Stops at a record cut
+  short or corrupted (a run killed while writing)."""
+  from wandb.proto import wandb_internal_pb2
+  with open(path, "rb") as f:
+    data = f.read()
+  if data[:len(WANDB_MAGIC)] != WANDB_MAGIC:
+    return
+  pos, pending = WANDB_HEADER, b""
+  while pos + WANDB_HEADER <= len(data):
+    left = WANDB_BLOCK - pos % WANDB_BLOCK
+    if left < WANDB_HEADER:  # a block's tail too short for a header is padding
+      pos += left
+      continue
+    crc, n, kind = struct.unpack("<IHB", data[pos:pos + WANDB_HEADER])
+    body = data[pos + WANDB_HEADER:pos + WANDB_HEADER + n]
+    if len(body) < n or zlib.crc32(body, zlib.crc32(bytes([kind]))) != crc:
+      return
+    pos += WANDB_HEADER + n
+    if kind == 1:    # a whole record
+      yield wandb_internal_pb2.Record.FromString(body)
+    elif kind == 2:  # its first, middle and last pieces across blocks
+      pending = body
+    elif kind == 3:
+      pending += body
+    elif kind == 4:
+      yield wandb_internal_pb2.Record.FromString(pending + body)
+      pending = b""
+
+
+def wandb_run_files(wandb_dir: str, run_id: str) -> list[str]:
+  """The `.wandb` files of run `run_id` under `wandb_dir` (one per process that opened it),
+  oldest first (the folders are named by start time)."""
+  folders = glob.glob(os.path.join(glob.escape(wandb_dir), f"*run-*-{run_id}"))
+  return sorted(f for d in sorted(folders) if not os.path.islink(d)
+                for f in glob.glob(os.path.join(glob.escape(d), f"run-{run_id}.wandb")))
+
+
+def read_wandb(wandb_dir: str, run_id: str) -> list[dict[str, Any]]:
+  """The history rows ({key: value}, `_step` included) that run `run_id`'s files hold, in
+  file order; nested keys are '/'-joined. Empty when there are none (or wandb is absent)."""
+  files = wandb_run_files(wandb_dir, run_id)
+  if not files or importlib.util.find_spec("wandb") is None:
+    return []
+  rows = []
+  for path in files:
+    for record in wandb_records(path):
+      if record.WhichOneof("record_type") == "history":
+        rows.append({(i.key or "/".join(i.nested_key)): json.loads(i.value_json)
+                     for i in record.history.item})
+  return rows
+
+
+def wandb_last_steps(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+  """{tag: last step (its phase's `<phase>/step`) at which the rows hold it}."""
+  last: dict[str, int] = {}
+  for row in rows:
+    for tag in row:
+      phase = tag.split("/")[0]
+      if tag.startswith("_") or f"{phase}/step" not in row:
+        continue
+      last[tag] = max(last.get(tag, -1), int(row[f"{phase}/step"]))
+  return last

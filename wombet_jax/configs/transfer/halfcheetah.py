@@ -15,7 +15,7 @@ Every size below was fixed before any arm ran and is not tuned on these seeds:
   (experiments/oracle_dataset.py); "oracle_small" draws 1100 of its transitions per seed and
   iteration, the median |D_off| of the committed 5-seed halfcheetah_cpu WOMBET run (850-1250).
 """
-from experiments.configs.cpu import locomotion
+from wombet_jax.configs.cpu import locomotion
 
 NUM_SEEDS = 10
 ORACLE_SMALL = 1100

@@ -11,7 +11,7 @@ default.py is what 1000-step locomotion episodes need:
 - more source data: 1 random and 4 MPC source episodes (5000 source steps);
 - 45k target steps (3 iterations of 15k), evaluated every 2500 steps on 5 episodes.
 """
-from experiments.configs import default
+from wombet_jax.configs import default
 
 
 def get_cpu_config(env: str, episode_length: int = 1000):

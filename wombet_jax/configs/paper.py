@@ -4,7 +4,7 @@ The paper does not state its budgets; these follow the conventions of its refere
 planner defaults of mbrl-lib, RLPD's G=20 with 10 critics) sized so one GPU runs a pair with
 5+ seeds vmapped. Target env steps: num_iterations * steps_per_iteration = 250k.
 """
-from experiments.configs import base
+from wombet_jax.configs import base
 
 
 def get_paper_config(env: str, episode_length: int = 1000, horizon: int = 30):

@@ -2,7 +2,7 @@
 
 Used by the tests and as the quickest end-to-end check; numbers from it mean nothing.
 """
-from experiments.configs import base
+from wombet_jax.configs import base
 
 
 def get_config():

@@ -1,5 +1,5 @@
 """inverted_double_pendulum source/target pair (cart at an offset) at the paper-scale budget."""
-from experiments.configs import paper
+from wombet_jax.configs import paper
 
 
 def get_config():

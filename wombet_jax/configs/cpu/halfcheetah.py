@@ -1,5 +1,5 @@
 """halfcheetah at CPU scale: WOMBET vs SAC from scratch, 5 seeds, 45k target steps (see locomotion.py)."""
-from experiments.configs.cpu import locomotion
+from wombet_jax.configs.cpu import locomotion
 
 
 def get_config():

@@ -1,5 +1,5 @@
 """reacher source/target pair (goal half-planes) at the paper-scale budget."""
-from experiments.configs import paper
+from wombet_jax.configs import paper
 
 
 def get_config():

@@ -1,5 +1,5 @@
 """walker2d source/target pair at the paper-scale budget (an accelerator is advised)."""
-from experiments.configs import paper
+from wombet_jax.configs import paper
 
 
 def get_config():

@@ -5,7 +5,7 @@
 trajectories, 2 critics of 128 units and G=2 instead of RLPD's 10 critics and G=20.
 Source: balance at the centre; target: balance with the cart held at x = 0.5.
 """
-from experiments.configs import base
+from wombet_jax.configs import base
 
 
 def get_config():
