@@ -167,26 +167,6 @@ def check(config, steps: int, fit_data: int, gen_trajectories: int) -> dict:
 DEVICE_FRACTION = 0.75  # of a device's memory that jax takes by default
 
 
-def generation_temp_bytes(config, block: int, num_seeds: int = 1) -> int:
-  """XLA temp bytes of one block of `block` trajectories of generation at config's shapes,
-  vmapped over `num_seeds` seeds (compiled on this machine, not run)."""
-  import jax
-  import jax.numpy as jnp
-
-  from wombet_jax import generation
-  from wombet_jax import world_model as wm_lib
-  from wombet_jax.envs import make_pair
-  pair = make_pair(config.env, config.episode_length or None)
-  wm = wm_lib.make_world_model(pair.obs_dim, pair.act_dim, config.world_model)
-  planner = generation.make_model_planner(config, pair, wm, pair.source.reward_fn)
-  gen = lambda k, ms: generation.generate(pair, wm, planner, block, config.generation.horizon,
-                                          k, ms, jnp.float32(config.planner.lambda_plan))
-  ms = jax.eval_shape(jax.vmap(wm.init), jax.ShapeDtypeStruct((num_seeds, 2), jnp.uint32))
-  keys = jax.ShapeDtypeStruct((num_seeds, 2), jnp.uint32)
-  compiled = jax.jit(jax.vmap(gen)).lower(keys, ms).compile()
-  return int(compiled.memory_analysis().temp_size_in_bytes)
-
-
 def largest_seeds(config, state: int, temp_of_block, device_gb: float) -> int:
   """Most seeds whose run states and blocks fit DEVICE_FRACTION of device_gb (see --memory)."""
   c = config.copy_and_resolve_references()
@@ -221,7 +201,7 @@ def memory_check(config, tflops: float) -> dict:
   for name, stepping_u in (("before", False), ("after", True)):
     c = config.copy_and_resolve_references()
     c.planner.stepping_u = stepping_u
-    t1, t2 = generation_temp_bytes(c, 1), generation_temp_bytes(c, 2)
+    t1, t2 = budget.generation_temp_bytes(c, 1), budget.generation_temp_bytes(c, 2)
     temp = lambda b, t1=t1, t2=t2: t1 + (t2 - t1) * (b - 1)
     flops = budget.plan_step_flops(c, pair.obs_dim, pair.act_dim)["flops"]
     seed_steps = config.loop.num_iterations * m * h_gen
@@ -237,7 +217,7 @@ def memory_check(config, tflops: float) -> dict:
     if name == "after":
       c.generation.memory_budget_gib = DEVICE_FRACTION * 80e9 / 2 / 2**30
       b5 = _block(c, 5, temp)
-      measured = generation_temp_bytes(c, b5, num_seeds=5)
+      measured = budget.generation_temp_bytes(c, b5, num_seeds=5)
       row["five_seeds_80gb"] = {"block": b5, "xla_temp_gib": measured / 2**30,
                                 "total_gib": (measured + 5 * state) / 2**30}
   return row
@@ -309,7 +289,7 @@ def main(argv):
       raise UserError(f"--envs contains {env!r}: no paper config experiments/configs/{env}.py")
     if _MEMORY.value:
       t0 = time.time()
-      rows.append(memory_check(importlib.import_module(f"experiments.configs.{env}")
+      rows.append(memory_check(importlib.import_module(f"wombet_jax.configs.{env}")
                                .get_config(), _TFLOPS.value))
       print(memory_table(rows[-1:], _TFLOPS.value).splitlines()[-1],
             f"({time.time() - t0:.0f} s)", flush=True)

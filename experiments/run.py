@@ -25,7 +25,6 @@ traceback.
 """
 import os
 import re
-import sys
 from typing import NoReturn
 
 from absl import app, flags

@@ -123,3 +123,23 @@ def check_pipeline_fits(pipe, device_bytes: int) -> dict:
         f"{gib(est['generation_bytes_per_seed'])}) but the device has {gib(device_bytes)}; at "
         f"most {device_bytes // max(per_seed, 1)} seeds fit")
   return est
+
+
+def generation_temp_bytes(config, block: int, num_seeds: int = 1) -> int:
+  """XLA temp bytes of one block of `block` trajectories of generation at config's shapes,
+  vmapped over `num_seeds` seeds (compiled on this machine, not run)."""
+  import jax
+  import jax.numpy as jnp
+
+  from wombet_jax import generation
+  from wombet_jax import world_model as wm_lib
+  from wombet_jax.envs import make_pair
+  pair = make_pair(config.env, config.episode_length or None)
+  wm = wm_lib.make_world_model(pair.obs_dim, pair.act_dim, config.world_model)
+  planner = generation.make_model_planner(config, pair, wm, pair.source.reward_fn)
+  gen = lambda k, ms: generation.generate(pair, wm, planner, block, config.generation.horizon,
+                                          k, ms, jnp.float32(config.planner.lambda_plan))
+  ms = jax.eval_shape(jax.vmap(wm.init), jax.ShapeDtypeStruct((num_seeds, 2), jnp.uint32))
+  keys = jax.ShapeDtypeStruct((num_seeds, 2), jnp.uint32)
+  compiled = jax.jit(jax.vmap(gen)).lower(keys, ms).compile()
+  return int(compiled.memory_analysis().temp_size_in_bytes)

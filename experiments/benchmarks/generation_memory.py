@@ -22,7 +22,7 @@ def main():
   args = ap.parse_args()
   import jax
 
-  from experiments.check_configs import generation_temp_bytes
+  from wombet_jax.budget import generation_temp_bytes
   from wombet_jax import generation
   from wombet_jax.envs import make_pair
   spec = importlib.util.spec_from_file_location("paper_config", args.config)

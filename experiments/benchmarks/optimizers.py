@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from experiments.configs import base
+from wombet_jax.configs import base
 from wombet_jax.planner import Dynamics, make_planner
 
 # The LQR of tests/test_planner.py.

@@ -22,7 +22,7 @@ from wombet_jax.harness import results
 RUN_OUTPUTS = ("config.json", "metrics.jsonl", "summary.json", "learning_curve.png",
                "policy", "datasets", "tensorboard", "wandb", "wandb_run.json",
                "checkpoints_corrupt", "compare", "comparison.png", "comparison.json",
-               "comparison.md", "offline_dataset.json")
+               "comparison.md", "offline_dataset.json", "dataset.npz")
 # Folders whose files are written by results.atomic_write_bytes (temporary `.<name>.*.partial`).
 ATOMIC_DIRS = ("", "policy", "datasets")
 ORBAX_TMP = ".orbax-checkpoint-tmp"
