@@ -282,3 +282,27 @@ def test_report_from_run_folders_then_from_its_own_copies(tmp_path):
   shutil.rmtree(wd)
   again = transfer.write_report(None, ["sac", "wombet"], wd, out, table)
   assert again["comparisons"] == rep["comparisons"] and again["doff"] == rep["doff"]
+
+
+def test_the_export_reader_refuses_ragged_and_non_finite_files_in_one_line(tmp_path):
+  good = arrays(accept=[1] * 10)
+  ragged = dict(good, rewards=np.zeros(3, np.float32))
+  nan = dict(good, observations=np.where(np.arange(10)[:, None] == 4, np.nan,
+                                         good["observations"]))
+  for name, a, message in (("ragged", ragged, "different lengths"),
+                           ("nan", nan, "'observations' has non-finite values in 1 rows "
+                                        "(first: row 4)")):
+    path = write(tmp_path, f"{name}.npz", a)
+    with pytest.raises(UserError) as e:
+      dataset.load(path)
+    assert message in str(e.value) and "\n" not in str(e.value)
+  np.testing.assert_array_equal(dataset.load(write(tmp_path, "ok.npz", good))["rewards"],
+                                np.arange(10))
+
+
+def test_absurd_seed_counts_fail_before_compiling(tmp_path):
+  c = helpers.make_config(num_seeds=2_000_000)  # terabytes: no machine holds them
+  with pytest.raises(UserError, match=r"^config.num_seeds=2000000 is invalid: the run needs "
+                                      r"about .* at most \d+ seeds fit$"):
+    runner.Runner(c, str(tmp_path / "wd"))
+  assert not os.path.exists(tmp_path / "wd") or not os.listdir(tmp_path / "wd")

@@ -85,10 +85,30 @@ def _save(path: str, arrays: dict[str, np.ndarray], keys: tuple[str, ...]) -> No
 def load(path: str, filtered: bool = True) -> dict[str, np.ndarray]:
   """D4RL-style dict; `filtered=True` returns D_off only, False every generated transition.
   A run's dataset's `metadata` entry is left out (`read_metadata`)."""
-  with np.load(path) as f:
-    data = {k: f[k] for k in f.files if k != METADATA_KEY}
+  def bad(what: str) -> UserError:
+    return UserError(f"dataset {path!r} is invalid: {what}")
+
+  try:
+    with np.load(path, allow_pickle=False) as f:
+      data = {k: f[k] for k in f.files if k != METADATA_KEY}
+  except FileNotFoundError:
+    raise bad("no such file") from None
+  except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+    raise bad(f"not a readable .npz file ({type(e).__name__}: {e})") from None
+  lengths = {k: (v.shape[0] if v.ndim else None) for k, v in data.items()}
+  if len(set(lengths.values())) > 1:
+    raise bad(f"its arrays have different lengths {lengths}; every key holds one row per "
+              "transition")
+  for k, v in data.items():
+    if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all():
+      rows = ~np.isfinite(v.reshape(len(v), -1)).all(axis=1)
+      raise bad(f"{k!r} has non-finite values in {int(rows.sum())} rows (first: row "
+                f"{int(np.argmax(rows))})")
   if filtered:
-    keep = data["accept"]
+    if "accept" not in data:
+      raise bad("has no 'accept' mask, so D_off cannot be told apart; read it with "
+                "filtered=False")
+    keep = data["accept"].astype(bool)
     data = {k: v[keep] for k, v in data.items()}
   return data
 
