@@ -52,8 +52,8 @@ def test_points_are_mean_iqm_and_bootstrap_ci_over_seeds_skipping_nulls():
   ret = np.array([0.0, 1.0, 4.0, 9.0])
   assert scalars["eval/return/mean"] == np.mean(ret)
   iqm, lo, hi = stats.iqm_ci(ret, reps=writers.BOOTSTRAP_REPS, seed=writers.BOOTSTRAP_SEED)
-  assert (scalars["eval/return/iqm"], scalars["eval/return/ci95_low"],
-          scalars["eval/return/ci95_high"]) == (iqm, lo, hi)
+  assert (scalars["eval/return/iqm"], scalars["eval/return/iqm_ci95_low"],
+          scalars["eval/return/iqm_ci95_high"]) == (iqm, lo, hi)
   assert iqm == 2.5 and lo <= iqm <= hi  # the middle two of four
   assert scalars["eval/td_error/mean"] == pytest.approx(0.15)
   assert "eval/beta/iqm" not in scalars  # other fields: the mean only
@@ -87,7 +87,7 @@ def test_tensorboard_reads_back_and_a_resume_appends_only_new_steps(tmp_path):
   first.close()
   ev = writers.read_tensorboard(logdir)
   assert len(writers.event_files(logdir)) == 2
-  for tag in ("eval/return/mean", "eval/return/iqm", "eval/return/ci95_low", "eval/return",
+  for tag in ("eval/return/mean", "eval/return/iqm", "eval/return/iqm_ci95_low", "eval/return",
               "eval/beta/mean"):
     assert _steps(ev, tag) == [0, 100, 200, 300], tag
   assert _steps(ev, "eval/penalty/mean") == [100, 200, 300]
@@ -97,6 +97,44 @@ def test_tensorboard_reads_back_and_a_resume_appends_only_new_steps(tmp_path):
   assert [v["num"] for _, v in ev["eval/return"]] == [4] * 4
   [(step, text)] = ev["config/text_summary"]  # the config once, not again on resume
   assert step == 0 and '"seed": 0' in text
+  [start] = _hparams(logdir, "session_start_info")  # HParams once too
+  assert dict(start.hparams)["seed"].number_value == 0
+
+
+def _hparams(logdir, field):
+  """The HParams plugin records of kind `field` (experiment, session_start_info) that the
+  event files in `logdir` hold, decoded as TensorBoard's hparams plugin decodes them."""
+  from tensorboardX.proto import event_pb2, plugin_hparams_pb2
+  out = []
+  for path in writers.event_files(logdir):
+    for record in writers.read_records(path):
+      for v in event_pb2.Event.FromString(record).summary.value:
+        if v.metadata.plugin_data.plugin_name == "hparams":
+          data = plugin_hparams_pb2.HParamsPluginData.FromString(
+              v.metadata.plugin_data.content)
+          if data.WhichOneof("data") == field:
+            out.append(getattr(data, field))
+  return out
+
+
+def test_hparams_flatten_the_config_and_name_the_iqm_metrics(tmp_path):
+  config = {"env": "halfcheetah", "num_seeds": 5, "agent": {"utd": 20, "layer_norm": True,
+            "hidden": [256, 256]}, "offline": {"dataset": None}, "empty": {}}
+  assert writers.hparams(config) == {
+      "env": "halfcheetah", "num_seeds": 5.0, "agent.utd": 20.0, "agent.layer_norm": True,
+      "agent.hidden": "[256, 256]", "empty": "{}"}
+  logdir = str(tmp_path / "tb")
+  w = writers.TensorBoardWriter(logdir, config)
+  w.write(_rows())
+  w.close()
+  [exp] = _hparams(logdir, "experiment")
+  assert [m.name.tag for m in exp.metric_infos] == ["eval/return/iqm",
+                                                    "eval/normalized_return/iqm"]
+  assert sorted(h.name for h in exp.hparam_infos) == sorted(writers.hparams(config))
+  [start] = _hparams(logdir, "session_start_info")
+  assert start.hparams["agent.utd"].number_value == 20.0
+  assert start.hparams["env"].string_value == "halfcheetah"
+  assert start.hparams["agent.layer_norm"].bool_value is True
 
 
 def test_a_torn_last_record_is_ignored_when_resuming(tmp_path):
@@ -151,7 +189,8 @@ def _fake_wandb(calls):
     calls.append(("init", kw))
     return Run()
 
-  return types.SimpleNamespace(init=init, Histogram=lambda v: ("histogram", list(v)))
+  return types.SimpleNamespace(init=init, Histogram=lambda v: ("histogram", list(v)),
+                               Settings=lambda **kw: ("settings", kw))
 
 
 def test_wandb_counts_as_logged_only_what_its_files_hold(tmp_path, monkeypatch):
@@ -198,12 +237,12 @@ print("closed", flush=True)
 
 def _wandb_process(wd, rows_file, stop):
   """Runs _WANDB_CHILD; with `stop`, SIGKILLs its process group (wandb's service included)
-  once it reported `stop` groups written."""
+  once it reported `stop` groups written. Returns what it printed."""
   import signal
+  env = {k: v for k, v in os.environ.items() if k not in ("WANDB_SILENT", "WANDB_QUIET")}
   p = subprocess.Popen([sys.executable, "-c", _WANDB_CHILD, wd, rows_file, str(stop)],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       start_new_session=True,
-                       env=dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true"))
+                       start_new_session=True, env=dict(env, WANDB_MODE="offline"))
   out, line = [], ""
   for line in p.stdout:
     out.append(line)
@@ -214,6 +253,7 @@ def _wandb_process(wd, rows_file, stop):
   p.wait(timeout=120)
   time.sleep(1)
   assert line.strip() in (f"wrote {stop}", "closed"), "".join(out)[-3000:]
+  return "".join(out)
 
 
 def test_real_wandb_killed_twice_and_resumed_holds_every_step_once(tmp_path):
@@ -231,7 +271,11 @@ def test_real_wandb_killed_twice_and_resumed_holds_every_step_once(tmp_path):
   results.atomic_write_json(rows_file, rows)
   _wandb_process(wd, rows_file, 3)
   _wandb_process(wd, rows_file, 5)
-  _wandb_process(wd, rows_file, 0)
+  finished = _wandb_process(wd, rows_file, 0)
+  # wandb's end-of-run history and summary are off by default (the child's environment sets
+  # neither WANDB_QUIET nor WANDB_SILENT); where the run is saved is still said.
+  assert "Run summary" not in finished and "Run history" not in finished, finished
+  assert "Run data is saved locally" in finished, finished
   with open(os.path.join(wd, writers.WANDB_STATE)) as f:
     run_id = json.load(f)["id"]
   files = writers.wandb_run_files(os.path.join(wd, "wandb"), run_id)

@@ -109,7 +109,7 @@ def _values(group: Sequence[Mapping[str, Any]], key: str) -> np.ndarray:
 
 def group_points(group: Sequence[Mapping[str, Any]]) -> tuple[dict, dict]:
   """({tag: scalar}, {tag: values over seeds}) of one group; tags are <phase>/<field>/<stat>
-  (mean, iqm, ci95_low, ci95_high), histograms <phase>/<field>."""
+  (mean, iqm, iqm_ci95_low, iqm_ci95_high: the CI is the IQM's), histograms <phase>/<field>."""
   phase = group[0]["phase"]
   scalars: dict[str, float] = {}
   hists: dict[str, np.ndarray] = {}
@@ -121,10 +121,34 @@ def group_points(group: Sequence[Mapping[str, Any]]) -> tuple[dict, dict]:
     scalars[f"{phase}/{key}/mean"] = float(np.mean(v))
     if key in SUMMARY_KEYS:
       point, lo, hi = stats.iqm_ci(v, reps=BOOTSTRAP_REPS, seed=BOOTSTRAP_SEED)
-      scalars.update({f"{phase}/{key}/iqm": point, f"{phase}/{key}/ci95_low": lo,
-                      f"{phase}/{key}/ci95_high": hi})
+      scalars.update({f"{phase}/{key}/iqm": point, f"{phase}/{key}/iqm_ci95_low": lo,
+                      f"{phase}/{key}/iqm_ci95_high": hi})
       hists[f"{phase}/{key}"] = v
   return scalars, hists
+
+
+# The metrics TensorBoard's HParams dashboard lists next to each run's config.
+HPARAM_METRICS = tuple(f"eval/{key}/iqm" for key in SUMMARY_KEYS)
+
+
+def hparams(config: Mapping[str, Any]) -> dict[str, str | bool | float]:
+  """The config flattened to '.'-joined names of the scalar values HParams can show (str,
+  bool, number); a list or an empty section becomes its JSON text."""
+  out: dict[str, str | bool | float] = {}
+
+  def visit(prefix: str, node: Any) -> None:
+    if isinstance(node, Mapping) and node:
+      for k in sorted(node):
+        visit(f"{prefix}.{k}" if prefix else str(k), node[k])
+    elif isinstance(node, (str, bool)):
+      out[prefix] = node
+    elif isinstance(node, (int, float)):
+      out[prefix] = float(node)
+    elif node is not None:
+      out[prefix] = json.dumps(node, sort_keys=True)
+
+  visit("", results.jsonable(config))
+  return out
 
 
 def config_text(config: Mapping[str, Any]) -> str:
@@ -191,7 +215,8 @@ class TensorBoardWriter(_Tracker):
     self.logdir = logdir
     held = read_tensorboard(logdir)
     self.last = {tag: max(s for s, _ in points) for tag, points in held.items() if points}
-    self._config = None if CONFIG_TAG + "/text_summary" in held else config_text(config)
+    # The config (as text and as HParams) is written once, with the run's first points.
+    self._config = None if CONFIG_TAG + "/text_summary" in held else config
     self._writer = None
 
   def _sink(self):
@@ -208,7 +233,12 @@ class TensorBoardWriter(_Tracker):
                                   f".{len(event_files(self.logdir))}")
       if self._config is not None:
         from tensorboardX import summary
-        self._event(0, summary.text(CONFIG_TAG, self._config))
+        self._event(0, summary.text(CONFIG_TAG, config_text(self._config)))
+        # HParams: the experiment (which hparams and metrics exist), this run's values and
+        # its end, as tensorboardX's add_hparams writes them, but into the run's own event
+        # file, so the dashboard reads the metrics from this run instead of a copy.
+        for part in summary.hparams(hparams(self._config), dict.fromkeys(HPARAM_METRICS)):
+          self._event(0, part)
         self._config = None
     return self._writer
 
@@ -234,6 +264,16 @@ class TensorBoardWriter(_Tracker):
     if self._writer is not None:
       self._writer.close()
       self._writer = None
+
+
+def wandb_settings():
+  """wandb's own console output reduced to where the run is saved: without it, every run
+  ends with its history and summary (about 15 lines), which metrics.jsonl and the runner's
+  closing line already hold. WANDB_QUIET or WANDB_SILENT in the environment take over."""
+  import wandb
+  if "WANDB_QUIET" in os.environ or "WANDB_SILENT" in os.environ:
+    return wandb.Settings()
+  return wandb.Settings(quiet=True)
 
 
 class WandbWriter(_Tracker):
@@ -268,7 +308,7 @@ class WandbWriter(_Tracker):
           project=os.environ.get("WANDB_PROJECT", "wombet_jax"), name=self.name,
           id=self.run_id, resume="allow", dir=self.workdir, config=dict(self.config),
           # Offline by default: a run never needs the network; `wandb sync` uploads it.
-          mode=os.environ.get("WANDB_MODE", "offline"))
+          mode=os.environ.get("WANDB_MODE", "offline"), settings=wandb_settings())
     return self._run
 
   def _log(self, phase, step, scalars, hists):
