@@ -198,3 +198,60 @@ def test_an_exported_policy_drives_brax_own_env(tmp_path):
   assert done.returncode == 0, done.stderr[-3000:]
   assert "sac seed 5 in brax's Reacher: return " in done.stdout
   assert done.stdout.strip().endswith("over 3 steps"), done.stdout
+
+
+@pytest.mark.parametrize("algo", ["sac", "td3", "bc"])  # the three actor kinds
+def test_onnx_export_acts_like_the_actor_under_onnxruntime(algo, tmp_path):
+  """Each actor kind, exported to ONNX, gives the JAX deterministic action to 1e-5 under
+  onnxruntime, on observations far enough from zero that every layer is active."""
+  pytest.importorskip("onnx", reason='the onnx extra is not installed (pip install '
+                      '"wombet_jax[onnx]")')
+  ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+  from wombet_jax.harness import onnx_export
+  c = helpers.make_config(algo=algo)
+  pair = make_pair("pointmass")
+  wm = wm_lib.make_world_model(pair.obs_dim, pair.act_dim, c.world_model)
+  agent = registry.get(algo).make(AgentContext(pair.obs_dim, pair.act_dim, c, pair, wm, None))
+  states = jax.vmap(agent.init)(jax.random.split(jax.random.PRNGKey(1), 2))
+  path = str(tmp_path / "policy")
+  policy.export(path, states, config=c, obs_dim=pair.obs_dim, act_dim=pair.act_dim,
+                episode_length=pair.episode_length, seeds=[3, 4], target_env_steps=0)
+  out = str(tmp_path / "actor.onnx")
+  assert onnx_export.export(path, 4, out)["seed"] == 4
+  obs = 3.0 * np.random.default_rng(0).normal(size=(16, pair.obs_dim)).astype(np.float32)
+  got = ort.InferenceSession(out, providers=["CPUExecutionProvider"]).run(
+      ["action"], {"obs": obs})[0]
+  want = np.asarray(policy.load(path, seed=4)(obs))
+  np.testing.assert_allclose(got, want, atol=1e-5)
+  assert np.abs(want - np.asarray(policy.load(path, seed=3)(obs))).max() > 1e-3  # seed 4's
+  import onnx
+  props = {p.key: p.value for p in onnx.load(out).metadata_props}
+  assert props["seed"] == "4" and props["algo"] == algo and props["env"] == "pointmass"
+  with pytest.raises(ValueError, match=r"seed=9 is not in this policy; allowed: \[3, 4\]"):
+    onnx_export.export(path, 9, out)
+
+
+def test_onnx_export_without_its_package_is_one_line(tmp_path, monkeypatch):
+  from wombet_jax.errors import UserError
+  from wombet_jax.harness import onnx_export
+  monkeypatch.setitem(sys.modules, "onnx", None)  # find_spec says: not installed
+  with pytest.raises(UserError, match=r'^ONNX export needs the onnx package, which is not '
+                                      r'installed: pip install "wombet_jax\[onnx\]"$'):
+    onnx_export.export(str(tmp_path), None, str(tmp_path / "x.onnx"))
+
+
+def test_export_onnx_script_writes_checks_and_refuses_in_one_line(sac_run, tmp_path):
+  pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+  _, wd, _ = sac_run
+  out = str(tmp_path / "p.onnx")
+  done = helpers.script("export_onnx.py", f"--workdir={wd}", "--seed=1", f"--out={out}")
+  assert done.returncode == 0, done.stderr[-3000:]
+  line = done.stdout.strip().splitlines()[-1]
+  assert line.startswith(f"wrote {out} (seed 1, ") and "max |diff| " in line, line
+  assert float(line.rsplit(" ", 1)[1]) < 1e-5, line
+  bad = helpers.script("export_onnx.py", f"--workdir={wd}", "--seed=7",
+                       f"--out={tmp_path / 'q.onnx'}")
+  assert bad.returncode == 2 and "Traceback" not in bad.stderr
+  assert helpers.error_lines(bad.stderr, prefix="export_onnx.py: ") == [
+      "export_onnx.py: seed=7 is not in this policy; allowed: [0, 1]"]
+  assert sorted(os.listdir(tmp_path)) == ["p.onnx"]
