@@ -47,8 +47,8 @@ from wombet_jax.harness import cli
 from wombet_jax.errors import UserError
 from wombet_jax.configs import CONFIGS
 
-_ENVS = flags.DEFINE_list("envs", ["halfcheetah", "hopper", "walker2d", "ant", "reacher",
-                                   "inverted_double_pendulum"], "Paper configs to check.")
+_ENVS = flags.DEFINE_list("envs", None, "Paper configs to check (default: every pair with one, "
+                          "from the pair registry).")
 _ALGOS = flags.DEFINE_list("algos", ["wombet", "sac"], "Algorithms per config.")
 _STEPS = flags.DEFINE_integer("steps", 5, "Steps per timed piece (episodes, chunks, generation).")
 _FIT_DATA = flags.DEFINE_integer("fit_data", 20_000, "Random transitions for the timed fit.")
@@ -283,7 +283,8 @@ def main(argv):
       results.atomic_write_json(_JSON.value, dict(merged[0], rows=rows))
     return
   rows = []
-  for env in _ENVS.value:
+  from wombet_jax.envs import registry
+  for env in _ENVS.value or registry.paper_names():
     path = os.path.join(CONFIGS, f"{env}.py")
     if not os.path.exists(path):
       raise UserError(f"--envs contains {env!r}: no paper config experiments/configs/{env}.py")

@@ -35,7 +35,11 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Where runs live (default /tmp/w
 _OUT = flags.DEFINE_string("out", None, "Output folder (default experiments/results/figure<N>).")
 _DRAW_ONLY = flags.DEFINE_bool("draw_only", False, "Draw from finished runs; run nothing.")
 
-PAPER_ENVS = ("halfcheetah", "hopper", "walker2d", "ant", "reacher", "inverted_double_pendulum")
+
+def paper_envs() -> tuple[str, ...]:
+  """The pairs with a paper-scale config (the pair registry's list)."""
+  from wombet_jax.envs import registry
+  return registry.paper_names()
 
 
 def base_config(scale: str, env: str):
@@ -43,8 +47,8 @@ def base_config(scale: str, env: str):
   if env not in registry.names():
     raise UserError(f"--env contains {env!r}; known pairs: {', '.join(registry.names())}")
   name = "default" if scale == "cpu" else env
-  if scale == "paper" and env not in PAPER_ENVS:
-    raise UserError(f"--scale=paper has configs for {', '.join(PAPER_ENVS)}, not {env!r}")
+  if scale == "paper" and env not in paper_envs():
+    raise UserError(f"--scale=paper has configs for {', '.join(paper_envs())}, not {env!r}")
   c = importlib.import_module(f"wombet_jax.configs.{name}").get_config()
   c.env, c.compare = env, ""
   if _SEEDS.value:
@@ -64,7 +68,7 @@ def main(argv):
   fig = figures.get_figure(_FIGURE.value)
   scale = _SCALE.value
   envs = ([e.strip() for e in _ENV.value.split(",") if e.strip()] if _ENV.value
-          else (["inverted_double_pendulum"] if scale == "cpu" else list(PAPER_ENVS)))
+          else (["inverted_double_pendulum"] if scale == "cpu" else list(paper_envs())))
   workdir = _WORKDIR.value or os.path.join("/tmp/wombet_figures", scale)
   out = _OUT.value or os.path.join(ROOT, "experiments", "results", f"figure{fig.number}")
   configs = {env: {v.label: figures.apply_overrides(base_config(scale, env), v.overrides)

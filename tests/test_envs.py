@@ -5,6 +5,7 @@ it resets 64 source envs and rolls 64 target envs out for 14 steps with a 6-step
 and every MJX assertion for that pair reads that one rollout.
 """
 import math
+import os
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +24,13 @@ N_ENVS, N_STEPS, EP_LEN = 64, 14, 6
 
 def test_names_and_unknown_name():
   assert envs.names() == ("pointmass",) + MJX_PAIRS
+  # Every list of pairs derives from the registry's specs: the MJX pairs (scene, brax env) and
+  # the paper's pairs, each with its paper-scale config file.
+  assert envs.mjx_names() == MJX_PAIRS and envs.paper_names() == MJX_PAIRS
+  assert envs.is_mjx("hopper:source") and not envs.is_mjx("pointmass")
+  from wombet_jax.configs import CONFIGS
+  for name in envs.paper_names():
+    assert os.path.exists(os.path.join(CONFIGS, f"{name}.py")), name
   with pytest.raises(ValueError, match="known pairs: pointmass, halfcheetah.*reacher"):
     envs.make_pair("cheetah")
 

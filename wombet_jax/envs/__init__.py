@@ -4,7 +4,8 @@ from wombet_jax import third_party
 third_party.quiet_imports()  # before brax or mujoco.mjx is first imported
 
 from wombet_jax.envs.base import EnvState, Task, TaskPair, Transition
-from wombet_jax.envs.registry import make_pair, names, observation, observation_layout
+from wombet_jax.envs.registry import (is_mjx, make_pair, mjx_names, names, observation,
+                                     observation_layout, paper_names)
 
-__all__ = ["EnvState", "Task", "TaskPair", "Transition", "make_pair", "names", "observation",
-           "observation_layout"]
+__all__ = ["EnvState", "Task", "TaskPair", "Transition", "is_mjx", "make_pair", "mjx_names",
+           "names", "observation", "observation_layout", "paper_names"]

@@ -29,7 +29,12 @@ from typing import Any, Callable, NamedTuple
 import jax
 import numpy as np
 
-MJX_PAIRS = ("halfcheetah", "hopper", "walker2d", "ant", "reacher", "inverted_double_pendulum")
+
+def is_mjx(env: str) -> bool:
+  """An MJX pair (the pair registry's list; imported here, not at module level, because it
+  imports mujoco, which must see MUJOCO_GL first)."""
+  from wombet_jax.envs import registry
+  return registry.is_mjx(env)
 
 
 class Episode(NamedTuple):
@@ -58,10 +63,12 @@ def record(task, act_fn: Callable, episode_length: int, key: jax.Array) -> Episo
 
 def brax_env(name: str):
   """Brax's environment whose model (sys) the MJX pair `name` simulates."""
-  if name not in MJX_PAIRS:
-    raise ValueError(f"env {name!r} has no MJX scene to render; allowed: {list(MJX_PAIRS)}")
+  from wombet_jax.envs import registry
+  if not registry.is_mjx(name):
+    raise ValueError(f"env {name!r} has no MJX scene to render; allowed: "
+                     f"{list(registry.mjx_names())}")
   from brax import envs as brax_envs
-  return brax_envs.get_environment(name, backend="mjx")
+  return brax_envs.get_environment(registry.base_name(name), backend="mjx")
 
 
 def frames(episode: Episode) -> list:
@@ -237,9 +244,10 @@ def record_policy(pol, seed: int, episode: int = 0, task: str = "target") -> Epi
 
 def check_ready(env: str, fmt: str) -> None:
   """Raises ValueError when `fmt` cannot be drawn for `env` (before anything compiles)."""
-  allowed = ("html", "gif") if env in MJX_PAIRS else ("png",)
+  mjx = is_mjx(env)
+  allowed = ("html", "gif") if mjx else ("png",)
   if fmt not in allowed:
-    kind = "an MJX pair" if env in MJX_PAIRS else "a pure-JAX pair without a scene"
+    kind = "an MJX pair" if mjx else "a pure-JAX pair without a scene"
     raise ValueError(f"--format={fmt} is invalid for {env} ({kind}): allowed {list(allowed)}")
 
 
@@ -253,7 +261,7 @@ def render(path: str, seed: int, fmt: str | None = None, episode: int = 0,
   from wombet_jax.harness import policy, results
   pol = policy.load_policy(path)
   env = pol.meta["env"]
-  fmt = fmt or ("html" if env in MJX_PAIRS else "png")
+  fmt = fmt or ("html" if is_mjx(env) else "png")
   check_ready(env, fmt)
   ep = record_policy(pol, seed, episode, task)
   run_dir = os.path.abspath(path)
