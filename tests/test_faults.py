@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import helpers
+from wombet_jax.errors import UserError
 from wombet_jax.harness import config as config_lib
 from wombet_jax.harness import checkpointing, experiment, results, runner
 
@@ -257,6 +258,9 @@ def test_bad_values_stop_the_run_before_any_write(tmp_path, field, value, messag
     ("--config.nosection.x=1", "config has no field 'nosection'; its sections and fields: "
                                "['agent', 'algo',"),
     ("--config.seed=4294967296", "config.seed=4294967296 is invalid"),
+    ("--config.world_model.propagation=ts1", "config.world_model.propagation='ts1' is "
+                                             "invalid: the field moved to "
+                                             "config.planner.propagation; set that instead"),
 ])
 def test_cli_input_errors_are_one_line_with_status_2(tmp_path, flag, needle):
   out = _cli(flag, "--workdir=" + str(tmp_path / "wd"))
@@ -276,6 +280,16 @@ def test_unknown_field_names_the_full_path_and_the_sections_fields():
   assert config_lib.unknown_field(c, "pets.episodes", "3") == (
       "config.pets.episodes='3' is invalid: config.pets has no field 'episodes'; its fields: "
       "['mpc_episodes', 'random_episodes']")
+
+
+def test_a_moved_field_set_in_a_config_file_is_refused_naming_its_new_place():
+  c = helpers.make_config()
+  assert c.planner.propagation == "ts_inf" and "propagation" not in c.world_model
+  c.world_model.propagation = "ts1"  # a config file written for the old layout
+  with pytest.raises(UserError, match=r"^config.world_model.propagation='ts1' is invalid: the "
+                                      r"field moved to config.planner.propagation; set that "
+                                      r"instead$"):
+    config_lib.validate(c)
 
 
 # --- temporary files, modes, strict JSON, complete written last ----------------------------------

@@ -15,6 +15,11 @@ from wombet_jax.planner import Dynamics, PlanState, make_planner, validate_plann
 _BASE = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "configs" / "base.py"
 
 
+def with_propagation(cfg, propagation):
+  """`cfg` with planner.propagation set (the field of the planner section)."""
+  return ml_collections.ConfigDict({**cfg.to_dict(), "propagation": propagation})
+
+
 def planner_config(**overrides):
   spec = importlib.util.spec_from_file_location("base_config", _BASE)
   mod = importlib.util.module_from_spec(spec)
@@ -253,14 +258,14 @@ def test_member_assignment_ts_inf_and_ts1(particles):
   cfg = planner_config(horizon=6, population=4, num_elites=2, particles=particles, discount=1.0)
   reward = lambda o, a, o2: o2[1] - o[1]
   x0 = jnp.array([-1.0, 0.0])
-  ts_inf = make_planner(cfg, 1, MEMBER_DYN, reward, propagation="ts_inf")
+  ts_inf = make_planner(with_propagation(cfg, "ts_inf"), 1, MEMBER_DYN, reward)
   out = jax.jit(ts_inf.evaluate)(None, jax.random.key(0), x0, jnp.zeros((3, 6, 1)), 0.0)
   np.testing.assert_allclose(out["return"], 5.0)  # fixed member: every later step repeats
   mean_member = np.asarray(out["uncertainty"]) * 6 / 5 - 1  # u averages (0, m+1, ..., m+1)
   assert np.all((mean_member >= 0) & (mean_member <= 3))
   if particles == 8:  # two particles per member for every sequence
     np.testing.assert_allclose(mean_member, 1.5, rtol=1e-6)
-  ts1 = make_planner(cfg, 1, MEMBER_DYN, reward, propagation="ts1")
+  ts1 = make_planner(with_propagation(cfg, "ts1"), 1, MEMBER_DYN, reward)
   many_keys = jax.vmap(ts1.evaluate, in_axes=(None, 0, None, None, None))
   out1 = jax.jit(many_keys)(None, jax.random.split(jax.random.key(1), 200), x0,
                             jnp.zeros((3, 6, 1)), 0.0)
@@ -283,7 +288,7 @@ def test_common_noise_cancels_between_candidates(common_noise, propagation):
   h = 5
   cfg = planner_config(horizon=h, population=4, num_elites=2, particles=6, discount=1.0,
                        common_noise=common_noise)
-  planner = make_planner(cfg, 1, WALK_DYN, lambda o, a, o2: o2[0], propagation=propagation)
+  planner = make_planner(with_propagation(cfg, propagation), 1, WALK_DYN, lambda o, a, o2: o2[0])
   seqs = jnp.stack([jnp.zeros((h, 1)), jnp.full((h, 1), 0.1), jnp.zeros((h, 1))])
   ret = np.asarray(jax.jit(planner.evaluate)(None, jax.random.key(3), jnp.zeros(1), seqs,
                                              0.0)["return"])
@@ -309,9 +314,8 @@ MEMBER_WALK_DYN = Dynamics(step=lambda p, eps, o, a, m: o + a + (m + 1.0) * eps,
 def test_identical_candidates_get_identical_objectives(particles, propagation):
   h = 5
   cfg = planner_config(horizon=h, population=32, num_elites=3, particles=particles,
-                       discount=1.0)
-  planner = make_planner(cfg, 1, MEMBER_WALK_DYN, lambda o, a, o2: o2[0],
-                         propagation=propagation)
+                       discount=1.0, propagation=propagation)
+  planner = make_planner(cfg, 1, MEMBER_WALK_DYN, lambda o, a, o2: o2[0])
   seqs = jnp.zeros((32, h, 1)).at[7].set(0.1)
   out = jax.jit(planner.evaluate)(None, jax.random.key(5), jnp.zeros(1), seqs, 0.0)
   ret = np.asarray(out["return"])
@@ -351,7 +355,7 @@ def test_bad_config_raises_naming_field(field, value):
 def test_bad_arguments_raise():
   cfg = planner_config()
   with pytest.raises(ValueError, match="propagation"):
-    make_planner(cfg, 1, LQR_DYN, lqr_reward, propagation="random")
+    make_planner(with_propagation(cfg, "random"), 1, LQR_DYN, lqr_reward)
   with pytest.raises(ValueError, match="num_members"):
     make_planner(cfg, 1, LQR_DYN._replace(num_members=0), lqr_reward)
   with pytest.raises(ValueError, match="act_dim"):
@@ -430,7 +434,7 @@ def test_stepping_pass_u_gives_the_same_plan(uncertainty, propagation, common_no
   for stepping_u in (False, True):
     cfg = planner_config(horizon=3, population=8, iterations=2, num_elites=3, particles=3,
                          common_noise=common_noise, stepping_u=stepping_u)
-    planner = make_planner(cfg, 2, dyn, reward, propagation=propagation)
+    planner = make_planner(with_propagation(cfg, propagation), 2, dyn, reward)
     outs.append(jax.jit(planner.plan)(planner.init(), jax.random.key(1),
                                       jnp.array([0.5, -0.2, 0.1]), state, jnp.float32(3.0)))
   (act0, st0, info0), (act1, st1, info1) = outs

@@ -139,8 +139,7 @@ def model_dynamics(wm: WorldModel) -> Dynamics:
 
 def make_model_planner(config, pair: TaskPair, wm: WorldModel, reward_fn) -> Planner:
   return make_planner(config.planner, pair.act_dim, model_dynamics(wm), reward_fn,
-                      termination_fn=pair.source.termination_fn,
-                      propagation=config.world_model.propagation)
+                      termination_fn=pair.source.termination_fn)
 
 
 def collect_source_episode(pair: TaskPair, planner: Planner, episode_length: int,

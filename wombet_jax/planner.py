@@ -92,6 +92,7 @@ def validate_planner_config(cfg) -> None:
   for f in ("horizon", "population", "iterations", "num_elites", "particles"):
     s.integer(f)
   s.at_most("num_elites", "population")
+  s.choice("propagation", PROPAGATIONS)
   # mean <- alpha mean + (1 - alpha) elite mean: 0 is no smoothing, 1 never moves the mean.
   s.number("alpha", 0.0, 1.0, hi_open=True,
            why="alpha = 1 never moves the CEM distribution")
@@ -110,23 +111,21 @@ def validate_planner_config(cfg) -> None:
 
 
 def make_planner(config_planner, act_dim: int, dynamics: Dynamics, reward_fn: Callable,
-                 termination_fn: Optional[Callable] = None,
-                 propagation: str = "ts_inf") -> Planner:
+                 termination_fn: Optional[Callable] = None) -> Planner:
   """Builds a CEM / MPPI planner over `dynamics`.
 
   reward_fn(obs, act, next_obs) -> (); termination_fn(obs, act, next_obs) -> bool (). After a
   particle terminates its later rewards and penalties are zero (alive-bonus tasks must not
   gain by imagining life after a fall); the terminating transition itself still counts.
-  propagation: "ts_inf" keeps each particle's member fixed over the horizon, "ts1" redraws
-  it at every step. Particle p uses member (p + offset) mod num_members, with the offset
-  uniform in [0, num_members) and drawn once per evaluation (ts_inf) or at every step (ts1):
+  config_planner.propagation: "ts_inf" keeps each particle's member fixed over the horizon,
+  "ts1" redraws it at every step. Particle p uses member (p + offset) mod num_members, with
+  the offset uniform in [0, num_members) and drawn once per evaluation (ts_inf) or at every
+  step (ts1):
   each particle's member is uniform (independent across steps under ts1), a candidate's
   particles stay spread evenly over the members, and every candidate's particle p sees the
   same member, so the members never enter the difference between two candidates.
   """
   validate_planner_config(config_planner)
-  if propagation not in PROPAGATIONS:
-    raise ValueError(f"propagation={propagation!r} is invalid: must be one of {list(PROPAGATIONS)}")
   if isinstance(act_dim, bool) or not isinstance(act_dim, int) or act_dim < 1:
     raise ValueError(f"act_dim={act_dim!r} is invalid: must be an integer >= 1")
   num_members = dynamics.num_members
@@ -138,7 +137,7 @@ def make_planner(config_planner, act_dim: int, dynamics: Dynamics, reward_fn: Ca
   iterations, method = cfg.iterations, cfg.method
   init_var = float(cfg.init_std) ** 2
   discounts = jnp.asarray(float(cfg.discount)) ** jnp.arange(horizon, dtype=jnp.float32)
-  ts1 = propagation == "ts1"
+  ts1 = cfg.propagation == "ts1"
   common_noise = cfg.common_noise
 
   group = lambda f: jax.vmap(jax.vmap(f, in_axes=(None, 0, 0, 0, None)),

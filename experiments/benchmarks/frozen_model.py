@@ -132,8 +132,7 @@ def main(argv):
   precise_cfg = c.planner.copy_and_resolve_references()
   precise_cfg.particles = _PRECISE.value
   precise = make_planner(precise_cfg, pair.act_dim, generation.model_dynamics(pipe.wm),
-                         pair.source.reward_fn, termination_fn=pair.source.termination_fn,
-                         propagation=c.world_model.propagation)
+                         pair.source.reward_fn, termination_fn=pair.source.termination_fn)
   runs = {}
   ref_keys = jax.random.split(jax.random.PRNGKey(c.seed + 2000), _KEYS.value)
   reference = make_variant(pipe, model, c.planner, env0.obs, env0, steps, precise)

@@ -271,8 +271,9 @@ def main():
   cases["floor: one square jnp.dot, same FLOPs"] = (sq, sq_args)
 
   def plan_case(name, dynamics, model_params, propagation, lam, mult, **overrides):
-    cfg = planner_config(**{**common, "population": population, **overrides})
-    planner = make_planner(cfg, ACT_DIM, dynamics, reward, propagation=propagation)
+    cfg = planner_config(**{**common, "population": population, "propagation": propagation,
+                            **overrides})
+    planner = make_planner(cfg, ACT_DIM, dynamics, reward)
     cases[name] = (jax.jit(planner.plan), (planner.init(), jax.random.key(2), obs, model_params,
                                            jnp.float32(lam)))
     flop_mult[name] = mult

@@ -38,7 +38,6 @@ def get_config() -> ml_collections.ConfigDict:
   # bounds need u to grow with model error, so disagreement is the default; "max_std" (MOPO)
   # stays available.
   wm.uncertainty = "disagreement"  # "disagreement" (default) | "max_std" (MOPO)
-  wm.propagation = "ts_inf"      # "ts_inf": member fixed per particle | "ts1": resampled per step
   wm.improvement_threshold = 0.01  # relative holdout drop counted as improvement (mbrl-lib)
   wm.logvar_bound_coef = 0.01    # weight of the soft log-variance bound penalty (PETS)
 
@@ -52,6 +51,7 @@ def get_config() -> ml_collections.ConfigDict:
   pl.alpha = 0.1                 # CEM smoothing of mean/std between iterations
   pl.init_std = 0.5              # std of the first CEM iteration (actions live in [-1, 1])
   pl.particles = 20
+  pl.propagation = "ts_inf"      # "ts_inf": member fixed per particle | "ts1": resampled per step
   pl.lambda_plan = 1.0           # uncertainty penalty in the planning objective (0: plain PETS)
   pl.discount = 0.99
   pl.mppi_temperature = 1.0

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import ml_collections
 
 from wombet_jax.checks import FLOAT32_MAX, INT32_MAX, UINT32_MAX, Section, show_number, invalid
+from wombet_jax.errors import UserError
 
 # Fields a resumed run may change: they never reach a compiled program or a computed number
 # (`compare` names the runs that follow this one; `loop.checkpoint_every` only decides when
@@ -61,6 +62,10 @@ def validate(c: ml_collections.ConfigDict) -> None:
   from wombet_jax.agents import sac
   from wombet_jax.envs import registry
 
+  for old in MOVED_FIELDS:
+    section, field = old.rsplit(".", 1)
+    if field in c.get(section, {}):
+      raise UserError(moved(old, c[section][field]))
   top = Section(c)
   if not registry.is_known(top.get("env")):
     top.fail("env", f"unknown task pair; known: {list(registry.names())}, each also as "
@@ -105,9 +110,21 @@ def validate(c: ml_collections.ConfigDict) -> None:
   spec.validate(c)
 
 
+# Fields that moved to another section: old dotted path -> new one. Set under its old name (a
+# flag or a config file), a field is refused in one line naming the new one.
+MOVED_FIELDS = {"world_model.propagation": "planner.propagation"}
+
+
+def moved(path: str, value: Any) -> str:
+  return (f"config.{path}={value!r} is invalid: the field moved to "
+          f"config.{MOVED_FIELDS[path]}; set that instead")
+
+
 def unknown_field(c: ml_collections.ConfigDict, path: str, value: Any = None) -> str | None:
   """The error message for setting `config.<path>` if the config has no such field (the first
   missing part is named with the fields its section does have), else None."""
+  if path in MOVED_FIELDS:
+    return moved(path, value)
   node, parts = c, path.split(".")
   for i, part in enumerate(parts):
     section = ".".join(["config"] + parts[:i])

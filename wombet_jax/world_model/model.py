@@ -14,7 +14,6 @@ import ml_collections
 import optax
 
 from wombet_jax.checks import Section
-from wombet_jax.planner import PROPAGATIONS  # the planner samples the trajectories
 from wombet_jax.world_model.data import Data, validate_data
 from wombet_jax.world_model.networks import (Normalizer, apply_member, apply_shared,
                                              identity_normalizer, init_params, take_members,
@@ -73,7 +72,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     s.nonnegative(f)
   s.number("holdout_fraction", 0.01, 0.5)
   s.choice("uncertainty", UNCERTAINTY_KINDS)
-  s.choice("propagation", PROPAGATIONS)
 
 
 def _check_last_dim(name: str, x: jax.Array, dim: int) -> None:
