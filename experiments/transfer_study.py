@@ -44,20 +44,6 @@ def commit() -> str:
   return head + ("+dirty" if dirty else "")
 
 
-def arm_config(study, arm: str, oracle_path: str):
-  from wombet_jax.errors import UserError
-  if arm not in study.ARMS:
-    raise UserError(f"--arms contains {arm!r}; this study's arms: {list(study.ARMS)}")
-  c = study.get_config()
-  for field, value in study.ARMS[arm].items():
-    *parents, leaf = field.split(".")
-    node = c
-    for part in parents:
-      node = node[part]
-    node[leaf] = oracle_path if value == "$ORACLE" else value
-  return c
-
-
 def make_oracle(study, config_file: str, path: str) -> None:
   if os.path.exists(path) and os.path.exists(path + ".json"):
     return
@@ -84,12 +70,15 @@ def main(argv):
   out = _OUT.value or os.path.join(ROOT, "experiments", "results", f"transfer_{name}")
   oracle = os.path.join(wd, "oracle", "oracle.npz")
   arms = [a.strip() for a in _ARMS.value.split(",") if a.strip()] or list(study.ARMS)
-  configs = {arm: arm_config(study, arm, oracle) for arm in arms}
+  from wombet_jax.harness import transfer
+  configs = {arm: transfer.arm_config(study, arm, oracle) for arm in arms}
   for c in configs.values():
     config_lib.validate(c)
   if not _REPORT_ONLY.value:
     if any(c.offline.dataset for c in configs.values()):
       make_oracle(study, config_file, oracle)
+      for c in configs.values():  # every arm's D_off fits, before any arm runs
+        runner.read_offline_dataset(c)
     for arm, c in configs.items():
       arm_wd = os.path.join(wd, arm)
       prov_path = os.path.join(arm_wd, "provenance.json")
@@ -108,7 +97,6 @@ def main(argv):
         results.atomic_write_json(prov_path, prov)
       print(f"[transfer] {arm}: {how} ({time.time() - t0:.0f} s)", flush=True)
   if _REPORT.value or _REPORT_ONLY.value:
-    from wombet_jax.harness import transfer
     transfer.write_report(study, list(study.ARMS), wd, out, REFERENCE_SCORES)
     print(f"[transfer] report written to {out}", flush=True)
 

@@ -306,3 +306,24 @@ def test_absurd_seed_counts_fail_before_compiling(tmp_path):
                                       r"about .* at most \d+ seeds fit$"):
     runner.Runner(c, str(tmp_path / "wd"))
   assert not os.path.exists(tmp_path / "wd") or not os.listdir(tmp_path / "wd")
+
+
+def test_every_transfer_arm_takes_the_oracle_dataset_it_is_given(tmp_path):
+  """Each arm of the committed transfer study validates and, where it reads the oracle D_off
+  (ORACLE_EPISODES full episodes), holds what it draws of it."""
+  from wombet_jax.configs.transfer import halfcheetah as study
+  from wombet_jax.harness import config as config_lib
+  n, obs_dim, act_dim = study.ORACLE_TRANSITIONS, 18, 6  # halfcheetah
+  zeros = lambda *shape: np.zeros(shape, np.float32)
+  oracle = write(tmp_path, "oracle.npz", {
+      "observations": zeros(n, obs_dim), "actions": zeros(n, act_dim),
+      "next_observations": zeros(n, obs_dim), "rewards": zeros(n),
+      "terminals": np.zeros(n, bool), "timeouts": np.arange(n) % 1000 == 999})
+  used = {}
+  for arm in study.ARMS:
+    c = transfer.arm_config(study, arm, oracle)
+    config_lib.validate(c)
+    rows, stats = runner.read_offline_dataset(c)
+    used[arm] = None if rows is None else (stats["rows_used"], c.offline.max_transitions)
+  assert used == {"sac": None, "wombet": None, "wombet_replay": None, "no_doff": None,
+                  "oracle_small": (n, study.ORACLE_SMALL), "oracle_large": (n, 0)}

@@ -1,5 +1,6 @@
-"""The report of a transfer study (`experiments/transfer_study.py`): paired per-seed endpoints
-of every arm against SAC and against WOMBET, and what each arm's D_off held.
+"""A transfer study (`experiments/transfer_study.py`): each arm's config (`arm_config`), and
+the report: paired per-seed endpoints of every arm against SAC and against WOMBET, and what
+each arm's D_off held.
 
 Endpoints, per seed, on the normalised return under the reference table given (never an arm's
 own run): the primary one is the mean over the evaluations in the study's window (target steps
@@ -30,6 +31,24 @@ FRACTIONS = (0.5, 0.8)
 COVERAGE_RADIUS = 1.0               # "covered": nearest D_off state within 1 std per dimension
 ARM_FILES = ("metrics.jsonl", "summary.json", "config.json", "provenance.json",
              "offline_dataset.json")
+
+
+ORACLE = "$ORACLE"  # in a study's ARMS: the oracle dataset's path
+
+
+def arm_config(study, arm: str, oracle_path: str):
+  """The config of `arm` of the study module `study`: its get_config() with the arm's
+  overrides (dotted field -> value) applied, "$ORACLE" replaced by `oracle_path`."""
+  if arm not in study.ARMS:
+    raise UserError(f"--arms contains {arm!r}; this study's arms: {list(study.ARMS)}")
+  c = study.get_config()
+  for field, value in study.ARMS[arm].items():
+    *parents, leaf = field.split(".")
+    node = c
+    for part in parents:
+      node = node[part]
+    node[leaf] = oracle_path if value == ORACLE else value
+  return c
 
 
 def scores(rows: Sequence[Mapping], key: str = "normalized_return") -> dict[int, dict[int, float]]:

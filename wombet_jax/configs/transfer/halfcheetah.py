@@ -13,7 +13,9 @@ Every size below was fixed before any arm ran and is not tuned on these seeds:
 - the oracle D_off: SAC trained on the source task for the source phase's budget (5 episodes,
   5000 source steps; seed 1000), 10 episodes of its action plus N(0, 0.1^2) noise
   (experiments/oracle_dataset.py); "oracle_small" draws 1100 of its transitions per seed and
-  iteration, the median |D_off| of the committed 5-seed halfcheetah_cpu WOMBET run (850-1250).
+  iteration, the median |D_off| of the committed 5-seed halfcheetah_cpu WOMBET run (850-1250);
+  "oracle_large" holds all of it (ORACLE_EPISODES x 1000 steps, so D_off's capacity is raised
+  to that; the CPU config's 3200 holds the generated D_off).
 """
 from wombet_jax.configs.cpu import locomotion
 
@@ -22,6 +24,7 @@ ORACLE_SMALL = 1100
 ORACLE_EPISODES = 10
 ORACLE_NOISE = 0.1
 ORACLE_SEED = 1000
+ORACLE_TRANSITIONS = ORACLE_EPISODES * 1000  # halfcheetah's episodes never terminate early
 
 # arm -> config overrides (dotted field -> value); "$ORACLE" is the oracle dataset's path.
 ARMS = {
@@ -29,7 +32,7 @@ ARMS = {
     "wombet": {},
     "wombet_replay": {"generation.start": "replay"},
     "oracle_small": {"offline.dataset": "$ORACLE", "offline.max_transitions": ORACLE_SMALL},
-    "oracle_large": {"offline.dataset": "$ORACLE"},
+    "oracle_large": {"offline.dataset": "$ORACLE", "loop.offline_capacity": ORACLE_TRANSITIONS},
     "no_doff": {"sampling.mode": "fixed", "sampling.beta_fixed": 0.0},
 }
 
