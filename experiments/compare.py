@@ -7,8 +7,6 @@ Writes <workdir>/comparison.md and comparison.png from <workdir>/metrics.jsonl a
 with config.compare; for runs made separately (e.g. the main algorithm and its baselines run
 one after another into the same workdir).
 """
-import os
-
 from absl import app, flags
 
 from wombet_jax.harness import cli
@@ -21,16 +19,11 @@ _TITLE = flags.DEFINE_string("title", None, "Plot title (default: env, algorithm
 @cli.one_line_errors("compare.py")
 def main(argv):
   del argv
-  from wombet_jax.harness import plotting, results
+  from wombet_jax.harness import experiment, results
   runs = results.load_runs(_WORKDIR.value)
   if len(runs) < 2:
     raise UserError(f"--workdir={_WORKDIR.value!r}: needs compare/<algo>/metrics.jsonl")
-  first = next(iter(runs.values()))
-  seeds = len({r["seed"] for r in first})
-  title = _TITLE.value or f"{first[0]['env']}: {', '.join(runs)} ({seeds} seeds)"
-  plotting.learning_curves(runs, os.path.join(_WORKDIR.value, "comparison.png"), title=title)
-  results.atomic_write_bytes(os.path.join(_WORKDIR.value, "comparison.md"),
-                             results.comparison_table(runs).encode())
+  experiment.write_comparison(_WORKDIR.value, runs, _TITLE.value)
   print(f"wrote {_WORKDIR.value}/comparison.md and comparison.png ({', '.join(runs)})")
 
 

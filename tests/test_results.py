@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 
+import helpers
 from wombet_jax.harness.reference import REFERENCE_SCORES
 from wombet_jax.harness import reference, results
 
@@ -199,3 +200,28 @@ def test_normalise_resolves_an_episode_length_of_zero(tmp_path):
   ref = reference.lookup("reacher", 50, REFERENCE_SCORES)
   got = results.read_jsonl(str(run / "metrics.jsonl"))[0]["normalized_return"]
   assert got == pytest.approx(100 * (-20.0 - ref["random"]) / (ref["reference"] - ref["random"]))
+
+
+def test_compare_script_rewrites_what_the_run_wrote(tmp_path):
+  """experiment.write_comparison is the one writer of comparison.md/.png: at a run's end and
+  from compare.py, which rewrites the same table from the runs' files."""
+  from wombet_jax.harness import experiment
+  rows = lambda algo, shift: [
+      {"algo": algo, "env": "pointmass", "seed": s, "phase": "eval", "iteration": 0,
+       "source_env_steps": 0, "target_env_steps": st, "return": float(s + st / 100 + shift),
+       "normalized_return": None} for st in (0, 100) for s in (0, 1, 2)]
+  runs = {"wombet": rows("wombet", 1.0), "sac": rows("sac", 0.0)}
+  wd = tmp_path / "run"
+  (wd / "compare" / "sac").mkdir(parents=True)
+  results.write_jsonl(str(wd / "metrics.jsonl"), runs["wombet"])
+  results.write_jsonl(str(wd / "compare" / "sac" / "metrics.jsonl"), runs["sac"])
+  experiment.write_comparison(str(wd), runs)
+  table = (wd / "comparison.md").read_bytes()
+  assert table == results.comparison_table(runs).encode()
+  assert "| 100 | 3.0 ± 0.8 (n=3) |" in table.decode()  # wombet: returns 2, 3, 4 at step 100
+  assert "1.0 ± 0.0 (3/3)" in table.decode()             # paired wombet - sac, every seed
+  (wd / "comparison.md").unlink()
+  done = helpers.script("compare.py", f"--workdir={wd}")
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert (wd / "comparison.md").read_bytes() == table
+  assert (wd / "comparison.png").stat().st_size > 0

@@ -60,10 +60,19 @@ def _run_all(config, workdir: str, runners: dict, others: list[str]) -> dict:
     summaries[algo] = r.run()
     runs[algo] = results.read_jsonl(os.path.join(r.workdir, "metrics.jsonl"))
   if others:
-    plotting.learning_curves(runs, os.path.join(workdir, "comparison.png"),
-                             title=f"{config.env}: {', '.join(runs)} ({config.num_seeds} seeds)")
     results.atomic_write_json(os.path.join(workdir, "comparison.json"),
                               {a: s for a, s in summaries.items()})
-    results.atomic_write_bytes(os.path.join(workdir, "comparison.md"),
-                               results.comparison_table(runs).encode())
+    write_comparison(workdir, runs)
   return summaries
+
+
+def write_comparison(workdir: str, runs: dict, title: str | None = None) -> None:
+  """<workdir>/comparison.png and comparison.md of `runs` ({algo: metrics rows}, the main
+  algorithm first): what a run with config.compare writes at its end, and compare.py
+  rewrites from the runs' files. The default title: env, algorithms and seed count."""
+  first = next(iter(runs.values()))
+  seeds = len({r["seed"] for r in first})
+  title = title or f"{first[0]['env']}: {', '.join(runs)} ({seeds} seeds)"
+  plotting.learning_curves(runs, os.path.join(workdir, "comparison.png"), title=title)
+  results.atomic_write_bytes(os.path.join(workdir, "comparison.md"),
+                             results.comparison_table(runs).encode())
