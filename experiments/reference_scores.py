@@ -12,7 +12,6 @@ each entry's key. Entries are merged into wombet_jax/harness/reference_scores.js
 command and budget that made them; the file is written atomically.
 """
 import datetime
-import importlib
 import json
 import os
 import sys
@@ -24,7 +23,6 @@ from wombet_jax.harness import cli
 from wombet_jax import errors
 from wombet_jax.errors import UserError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _ENVS = flags.DEFINE_string("envs", "inverted_double_pendulum", "Comma-separated task pairs.")
 _SCALE = flags.DEFINE_enum("scale", "cpu", ["cpu", "paper"],
@@ -46,44 +44,6 @@ _RUN = flags.DEFINE_string(
 _EPISODE_LENGTH = flags.DEFINE_integer(
     "episode_length", None, "Episode length (part of the table's key); default: the config's "
     "(default.py's 200 at --scale=cpu), 0: the pair's own.")
-
-
-def sac_config(scale: str, env: str, steps: int, seeds: int, evals: int,
-               episode_length: int | None = None):
-  from wombet_jax.envs import registry
-  pair = registry.base_name(env)  # "hopper:source" uses hopper's config
-  if scale == "cpu":
-    cpu = os.path.join(ROOT, "experiments", "configs", "cpu", f"{pair}.py")
-    name = f"cpu.{pair}" if os.path.exists(cpu) else "default"
-  else:
-    name = pair
-  c = importlib.import_module(f"wombet_jax.configs.{name}").get_config()
-  if episode_length is not None:
-    if episode_length < 0:
-      raise UserError(f"--episode_length={episode_length}: must be >= 0 (0: the pair's own)")
-    c.episode_length = episode_length
-  if steps <= 0 or evals <= 0 or steps % evals:
-    raise UserError(f"--reference_steps={steps} must be a positive multiple of "
-                    f"--num_evals={evals}")
-  from wombet_jax.harness import reference
-  return reference.sac_run_config(c, env, steps, seeds, evals)
-
-
-def check_run(wd: str, env: str, episode_length: int) -> None:
-  """Raises ValueError unless `wd` holds a finished SAC run of `env` at `episode_length`."""
-  for f in ("metrics.jsonl", "config.json", "summary.json"):
-    if not os.path.exists(os.path.join(wd, f)):
-      raise UserError(f"--run={wd!r} holds no {f}: not a finished run directory")
-  with open(os.path.join(wd, "config.json")) as f:
-    c = json.load(f)
-  with open(os.path.join(wd, "summary.json")) as f:
-    complete = json.load(f).get("complete")
-  from wombet_jax.envs import registry
-  length = c["episode_length"] or registry.default_episode_length(c["env"])
-  got = (c["algo"], c["env"], length, complete)
-  if got != ("sac", env, episode_length, True):
-    raise UserError(f"--run={wd!r} is (algo, env, episode length, complete) = {got}; allowed: "
-                    f"('sac', {env!r}, {episode_length}, True)")
 
 
 @cli.one_line_errors("reference_scores.py")
@@ -111,8 +71,8 @@ def main(argv):
     if not registry.is_known(env):
       raise UserError(f"--envs contains {env!r}; known pairs: {', '.join(registry.names())} "
                       f"(each also as <pair>{registry.SOURCE_SUFFIX})")
-    c = sac_config(_SCALE.value, env, _STEPS.value, _SEEDS.value, _EVALS.value,
-                   _EPISODE_LENGTH.value)
+    c = reference.reference_config(_SCALE.value, env, _STEPS.value, _SEEDS.value,
+                                   _EVALS.value, _EPISODE_LENGTH.value)
     c.seed = _SEED.value
     config_lib.validate(c)
     pair = registry.make_pair(env, c.episode_length or None)
@@ -126,7 +86,7 @@ def main(argv):
 
     if _RUN.value:
       wd = _RUN.value
-      check_run(wd, env, ep_len)
+      reference.check_run(wd, env, ep_len)
     else:
       wd = os.path.join(_WORKDIR.value, env, f"sac-{figures.config_hash(c)}")
       figures.ensure_run(c, wd, run_fn=runner.run)  # R_reference comes from these runs

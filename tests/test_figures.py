@@ -123,12 +123,11 @@ def test_committed_reference_table_has_command_and_budget():
 
 
 def test_reference_config_takes_the_episode_length():
-  from experiments import reference_scores
-  c = reference_scores.sac_config("cpu", "reacher", 1000, 2, 10)
+  c = reference.reference_config("cpu", "reacher", 1000, 2, 10)
   assert (c.env, c.algo, c.episode_length, c.loop.eval_every) == ("reacher", "sac", 200, 100)
-  assert reference_scores.sac_config("cpu", "reacher", 1000, 2, 10, 50).episode_length == 50
+  assert reference.reference_config("cpu", "reacher", 1000, 2, 10, 50).episode_length == 50
   with pytest.raises(ValueError, match="--episode_length=-1"):
-    reference_scores.sac_config("cpu", "reacher", 1000, 2, 10, -1)
+    reference.reference_config("cpu", "reacher", 1000, 2, 10, -1)
 
 
 def test_keyed_rollout_draws_fresh_actions_and_unkeyed_matches_a_python_loop():
@@ -158,19 +157,18 @@ def _zero_return(pair, k, length):
 def test_reference_from_an_existing_run_checks_what_it_is(tmp_path):
   import json
 
-  from experiments import reference_scores
   wd = tmp_path / "run"
   wd.mkdir()
   (wd / "metrics.jsonl").write_text("")
   (wd / "config.json").write_text(json.dumps({"algo": "sac", "env": "hopper",
                                               "episode_length": 0}))
   (wd / "summary.json").write_text(json.dumps({"complete": True}))
-  reference_scores.check_run(str(wd), "hopper", 1000)  # 0: the pair's own 1000
+  reference.check_run(str(wd), "hopper", 1000)  # 0: the pair's own 1000
   with pytest.raises(ValueError, match=r"\('sac', 'hopper', 500, True\)"):
-    reference_scores.check_run(str(wd), "hopper", 500)
+    reference.check_run(str(wd), "hopper", 500)
   (wd / "config.json").write_text(json.dumps({"algo": "wombet", "env": "hopper",
                                               "episode_length": 1000}))
   with pytest.raises(ValueError, match="'wombet', 'hopper', 1000, True"):
-    reference_scores.check_run(str(wd), "hopper", 1000)
+    reference.check_run(str(wd), "hopper", 1000)
   with pytest.raises(ValueError, match="holds no metrics.jsonl"):
-    reference_scores.check_run(str(tmp_path), "hopper", 1000)
+    reference.check_run(str(tmp_path), "hopper", 1000)

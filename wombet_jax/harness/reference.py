@@ -63,3 +63,46 @@ def sac_run_config(c, env: str, steps: int, seeds: int, evals: int):
   lo.online_capacity = max(lo.online_capacity, steps)
   lo.start_steps = min(lo.start_steps, lo.eval_every)
   return c
+
+
+def reference_config(scale: str, env: str, steps: int, seeds: int, evals: int,
+                     episode_length: int | None = None):
+  """The SAC run behind a reference score of `env` at `scale` ("cpu": the pair's CPU config,
+  else default.py; "paper": the pair's paper config), `episode_length` overriding the config's
+  (0: the pair's own). Raises UserError naming the script's flag that is out of range."""
+  import importlib
+
+  from wombet_jax.configs import CONFIGS
+  from wombet_jax.envs import registry
+  pair = registry.base_name(env)  # "hopper:source" uses hopper's config
+  if scale == "cpu":
+    cpu = os.path.join(CONFIGS, "cpu", f"{pair}.py")
+    name = f"cpu.{pair}" if os.path.exists(cpu) else "default"
+  else:
+    name = pair
+  c = importlib.import_module(f"wombet_jax.configs.{name}").get_config()
+  if episode_length is not None:
+    if episode_length < 0:
+      raise UserError(f"--episode_length={episode_length}: must be >= 0 (0: the pair's own)")
+    c.episode_length = episode_length
+  if steps <= 0 or evals <= 0 or steps % evals:
+    raise UserError(f"--reference_steps={steps} must be a positive multiple of "
+                    f"--num_evals={evals}")
+  return sac_run_config(c, env, steps, seeds, evals)
+
+
+def check_run(wd: str, env: str, episode_length: int) -> None:
+  """Raises ValueError unless `wd` holds a finished SAC run of `env` at `episode_length`."""
+  for f in ("metrics.jsonl", "config.json", "summary.json"):
+    if not os.path.exists(os.path.join(wd, f)):
+      raise UserError(f"--run={wd!r} holds no {f}: not a finished run directory")
+  with open(os.path.join(wd, "config.json")) as f:
+    c = json.load(f)
+  with open(os.path.join(wd, "summary.json")) as f:
+    complete = json.load(f).get("complete")
+  from wombet_jax.envs import registry
+  length = c["episode_length"] or registry.default_episode_length(c["env"])
+  got = (c["algo"], c["env"], length, complete)
+  if got != ("sac", env, episode_length, True):
+    raise UserError(f"--run={wd!r} is (algo, env, episode length, complete) = {got}; allowed: "
+                    f"('sac', {env!r}, {episode_length}, True)")
