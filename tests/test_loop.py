@@ -113,11 +113,11 @@ def test_sigkilled_run_resumes_to_identical_metrics(full_run, config, pipe, tmp_
   assert resumed == full
   # The resumed run continued the killed run's TensorBoard run (smoke.py selects it): the
   # same points as the uninterrupted run's, none twice, in two event files.
-  from wombet_jax.harness import writers
+  from wombet_jax.harness import tracker_files, writers
   tb = os.path.join(wd, writers.TENSORBOARD_DIR)
-  assert len(writers.event_files(tb)) == 2
-  assert (writers.read_tensorboard(tb)
-          == writers.read_tensorboard(os.path.join(wd_full, writers.TENSORBOARD_DIR)))
+  assert len(tracker_files.event_files(tb)) == 2
+  assert (tracker_files.read_tensorboard(tb)
+          == tracker_files.read_tensorboard(os.path.join(wd_full, writers.TENSORBOARD_DIR)))
 
 
 SHARDING_SCRIPT = textwrap.dedent("""

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import helpers
-from wombet_jax.harness import results, stats, writers
+from wombet_jax.harness import results, stats, tracker_files, writers
 from wombet_jax.harness.config import validate
 from wombet_jax.errors import UserError
 
@@ -85,8 +85,8 @@ def test_tensorboard_reads_back_and_a_resume_appends_only_new_steps(tmp_path):
   second.write(rows)
   second.close()
   first.close()
-  ev = writers.read_tensorboard(logdir)
-  assert len(writers.event_files(logdir)) == 2
+  ev = tracker_files.read_tensorboard(logdir)
+  assert len(tracker_files.event_files(logdir)) == 2
   for tag in ("eval/return/mean", "eval/return/iqm", "eval/return/iqm_ci95_low", "eval/return",
               "eval/beta/mean"):
     assert _steps(ev, tag) == [0, 100, 200, 300], tag
@@ -106,8 +106,8 @@ def _hparams(logdir, field):
   event files in `logdir` hold, decoded as TensorBoard's hparams plugin decodes them."""
   from tensorboardX.proto import event_pb2, plugin_hparams_pb2
   out = []
-  for path in writers.event_files(logdir):
-    for record in writers.read_records(path):
+  for path in tracker_files.event_files(logdir):
+    for record in tracker_files.read_records(path):
       for v in event_pb2.Event.FromString(record).summary.value:
         if v.metadata.plugin_data.plugin_name == "hparams":
           data = plugin_hparams_pb2.HParamsPluginData.FromString(
@@ -143,13 +143,13 @@ def test_a_torn_last_record_is_ignored_when_resuming(tmp_path):
   w = writers.TensorBoardWriter(logdir, {})
   w.write(rows[:8])
   w.close()
-  [path] = writers.event_files(logdir)
+  [path] = tracker_files.event_files(logdir)
   data = open(path, "rb").read()
   open(path, "ab").write(data[-30:-5])  # half a record, as a kill in mid-write leaves
   again = writers.TensorBoardWriter(logdir, {})
   again.write(rows)
   again.close()
-  assert _steps(writers.read_tensorboard(logdir), "eval/return/mean") == [0, 100, 200]
+  assert _steps(tracker_files.read_tensorboard(logdir), "eval/return/mean") == [0, 100, 200]
 
 
 def test_smoke_run_events_equal_the_means_of_metrics_jsonl(full_run, config):
@@ -158,7 +158,7 @@ def test_smoke_run_events_equal_the_means_of_metrics_jsonl(full_run, config):
   wd, _ = full_run
   assert "tensorboard" in writers.names(config.writers)
   rows = results.read_jsonl(os.path.join(wd, "metrics.jsonl"))
-  ev = writers.read_tensorboard(os.path.join(wd, writers.TENSORBOARD_DIR))
+  ev = tracker_files.read_tensorboard(os.path.join(wd, writers.TENSORBOARD_DIR))
   for phase, step_key in (("eval", "target_env_steps"), ("source", "source_env_steps")):
     by = {}
     for r in rows:
@@ -278,9 +278,9 @@ def test_real_wandb_killed_twice_and_resumed_holds_every_step_once(tmp_path):
   assert "Run data is saved locally" in finished, finished
   with open(os.path.join(wd, writers.WANDB_STATE)) as f:
     run_id = json.load(f)["id"]
-  files = writers.wandb_run_files(os.path.join(wd, "wandb"), run_id)
+  files = tracker_files.wandb_run_files(os.path.join(wd, "wandb"), run_id)
   assert len(files) == 3  # one per process, all of the same run id
-  held = [r for r in writers.read_wandb(os.path.join(wd, "wandb"), run_id) if "eval/step" in r]
+  held = [r for r in tracker_files.read_wandb(os.path.join(wd, "wandb"), run_id) if "eval/step" in r]
   assert [r["eval/step"] for r in held] == list(steps)
   w_steps = [r["_step"] for r in held]
   assert w_steps == sorted(set(w_steps))  # W&B steps continue: none repeats or goes back
