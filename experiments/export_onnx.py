@@ -31,13 +31,13 @@ def main(argv):
   from wombet_jax.harness import onnx_export, policy
   onnx_export.require_onnx()  # before reading anything
   try:
-    done = onnx_export.export(_WORKDIR.value, _SEED.value, _OUT.value)
+    pol = policy.load_policy(_WORKDIR.value)  # read and verified once, for both steps
+    done = onnx_export.write(pol, _SEED.value, _OUT.value)
   except (ValueError, FileNotFoundError) as e:  # the seed or the policy folder
     raise UserError(str(e)) from None
   line = f"wrote {done['out']} (seed {done['seed']}, {done['bytes']} bytes)"
   if importlib.util.find_spec("onnxruntime") is not None:
     import onnxruntime
-    pol = policy.load_policy(_WORKDIR.value)
     obs = np.random.default_rng(0).normal(size=(64, pol.meta["obs_dim"])).astype(np.float32)
     session = onnxruntime.InferenceSession(done["out"], providers=["CPUExecutionProvider"])
     got = session.run(["action"], {"obs": obs})[0]

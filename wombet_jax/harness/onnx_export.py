@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from typing import Any
 
 import flax.traverse_util
@@ -81,7 +80,11 @@ def export(path: str, seed: int | None, out: str) -> dict:
   """Writes seed `seed` (default: the policy's first) of the policy folder or workdir `path`
   to the file `out`; returns {"seed", "out", "bytes"}."""
   require_onnx()
-  policy = policy_lib.load_policy(path)
+  return write(policy_lib.load_policy(path), seed, out)
+
+
+def write(policy: policy_lib.Policy, seed: int | None, out: str) -> dict:
+  """`export` of a policy already loaded."""
   seed = policy.seeds[0] if seed is None else seed
   policy.seed_index(seed)  # ValueError naming the seeds it has
   data = to_onnx(policy, seed).SerializeToString()
