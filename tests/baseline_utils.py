@@ -1,6 +1,6 @@
 """Shared helpers for the baseline tests: tiny configs, a scripted offline dataset on the
-pointmass pair, and jitted "train on pointmass" loops (lax.scan over env steps) that call the
-agents exactly as wombet_jax.loop does (update for pretraining, update_many per env step).
+pointmass pair, and jitted "train on pointmass" runs: offline pretraining as the loop does
+it, then the loop's own online step (`wombet_jax.online`).
 """
 import functools
 from typing import NamedTuple
@@ -10,8 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import helpers
-from wombet_jax import beta as beta_lib
-from wombet_jax import replay
+from wombet_jax import online, replay
 from wombet_jax.agents.protocol import AgentContext
 from wombet_jax.envs import pointmass
 from wombet_jax.envs.base import Transition
@@ -129,16 +128,22 @@ def fast_agent(agent):
 
 def make_train(agent, config, *, pretrain_steps=0, online_steps=0, explore_randomly=True,
                aux=None, fast_compile=True):
-  """Jitted train(keys (S, 2), offline|None) -> agent states (S, ...), seeds vmapped as in the
-  loop: offline pretraining (scan over ``agent.update`` on D_off batches), then online steps as
-  in loop.chunk: act, step the target env, add to D_on, and from step max(B, start_steps) on
-  call update_many once per step. ``fast_compile=False`` for update-heavy runs (CQL family).
-  With both phases it returns (states after pretraining, final states)."""
+  """Jitted train(keys (S, 2), offline|None) -> agent states (S, ...): offline pretraining
+  (scan over ``agent.update`` on D_off batches), then ``online_steps`` target env steps of
+  the loop's own online step (`wombet_jax.online.online_chunk`: act, step, add to D_on and,
+  from step max(B, start_steps) on, the updates and the beta rule). ``aux`` stands in for the
+  world-model state. ``fast_compile=False`` for update-heavy runs (CQL family). With both
+  phases it returns (states after pretraining, final states)."""
   lo, batch = config.loop, int(config.agent.batch_size)
-  learn_start = max(batch, lo.start_steps if explore_randomly else batch)
   sample = agent.sample_offline
+  spec = online.Online(
+      pair=PAIR, agent=agent, sampling=config.sampling, uses_offline=False,
+      uses_model_penalty=aux is not None, keeps_model_data=False,
+      explore_randomly=explore_randomly, start_steps=lo.start_steps,
+      learn_start=max(batch, lo.start_steps if explore_randomly else batch),
+      steps=online_steps)
 
-  def train(key, offline):
+  def seed_start(key, offline):
     k_init, k_pre, k_env, k_run = jax.random.split(key, 4)
     st = agent.init(k_init)
     if pretrain_steps:
@@ -146,37 +151,19 @@ def make_train(agent, config, *, pretrain_steps=0, online_steps=0, explore_rando
         k_s, k_u = jax.random.split(k)
         return agent.update(s, k_u, sample(offline, k_s, batch), aux)[0], None
       st, _ = jax.lax.scan(pre, st, jax.random.split(k_pre, pretrain_steps))
+    buf = replay.init_buffer(example_transition(), lo.online_capacity)
+    return st, online.online_state(k_run, st, PAIR.target.reset(k_env), buf, config.sampling,
+                                   agent.metrics, offline=offline, model=aux)
+
+  def train(keys, offline):
+    pretrained, states = jax.vmap(seed_start, in_axes=(0, None))(keys, offline)
     if not online_steps:
-      return st
-    pretrained = st
-    online = replay.init_buffer(example_transition(), lo.online_capacity)
-    carry = (st, beta_lib.init(config.sampling), PAIR.target.reset(k_env), online)
+      return pretrained
+    states, _ = online.online_chunk(spec._replace(uses_offline=offline is not None), states,
+                                    jnp.int32(0))
+    return (pretrained, states.agent) if pretrain_steps else states.agent
 
-    def body(carry, xs):
-      t, k = xs
-      st, beta, env, online = carry
-      k_act, k_rand, k_upd = jax.random.split(k, 3)
-      a = agent.act(st, k_act, env.obs)
-      if explore_randomly:
-        a = jnp.where(t < lo.start_steps, jax.random.uniform(k_rand, (ACT,), minval=-1.0,
-                                                             maxval=1.0), a)
-      env, tr = PAIR.target.step(env, a)
-      online = replay.add(online, tr)
-
-      def learn():
-        # As the loop: the agent's delta steps the beta rule where it can move.
-        new, info = agent.update_many(st, k_upd, offline, online, beta.beta, aux)
-        return new, beta_lib.step(beta, info["td_error"], config.sampling, offline is not None)
-
-      st, beta = jax.lax.cond(t + 1 >= learn_start, learn, lambda: (st, beta))
-      return (st, beta, env, online), None
-
-    (st, _, _, _), _ = jax.lax.scan(
-        body, carry, (jnp.arange(online_steps), jax.random.split(k_run, online_steps)))
-    return (pretrained, st) if pretrain_steps else st
-
-  return jax.jit(jax.vmap(train, in_axes=(0, None)),
-                 compiler_options=FAST_COMPILE if fast_compile else None)
+  return jax.jit(train, compiler_options=FAST_COMPILE if fast_compile else None)
 
 
 class OracleModel(NamedTuple):

@@ -9,7 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from wombet_jax import loop
+from wombet_jax import health
 from wombet_jax.harness import results, runner, schedule
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -198,7 +198,7 @@ def test_nonfinite_health_names_the_losses_the_seeds_and_the_first_step():
   f, t = False, True
   info = {"nonfinite_step": np.array([-1, 12, 9]),
           "nonfinite": {"critic_loss": np.array([f, t, t]), "actor_loss": np.array([f, f, t]),
-                        loop.STATE_FLAG: np.array([f, t, f])}}
+                        health.STATE_FLAG: np.array([f, t, f])}}
   with pytest.raises(FloatingPointError) as e:
     runner._check_health(info, "online updates", "target step", seeds, last_saved)
   assert str(e.value) == ("online updates: actor_loss, critic_loss not finite at target step 9 "
@@ -240,7 +240,7 @@ def test_over_seeds_is_vmap_without_a_batch_of_one():
   carry no batch dimension (the slow CPU path it exists to avoid), with three they do."""
   import jax
   import jax.numpy as jnp
-  from wombet_jax import loop
+  from wombet_jax import online
 
   def f(s, c):
     return {"y": s["x"] @ s["w"] + c, "n": jnp.sum(s["x"])}
@@ -248,10 +248,10 @@ def test_over_seeds_is_vmap_without_a_batch_of_one():
   for n in (1, 3):
     k1, k2 = jax.random.split(jax.random.PRNGKey(n))
     states = {"x": jax.random.normal(k1, (n, 4, 5)), "w": jax.random.normal(k2, (n, 5, 2))}
-    got = loop.over_seeds(f, in_axes=(0, None))(states, 2.0)
+    got = online.over_seeds(f, in_axes=(0, None))(states, 2.0)
     want = jax.vmap(f, in_axes=(0, None))(states, 2.0)
     assert jax.tree_util.tree_map(jnp.shape, got) == jax.tree_util.tree_map(jnp.shape, want)
     for k in want:
       np.testing.assert_allclose(got[k], want[k], rtol=1e-6, atol=1e-6)
-    dims = _dot_batch_dims(jax.make_jaxpr(loop.over_seeds(f, in_axes=(0, None)))(states, 2.0))
+    dims = _dot_batch_dims(jax.make_jaxpr(online.over_seeds(f, in_axes=(0, None)))(states, 2.0))
     assert dims == ([()] if n == 1 else [(0,)]), dims

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import helpers
-from wombet_jax import loop
+from wombet_jax import health, loop
 from wombet_jax.agents import registry
 from wombet_jax.harness import runner, schedule, source_phase
 from wombet_jax.errors import NonFiniteError, UserError
@@ -124,7 +124,7 @@ def test_a_checkpoint_of_another_task_list_is_refused_naming_the_first_differenc
 def test_health_flags_name_the_losses_the_seeds_and_the_first_step():
   f, t = False, True
   info = {"nonfinite_step": np.array([4, -1]),
-          "nonfinite": {"critic_loss": np.array([t, f]), loop.STATE_FLAG: np.array([t, f])}}
+          "nonfinite": {"critic_loss": np.array([t, f]), health.STATE_FLAG: np.array([t, f])}}
   with pytest.raises(NonFiniteError) as e:
     runner._check_health(info, "online updates", "target step", [10, 11], None)
   assert str(e.value) == ("online updates: agent parameters/optimiser state, critic_loss not "

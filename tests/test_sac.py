@@ -10,7 +10,7 @@ import pytest
 import helpers
 from wombet_jax.configs.base import get_config
 from wombet_jax import beta as beta_lib
-from wombet_jax import replay
+from wombet_jax import online, replay
 from wombet_jax.agents.sac import make_sac
 from wombet_jax.networks import Critic, apply_ensemble, init_ensemble
 
@@ -382,25 +382,25 @@ def test_sac_learns_pointmass_and_offline_data_halves_steps():
   offline = jax.tree_util.tree_map(lambda e, f: jnp.stack([e] * 3 + [f] * 3), empty, full)
   seeds = jnp.array([0, 1, 2, 0, 1, 2])
 
-  def init_run(seed):
-    k_env, k_agent, key = jax.random.split(jax.random.PRNGKey(seed), 3)
-    env = task.reset(k_env)
-    return (agent.init(k_agent), beta_lib.init(c.sampling), env,
-            replay.init_buffer(example, MAX_STEPS), jnp.int32(0), key)
+  # The loop's own online step (`wombet_jax.online`): env_step, then learn (update_many and
+  # the beta rule) after every step; random actions only in the runs without D_off.
+  spec = online.Online(pair=pair, agent=agent, sampling=c.sampling, uses_offline=True,
+                       uses_model_penalty=False, keeps_model_data=False,
+                       explore_randomly=True, start_steps=START_STEPS, learn_start=1,
+                       steps=CHUNK)
 
-  def run_chunk(carry, offline):
-    def env_step(carry, _):
-      state, beta, env, online, t, key = carry
-      key, k_act, k_rand, k_upd = jax.random.split(key, 4)
-      explore = (t < START_STEPS) & (offline.size == 0)
-      random_action = jax.random.uniform(k_rand, (pair.act_dim,), minval=-1, maxval=1)
-      action = jnp.where(explore, random_action, agent.act(state, k_act, env.obs))
-      env, tr = task.step(env, action)
-      online = replay.add(online, tr)
-      state, info = agent.update_many(state, k_upd, offline, online, beta.beta, None)
-      beta = beta_lib.update(beta, info["td_error"], c.sampling)  # as the loop does
-      return (state, beta, env, online, t + 1, key), beta.beta
-    return jax.lax.scan(env_step, carry, None, length=CHUNK)[0]
+  def init_run(seed, offline):
+    k_env, k_agent, key = jax.random.split(jax.random.PRNGKey(seed), 3)
+    return online.online_state(key, agent.init(k_agent), task.reset(k_env),
+                               replay.init_buffer(example, MAX_STEPS), c.sampling,
+                               agent.metrics, offline=offline)
+
+  def run_chunk(s):
+    def step(s, _):
+      explore = (s.target_steps < START_STEPS) & (s.offline.size == 0)
+      s = online.env_step(spec, s, explore)
+      return online.learn(spec, s)[0], None
+    return jax.lax.scan(step, s, None, length=CHUNK)[0]
 
   def evaluate(state):
     policy = lambda obs, k: agent.act_deterministic(state, obs)
@@ -408,12 +408,12 @@ def test_sac_learns_pointmass_and_offline_data_halves_steps():
 
   chunk_fn = jax.jit(jax.vmap(run_chunk))
   eval_fn = jax.jit(jax.vmap(evaluate))
-  carry = jax.vmap(init_run)(seeds)
+  carry = jax.vmap(init_run)(seeds, offline)
   solved_at = np.full(n_runs, np.inf)
   returns = []
   for steps in range(CHUNK, MAX_STEPS + 1, CHUNK):
-    carry = chunk_fn(carry, offline)
-    ret = np.asarray(eval_fn(carry[0]))
+    carry = chunk_fn(carry)
+    ret = np.asarray(eval_fn(carry.agent))
     returns.append(ret)
     solved_at = np.where(np.isinf(solved_at) & (ret >= THRESHOLD), steps, solved_at)
     if np.all(np.isfinite(solved_at)):

@@ -5,9 +5,10 @@ N_Q critics at batch B, the ensemble evaluated by `jax.vmap` over stacked parame
 Python loop over members (same numbers, N_Q copies of the program). Updates run inside one
 jitted `lax.scan` so Python dispatch is not timed.
 
-Part 2: wall time of one jitted chunk of S env steps x G updates (act, step the pointmass target
-env, add to D_on, `update_many` on mixed D_off/D_on batches) for several vmapped seed counts,
-and its ratio to one seed. Compilation is excluded (first call).
+Part 2: wall time of one jitted chunk of S env steps x G updates (the loop's online step,
+`wombet_jax.online.online_chunk`: act, step the pointmass target env, add to D_on,
+`update_many` on mixed D_off/D_on batches, the beta rule) for several vmapped seed counts, and
+its ratio to one seed. Compilation is excluded (first call).
 
   python experiments/benchmarks/agent.py [--quick] [--json PATH]
 """
@@ -16,8 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from wombet_jax.configs.base import get_config
-from wombet_jax import beta as beta_lib
-from wombet_jax import replay
+from wombet_jax import online, replay
 from wombet_jax.harness import benchmarking
 from wombet_jax.agents.sac import make_sac
 from wombet_jax.envs import make_pair
@@ -69,10 +69,15 @@ def bench_ensemble(a, c, obs_dim, act_dim):
 
 
 def make_chunk(a, c, pair):
-  """Part 2: one seed's chunk of env steps, each followed by G = utd updates."""
+  """Part 2: init(key) -> one seed's state with D_off and D_on filled, and chunk(states) ->
+  states after S env steps of every seed, each followed by G = utd updates and the beta rule:
+  the loop's own online step (`wombet_jax.online.online_chunk`)."""
   task = pair.target
   agent = make_sac(pair.obs_dim, pair.act_dim, c.agent, c.sampling)
   n_off = 4 * a.batch
+  spec = online.Online(pair=pair, agent=agent, sampling=c.sampling, uses_offline=True,
+                       uses_model_penalty=False, keeps_model_data=False,
+                       explore_randomly=False, start_steps=0, learn_start=1, steps=a.steps)
 
   def init(key):
     k_env, k_agent, k_off, k_on = jax.random.split(key, 4)
@@ -82,21 +87,12 @@ def make_chunk(a, c, pair):
     as_tr = lambda d: type(tr)(**d)
     offline = replay.add_batch(replay.init_buffer(tr, n_off), as_tr(rows))
     first = benchmarking.random_transitions(k_on, a.batch, pair.obs_dim, pair.act_dim)
-    online = replay.add_batch(replay.init_buffer(tr, a.batch + a.steps), as_tr(first))
-    return (agent.init(k_agent), beta_lib.init(c.sampling), task.reset(k_env), online,
-            offline, key)
+    on = replay.add_batch(replay.init_buffer(tr, a.batch + a.steps), as_tr(first))
+    return online.online_state(key, agent.init(k_agent), task.reset(k_env), on, c.sampling,
+                               agent.metrics, offline=offline)
 
-  def chunk(carry):
-    def step(carry, _):
-      state, beta, env, online, offline, key = carry
-      key, k_act, k_upd = jax.random.split(key, 3)
-      env, tr = task.step(env, agent.act(state, k_act, env.obs))
-      online = replay.add(online, tr)
-      # The updates of one env step, then the beta rule the loop steps with their delta.
-      state, info = agent.update_many(state, k_upd, offline, online, beta.beta, None)
-      beta = beta_lib.step(beta, info["td_error"], c.sampling, has_offline=True)
-      return (state, beta, env, online, offline, key), None
-    return jax.lax.scan(step, carry, None, length=a.steps)[0]
+  def chunk(states):
+    return online.online_chunk(spec, states, jnp.int32(0))[0]
 
   return init, chunk
 
@@ -118,7 +114,7 @@ def main():
   rows2, base = [], None
   for n in [int(s) for s in a.seeds.split(",")]:
     carry = jax.jit(jax.vmap(init))(jax.random.split(jax.random.PRNGKey(0), n))
-    t = benchmarking.time_fn(jax.jit(jax.vmap(chunk)), carry, repeats=a.repeats)
+    t = benchmarking.time_fn(jax.jit(chunk), carry, repeats=a.repeats)
     base = base if base is not None else t["median_s"]
     rows2.append(dict(seeds=n, env_steps=a.steps, utd=a.utd, updates_per_seed=a.steps * a.utd,
                       chunk_s=t["median_s"], ratio_to_1_seed=t["median_s"] / base,

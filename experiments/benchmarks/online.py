@@ -2,7 +2,7 @@
 
 For each algorithm (default: wombet and sac) the config's seeds (vmapped) run `steps` target
 env steps in one jitted `lax.scan`, in variants that each add one piece of the loop's step
-(`wombet_jax.loop`: `act_and_step` then `learn`):
+(`wombet_jax.online`: `env_step` then `learn`):
 
   env step            the target task's step with uniform actions
   + action sampling   the policy's sampled action instead
@@ -36,10 +36,9 @@ import jax
 import jax.numpy as jnp
 
 from wombet_jax import beta as beta_lib
-from wombet_jax import loop, replay
+from wombet_jax import loop, online, replay
 from wombet_jax.agents.protocol import AgentContext
 from wombet_jax.harness import benchmarking
-from wombet_jax import world_model as wm_lib
 from wombet_jax.harness.config import validate
 
 VARIANTS = ("env step", "+ action sampling", "+ buffer insert", "+ batch sampling",
@@ -101,7 +100,6 @@ def make_cases(config, algo, a):
     states = states.replace(offline=fill_n(states.offline, jax.random.PRNGKey(2),
                                            c.loop.offline_capacity))
   aux_of = (lambda s: s.model) if spec.uses_model_penalty else (lambda s: None)
-  keeps_model_data = spec.uses_offline and spec.refresh_each_iteration
   if spec.uses_offline:
     # The same agent with a beta that cannot move: its update_many skips the TD batch and
     # the beta update and is otherwise the same program.
@@ -113,19 +111,20 @@ def make_cases(config, algo, a):
   else:
     plain = agent
 
+  o = online.online_spec(c, spec, pair, agent)
+
   def step(s, level):
     key, k_act, k_rand, k_upd, k_batch, k_td = jax.random.split(s.key, 6)
-    if level == 0:
-      action = jax.random.uniform(k_rand, (pair.act_dim,), minval=-1.0, maxval=1.0)
+    if level >= 2:  # the loop's env step itself (act, step, D_on and the model's data)
+      s = online.env_step(o, s, jnp.bool_(False))
     else:
-      action = agent.act(s.agent, k_act, s.env.obs)
-    env, tr = task.step(s.env, action)
-    s = s.replace(key=key, env=env)
-    if level >= 2:
-      s = s.replace(online=replay.add(s.online, tr))
-      if keeps_model_data:
-        s = s.replace(real=wm_lib.add_to_data(s.real, tr.obs[None], tr.action[None],
-                                              tr.next_obs[None]))
+      if level == 0:
+        action = jax.random.uniform(k_rand, (pair.act_dim,), minval=-1.0, maxval=1.0)
+      else:
+        action = agent.act(s.agent, k_act, s.env.obs)
+      env, _ = task.step(s.env, action)
+      s = s.replace(env=env)
+    s = s.replace(key=key)
     offline = s.offline if spec.uses_offline else None
 
     def draw(k):
@@ -146,17 +145,17 @@ def make_cases(config, algo, a):
     elif level == 5:
       ag, _ = plain.update_many(s.agent, k_upd, offline, s.online, s.beta.beta, aux_of(s))
       s = s.replace(agent=ag)
+    elif level == 6 and spec.uses_offline:  # the loop's learn itself
+      s = online.learn(o, s)[0]
     elif level == 6:
       ag, info = agent.update_many(s.agent, k_upd, offline, s.online, s.beta.beta, aux_of(s))
-      delta = info["td_error"]
-      if offline is None:
-        delta = agent.td_abs(ag, k_td, replay.sample(s.online, k_batch, batch), aux_of(s))
+      delta = agent.td_abs(ag, k_td, replay.sample(s.online, k_batch, batch), aux_of(s))
       s = s.replace(agent=ag, beta=beta_lib.update(s.beta, delta, c.sampling))
     return s
 
   def run(states, level):
-    # Seeds mapped as the loop maps them (one seed: no seed axis, see loop.over_seeds).
-    body = lambda st, _: (loop.over_seeds(lambda s: step(s, level))(st), None)
+    # Seeds mapped as the loop maps them (one seed: no seed axis, see online.over_seeds).
+    body = lambda st, _: (online.over_seeds(lambda s: step(s, level))(st), None)
     return jax.lax.scan(body, states, None, length=a.steps)[0]
 
   cases = {v: (jax.jit(lambda st, level=i: run(st, level)), (states,))

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from wombet_jax import budget, generation, loop
+from wombet_jax import budget, generation, health, loop
 from wombet_jax import errors
 from wombet_jax.errors import NonFiniteError, UserError
 from wombet_jax.harness import checkpointing, dataset, policy, reference, results, schedule
@@ -172,7 +172,7 @@ def _check_health(info: dict, where: str, unit: str, seeds: list[int],
   flags = {k: np.asarray(v).reshape(-1) for k, v in jax.device_get(info["nonfinite"]).items()}
   step = int(first_bad[first_bad >= 0].min())
   at = first_bad == step
-  names = [("agent parameters/optimiser state" if k == loop.STATE_FLAG else k)
+  names = [("agent parameters/optimiser state" if k == health.STATE_FLAG else k)
            for k, v in sorted(flags.items()) if np.any(v & at)]
   later = [s for s, b in zip(seeds, first_bad) if b > step]
   raise NonFiniteError(
