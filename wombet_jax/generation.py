@@ -71,9 +71,10 @@ def validate_offline_config(cfg) -> None:
 
 def replay_start_states(real, key: jax.Array, num_states: int) -> jax.Array:
   """`generation.start = "replay"`: `num_states` observations drawn uniformly (with
-  replacement) from the valid rows of the model's real data (`world_model.Data`)."""
+  replacement) from the valid rows of the model's real data (a `replay.Buffer` of
+  `world_model.Rows`)."""
   idx = jax.random.randint(key, (num_states,), 0, jnp.maximum(real.size, 1))
-  return real.obs[idx]
+  return real.data.obs[idx]
 
 
 def subsample_rows(data: Transition, key: jax.Array, n: int) -> Transition:

@@ -32,7 +32,8 @@ class RunState:
   key: jax.Array
   eval_key: jax.Array       # fixed; evaluation keys are fold_in(eval_key, target_steps)
   model: Any                # world_model.ModelState
-  real: Any                 # world_model.Data: real transitions (D_src + D_on) for the model
+  real: Any                 # replay.Buffer of world_model.Rows: real transitions (D_src +
+                            # D_on) the model is fitted on
   offline: Any              # replay.Buffer: D_off, relabelled with r_T
   online: Any               # replay.Buffer: D_on
   agent: Any

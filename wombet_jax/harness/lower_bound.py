@@ -99,13 +99,6 @@ def replay(task: Task, env0: EnvState, actions: jax.Array, valid: jax.Array) -> 
   return Replay(*jax.vmap(one)(env0, actions, valid))
 
 
-def penalised_return(reward: jax.Array, uncertainty: jax.Array, valid: jax.Array,
-                     lambda_plan: jax.Array, discount: float) -> jax.Array:
-  """Eq. (4)'s surrogate: sum_t gamma^t (r_t - lambda u_t) over valid steps, (M, T) -> (M,)."""
-  chex.assert_equal_shape([reward, uncertainty, valid])
-  return filtering.trajectory_return(reward - lambda_plan * uncertainty, discount, valid=valid)
-
-
 def evaluate(ro: generation.Rollouts, rep: Replay, discount: float) -> Diagnostic:
   """Per-trajectory model, penalty and true returns of rollouts and their real replay."""
   chex.assert_equal_shape([ro.source_reward, ro.uncertainty, ro.valid, rep.reward, rep.counted])

@@ -134,7 +134,7 @@ def summarize(rows: Sequence[Mapping[str, Any]], key: str = "normalized_return")
   """Final mean/std/per-seed values: the last evaluation of each seed."""
   last: dict[int, Mapping[str, Any]] = {}
   for r in rows:
-    if r.get("phase") not in ("eval", "final"):
+    if r.get("phase") != "eval":
       continue
     s = int(r["seed"])
     if s not in last or r["target_env_steps"] >= last[s]["target_env_steps"]:

@@ -55,11 +55,6 @@ def mean_of(x: np.ndarray) -> np.ndarray:
   return x.mean(axis=(-2, -1))
 
 
-def median_of(x: np.ndarray) -> np.ndarray:
-  """Median over the last two axes (runs and tasks pooled)."""
-  return np.median(x.reshape(x.shape[:-2] + (-1,)), axis=-1)
-
-
 def iqm(scores) -> float:
   """Interquartile mean of all runs' scores (rliable's `aggregate_iqm`)."""
   return float(iqm_of(as_scores(scores)))

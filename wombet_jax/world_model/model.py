@@ -4,7 +4,6 @@ critic call (predict, sample_next, next_from_noise, uncertainty). Trajectory sam
 
 Predictions are always made by the elites (the best K of E members by holdout loss).
 """
-import functools
 from typing import Any, Callable, NamedTuple, Optional
 
 import flax
@@ -14,11 +13,11 @@ import ml_collections
 import optax
 
 from wombet_jax.checks import Section
-from wombet_jax.world_model.data import Data, validate_data
+from wombet_jax import replay
 from wombet_jax.world_model.networks import (Normalizer, apply_member, apply_shared,
                                              identity_normalizer, init_params, take_members,
                                              weight_decay_mask)
-from wombet_jax.world_model.training import check_finite, make_train
+from wombet_jax.world_model.training import make_train
 
 UNCERTAINTY_KINDS = ("max_std", "disagreement")
 
@@ -46,7 +45,7 @@ class WorldModel(NamedTuple):
   act) -> u (...,), of the kind fixed by config.uncertainty.
   """
   init: Callable[[jax.Array], ModelState]
-  train: Callable[[ModelState, jax.Array, Data], tuple[ModelState, dict]]
+  train: Callable[[ModelState, jax.Array, replay.Buffer], tuple[ModelState, dict]]
   predict: Callable[[ModelState, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
   sample_next: Callable[[ModelState, jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
   next_from_noise: Callable[[ModelState, jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
@@ -183,24 +182,3 @@ def make_world_model(obs_dim: int, act_dim: int,
                     predict=predict, sample_next=sample_next,
                     next_from_noise=next_from_noise, uncertainty=uncertainty,
                     num_elites=num_elites, next_and_uncertainty=next_and_uncertainty)
-
-
-@functools.lru_cache(maxsize=32)
-def _compiled_train(train: Callable, batched: bool) -> Callable:
-  # One jitted (for a seed axis: vmapped) train per model, so repeated fits never retrace.
-  return jax.jit(jax.vmap(train) if batched else train)
-
-
-def fit(wm: WorldModel, state: ModelState, key: jax.Array,
-        data: Data) -> tuple[ModelState, dict]:
-  """Host-side fit: validates `data`, runs the jitted `wm.train`, raises on NaN/inf.
-
-  Data may carry a leading seed axis if state and key do (then train is vmapped); the jitted
-  program is cached per `wm.train`, so repeated fits do not retrace. With no
-  valid holdout row yet (size < 1/holdout_fraction) there is no early stopping: the fit runs
-  max_epochs and keeps the last parameters.
-  """
-  validate_data(data, data.obs.shape[-1], data.action.shape[-1])
-  state, metrics = _compiled_train(wm.train, data.obs.ndim > 2)(state, key, data)
-  check_finite(metrics, where="world_model.fit")
-  return state, metrics

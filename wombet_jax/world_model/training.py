@@ -16,7 +16,7 @@ import numpy as np
 import optax
 
 from wombet_jax.errors import NonFiniteError
-from wombet_jax.world_model.data import Data
+from wombet_jax import replay
 from wombet_jax.world_model.networks import apply_per_member, apply_shared, fit_normalizer
 
 
@@ -73,8 +73,9 @@ def make_train(ensemble_size: int, num_elites: int, config: ml_collections.Confi
     bounds = bound_coef * (jnp.sum(params["max_logvar"]) - jnp.sum(params["min_logvar"]))
     return jnp.sum(per_member) + bounds, per_member
 
-  def train(state, key: jax.Array, data: Data):
-    capacity = data.obs.shape[0]
+  def train(state, key: jax.Array, data: replay.Buffer):
+    rows = data.data  # world_model.data.Rows
+    capacity = rows.obs.shape[0]
     is_hold = holdout_slots(capacity, fraction)
     train_slots = jnp.asarray(np.flatnonzero(~is_hold), jnp.int32)
     hold_slots = jnp.asarray(np.flatnonzero(is_hold), jnp.int32)
@@ -83,8 +84,8 @@ def make_train(ensemble_size: int, num_elites: int, config: ml_collections.Confi
     n_hold = jnp.sum(hold_slots < size, dtype=jnp.int32)
 
     valid = (jnp.arange(capacity) < size)[:, None]
-    obs, next_obs = data.obs.astype(jnp.float32), data.next_obs.astype(jnp.float32)
-    inputs = jnp.concatenate([obs, data.action.astype(jnp.float32)], axis=-1)
+    obs, next_obs = rows.obs.astype(jnp.float32), rows.next_obs.astype(jnp.float32)
+    inputs = jnp.concatenate([obs, rows.action.astype(jnp.float32)], axis=-1)
     targets = next_obs - obs  # the model predicts the state delta
     data_finite = (jnp.all(jnp.isfinite(inputs) | ~valid)
                    & jnp.all(jnp.isfinite(targets) | ~valid))
