@@ -96,6 +96,7 @@ def check(config, steps: int, fit_data: int, gen_trajectories: int) -> dict:
   from wombet_jax.harness import config as config_lib
   from wombet_jax import loop
   from wombet_jax import world_model as wm_lib
+  from wombet_jax.harness import schedule
 
   config_lib.validate(config)
   full = loop.make_pipeline(config)  # the real config builds (its shapes are what is timed)
@@ -107,8 +108,6 @@ def check(config, steps: int, fit_data: int, gen_trajectories: int) -> dict:
   state_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(states))
   lo, t = config.loop, {}
   compile_s = 0.0
-  evals = lo.num_iterations * (lo.steps_per_iteration // lo.eval_every)
-  proj = {"online": lo.num_iterations * lo.steps_per_iteration}
   if spec.uses_offline:
     first, t_rand, _ = _timed(lambda s: pipe.source_episode(s, False), states)
     compile_s += first - t_rand
@@ -128,22 +127,10 @@ def check(config, steps: int, fit_data: int, gen_trajectories: int) -> dict:
     first, t_gen, (states, _) = _timed(pipe.regenerate, states)
     compile_s += first - t_gen
     t["gen_step_per_trajectory"] = t_gen / steps / gen_trajectories
-    episodes = config.pets.random_episodes + config.pets.mpc_episodes
-    src_steps = episodes * ep_len
-    proj["source"] = ep_len * (config.pets.random_episodes * t["random_step"]
-                               + config.pets.mpc_episodes * t["mpc_step"])
-    sizes = [min(ep_len * (e + 1), config.world_model.capacity) for e in range(episodes)]
-    sizes += [min(src_steps + k * lo.steps_per_iteration, config.world_model.capacity)
-              for k in range(1, lo.num_iterations)]
-    proj["fits"] = sum(config.world_model.max_epochs * t["fit_epoch_per_transition"] * m
-                       for m in sizes)
-    proj["generate"] = (lo.num_iterations * config.generation.horizon
-                        * config.generation.num_trajectories * t["gen_step_per_trajectory"])
   if spec.offline_pretrain:
     first, t_pre, (states, _) = _timed(lambda s: pipe.pretrain(s, 0, steps), states)
     compile_s += first - t_pre
     t["pretrain_update"] = t_pre / steps
-    proj["pretrain"] = lo.offline_steps * t["pretrain_update"]
   # Online: one chunk from t0 = 0 fills the buffer; timed chunks start past learn_start, so
   # every step runs its G updates.
   states, _ = pipe.chunk(states, jnp.int32(0))
@@ -151,11 +138,11 @@ def check(config, steps: int, fit_data: int, gen_trajectories: int) -> dict:
   first, t_chunk, _ = _timed(lambda s: pipe.chunk(s, t0), states)
   compile_s += first - t_chunk
   t["target_step"] = t_chunk / steps
-  proj["online"] = proj["online"] * t["target_step"]
   first, t_eval, _ = _timed(pipe.evaluate, states)
   compile_s += first - t_eval
   t["eval_step"] = t_eval / steps
-  proj["evals"] = (evals + 1) * ep_len * t["eval_step"]
+  proj = schedule.projected_seconds(schedule.pipeline_tasks(full), full.config, ep_len, t,
+                 keeps_model_data=spec.uses_offline and spec.refresh_each_iteration)
   total = sum(proj.values())
   return {"env": config.env, "algo": config.algo, "episode_length": ep_len,
           "target_steps": lo.num_iterations * lo.steps_per_iteration,

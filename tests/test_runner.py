@@ -59,6 +59,30 @@ def test_a_zero_shot_algorithm_evaluates_the_generated_data_once():
       ["eval", 0]]
 
 
+def test_projected_seconds_count_every_task_of_the_schedule_once():
+  """check_configs' projection, by hand on the smoke schedule (WOMBET above; pointmass
+  episodes of 50 steps, 5 fit epochs, 8 trajectories of 10 steps, chunks of 100 steps)."""
+  t = dict(random_step=1.0, mpc_step=10.0, fit_epoch_per_transition=0.001,
+           gen_step_per_trajectory=0.5, target_step=0.01, eval_step=0.1)
+  c = helpers.make_config()
+  got = schedule.projected_seconds(_tasks("wombet"), c, 50, t, keeps_model_data=True)
+  # Fits over 50, 100 and (after 200 target steps join the data) 300 rows: 5 x 0.001 x 450.
+  want = {"source": 50 + 500, "fits": 2.25, "generate": 2 * 10 * 8 * 0.5,
+          "online": 4 * 100 * 0.01, "evals": 5 * 50 * 0.1}
+  assert got.keys() == want.keys()
+  for k in want:
+    assert got[k] == pytest.approx(want[k]), k
+  # Without target data the refit sees the source rows only; a capacity caps every fit.
+  assert schedule.projected_seconds(_tasks("wombet"), c, 50, t, False)["fits"] == (
+      pytest.approx(5 * 0.001 * (50 + 100 + 100)))
+  c.world_model.capacity = 80
+  assert schedule.projected_seconds(_tasks("wombet"), c, 50, t, True)["fits"] == (
+      pytest.approx(5 * 0.001 * (50 + 80 + 80)))
+  # SAC: online and evaluations only.
+  assert schedule.projected_seconds(_tasks("sac"), c, 50, t, False) == pytest.approx(
+      {"online": 4.0, "evals": 25.0})
+
+
 def test_tasks_are_frozen_values_with_the_checkpoint_json_form():
   t = schedule.Pretrain(8, 4)
   assert (t.kind, t.end, t.to_json()) == ("pretrain", 12, ["pretrain", 0, 8, 4])

@@ -122,6 +122,33 @@ def pipeline_tasks(pipe) -> list[Task]:
   return build_tasks(pipe.config, pipe.spec, pipe.pretrain_pieces)
 
 
+def projected_seconds(tasks: list[Task], config, ep_len: int, t: dict,
+                      keeps_model_data: bool) -> dict:
+  """Seconds per seed of each phase of the run whose schedule is `tasks`
+  (`build_tasks`), from the measured per-step times `t`: every task counted once,
+  each fit over the model data it would hold at that point of the run."""
+  lo, wm, gen = config.loop, config.world_model, config.generation
+  proj = dict.fromkeys(("source", "fits", "generate", "pretrain", "online", "evals"), 0.0)
+  data = 0  # rows of the model's real data so far
+  for task in tasks:
+    if isinstance(task, SourceEpisode):
+      proj["source"] += ep_len * t["mpc_step" if task.use_planner else "random_step"]
+      data += ep_len
+    elif isinstance(task, FitModel):
+      proj["fits"] += wm.max_epochs * t["fit_epoch_per_transition"] * min(data, wm.capacity)
+    elif isinstance(task, Regenerate):
+      proj["generate"] += gen.horizon * gen.num_trajectories * t["gen_step_per_trajectory"]
+    elif isinstance(task, Pretrain):
+      proj["pretrain"] += task.length * t["pretrain_update"]
+    elif isinstance(task, Chunk):
+      proj["online"] += lo.eval_every * t["target_step"]
+      proj["evals"] += ep_len * t["eval_step"]
+      data += lo.eval_every if keeps_model_data else 0
+    elif isinstance(task, Evaluate):
+      proj["evals"] += ep_len * t["eval_step"]
+  return {k: v for k, v in proj.items() if v or k in ("online", "evals")}
+
+
 def to_json(tasks: list[Task]) -> list[list]:
   """The list as a checkpoint stores it."""
   return [t.to_json() for t in tasks]
