@@ -225,7 +225,7 @@ def test_compared_algorithms_are_validated_before_the_first_run(tmp_path, monkey
   wd = str(tmp_path / "wd")
   with pytest.raises(ValueError, match=r"^config.ppo.num_minibatches=3 is invalid: must "
                                        r"divide ppo.rollout_length=100$"):
-    experiment.main(c, wd, verbose=False)
+    experiment.run(c, wd, verbose=False)
   assert not os.path.exists(wd)
 
 
@@ -247,7 +247,7 @@ def test_compared_algorithms_are_validated_before_the_first_run(tmp_path, monkey
 def test_bad_values_stop_the_run_before_any_write(tmp_path, field, value, message):
   wd = str(tmp_path / "wd")
   with pytest.raises(ValueError) as e:
-    experiment.main(helpers.make_config(**{field: value}), wd, verbose=False)
+    experiment.run(helpers.make_config(**{field: value}), wd, verbose=False)
   assert str(e.value).startswith(message), str(e.value)
   assert not os.path.exists(wd)
 
