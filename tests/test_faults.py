@@ -20,7 +20,7 @@ import pytest
 import helpers
 from wombet_jax.errors import UserError
 from wombet_jax.harness import config as config_lib
-from wombet_jax.harness import checkpointing, experiment, results, runner
+from wombet_jax.harness import checkpointing, experiment, handlers, results, runner
 
 _copy = helpers.copy_run
 _tree = helpers.file_tree
@@ -113,7 +113,7 @@ def test_a_nonfinite_pretraining_loss_names_the_update_and_seeds(bc_pipes):
   np.testing.assert_array_equal(info["nonfinite"]["bc_loss"], [False, True])
   with pytest.raises(FloatingPointError, match=r"^offline pretraining: agent parameters/"
                      r"optimiser state, bc_loss not finite at update 9 for seeds \[1\]"):
-    runner._check_health(info, "offline pretraining", "update", seeds=[0, 1], last_saved=None)
+    handlers.check_health(info, "offline pretraining", "update", seeds=[0, 1], last_saved=None)
 
 
 def test_a_nonfinite_model_fit_names_the_seed_number():
