@@ -11,7 +11,7 @@ Every event is a JSON object with
   type             "run" (a run starts), "phase" (a phase starts), "task" (a task ended) or
                    "summary" (the last event: everything ended)
   time             ISO-8601 UTC, e.g. "2026-12-03T08:05:31.042Z"
-  elapsed_seconds  wall seconds since this process started the experiment
+  elapsed_seconds  wall seconds since the report began (once every run was built and checked)
   algo, env        the run it is about (the main run's for "summary"); run (1-based, null for
                    "summary") of runs
   tasks_done, tasks_total, tasks_remaining   over all runs (tasks restored from a checkpoint
