@@ -44,9 +44,12 @@ Kinds and their own fields (paths relative to the folder, or to "dir" for a subr
                  from table.md after every other cell of it is checked against runs.json.
   lower_bound    experiments/lower_bound.py output: lower_bound.json rendered with
                  experiments.lower_bound.markdown; png default lower_bound.png.
-  log_means      progress logs only (per-seed files absent): the mean normalised return at each
-                 evaluation read from the progress lines of "logs" ({label: log file}), next to
-                 the means of "runs" ({label: metrics.jsonl}). No png default.
+  log_means      runs whose per-seed files are absent: the mean normalised return at each
+                 evaluation read from the progress of "logs" ({label: path}), next to the means
+                 of "runs" ({label: metrics.jsonl}). A path is a run's progress.jsonl (or its
+                 folder; "progress.jsonl#<algo>" picks a compared run, default the main one) or,
+                 for a run that predates progress.jsonl, its printed output (read by
+                 legacy_log_means). No png default.
   transfer       experiments/transfer_study.py output: report.json rendered with
                  wombet_jax.harness.transfer.report_markdown; png default curves.png.
   check_configs  experiments/check_configs.py --json output, "json" (default
@@ -341,7 +344,29 @@ def render_lower_bound(meta: Mapping[str, Any], folder: str, warn: Callable[[str
                      if not para.startswith(("# ", "Command: ")))
 
 
-_PROGRESS = re.compile(r"target steps (\d+)/\d+ \| return [^|]*\(normalised (-?[\d.]+)\)")
+# The only reader of printed progress lines: the committed output of runs made before runs wrote
+# progress.jsonl (e.g. default_h200_64seeds/data_levers/*.log.txt). Everything newer is read
+# from progress.jsonl (log_means).
+_LEGACY_PROGRESS_LINE = re.compile(
+    r"target steps (\d+)/\d+ \| return [^|]*\(normalised (-?[\d.]+)\)")
+
+
+def legacy_log_means(text: str) -> dict[int, float]:
+  """{target steps: mean normalised return} from the progress lines a run printed."""
+  return {int(st): float(v) for st, v in _LEGACY_PROGRESS_LINE.findall(text)}
+
+
+def log_means(path: str) -> dict[int, float]:
+  """{target steps: mean normalised return} at each evaluation of a run: from its
+  progress.jsonl (`path`, or a folder holding one; "#<algo>" after it picks the run), or from
+  its printed output where it predates that file (legacy_log_means)."""
+  from wombet_jax.harness import progress
+  file, _, algo = path.partition("#")
+  if os.path.isdir(file):
+    file = os.path.join(file, progress.FILE)
+  if file.endswith(".jsonl"):
+    return progress.eval_means(progress.read_events(file), algo or None)
+  return legacy_log_means(_read_text(file))
 
 
 def render_log_means(meta: Mapping[str, Any], folder: str, warn: Callable[[str], None]) -> str:
@@ -354,9 +379,9 @@ def render_log_means(meta: Mapping[str, Any], folder: str, warn: Callable[[str],
                                   "normalized_return")
     curves[label] = {st: float(np.mean(list(v.values()))) for st, v in by.items()}
   for label, p in meta["logs"].items():
-    found = {int(st): float(v) for st, v in _PROGRESS.findall(_read_text(os.path.join(folder, p)))}
+    found = log_means(os.path.join(folder, p))
     if not found:
-      raise PageError(f"{folder}: {p} holds no progress line with a normalised return")
+      raise PageError(f"{folder}: {p} holds no evaluation with a normalised return")
     curves[label] = found
   steps = sorted(set().union(*[set(c) for c in curves.values()]) - {0})
   lines = ["| variant | " + " | ".join(str(s) for s in steps) + " |",

@@ -107,8 +107,8 @@ def main(argv):
         print("\n".join(config_lib.describe(config, config_lib.field_docs(f.read()))))
       return
     workdir = _WORKDIR.value or os.path.join("/tmp/wombet", config.env)
-    experiment.main(config, workdir, resume=_RESUME.value, multihost=_MULTIHOST.value,
-                    reference_table=REFERENCE_SCORES)
+    experiment.run(config, workdir, resume=_RESUME.value, multihost=_MULTIHOST.value,
+                   reference_table=REFERENCE_SCORES)
   except (errors.UserError, errors.RunError, OSError, KeyboardInterrupt) as e:
     _exit_on(e, _DEBUG.value)
 

@@ -20,7 +20,7 @@ import pytest
 import helpers
 from wombet_jax.errors import UserError
 from wombet_jax.harness import config as config_lib
-from wombet_jax.harness import checkpointing, experiment, results, runner
+from wombet_jax.harness import checkpointing, experiment, handlers, results, runner
 
 _copy = helpers.copy_run
 _tree = helpers.file_tree
@@ -113,7 +113,7 @@ def test_a_nonfinite_pretraining_loss_names_the_update_and_seeds(bc_pipes):
   np.testing.assert_array_equal(info["nonfinite"]["bc_loss"], [False, True])
   with pytest.raises(FloatingPointError, match=r"^offline pretraining: agent parameters/"
                      r"optimiser state, bc_loss not finite at update 9 for seeds \[1\]"):
-    runner._check_health(info, "offline pretraining", "update", seeds=[0, 1], last_saved=None)
+    handlers.check_health(info, "offline pretraining", "update", seeds=[0, 1], last_saved=None)
 
 
 def test_a_nonfinite_model_fit_names_the_seed_number():
@@ -225,7 +225,7 @@ def test_compared_algorithms_are_validated_before_the_first_run(tmp_path, monkey
   wd = str(tmp_path / "wd")
   with pytest.raises(ValueError, match=r"^config.ppo.num_minibatches=3 is invalid: must "
                                        r"divide ppo.rollout_length=100$"):
-    experiment.main(c, wd, verbose=False)
+    experiment.run(c, wd, verbose=False)
   assert not os.path.exists(wd)
 
 
@@ -247,7 +247,7 @@ def test_compared_algorithms_are_validated_before_the_first_run(tmp_path, monkey
 def test_bad_values_stop_the_run_before_any_write(tmp_path, field, value, message):
   wd = str(tmp_path / "wd")
   with pytest.raises(ValueError) as e:
-    experiment.main(helpers.make_config(**{field: value}), wd, verbose=False)
+    experiment.run(helpers.make_config(**{field: value}), wd, verbose=False)
   assert str(e.value).startswith(message), str(e.value)
   assert not os.path.exists(wd)
 

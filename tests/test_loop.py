@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from wombet_jax import health
-from wombet_jax.harness import results, runner, schedule
+from wombet_jax.harness import handlers, results, runner, schedule
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -200,11 +200,11 @@ def test_nonfinite_health_names_the_losses_the_seeds_and_the_first_step():
           "nonfinite": {"critic_loss": np.array([f, t, t]), "actor_loss": np.array([f, f, t]),
                         health.STATE_FLAG: np.array([f, t, f])}}
   with pytest.raises(FloatingPointError) as e:
-    runner._check_health(info, "online updates", "target step", seeds, last_saved)
+    handlers.check_health(info, "online updates", "target step", seeds, last_saved)
   assert str(e.value) == ("online updates: actor_loss, critic_loss not finite at target step 9 "
                           "for seeds [5] (later for seeds [4]); the run stopped; its last "
                           "checkpoint (task 7) is kept")
-  runner._check_health({"nonfinite_step": np.array([-1, -1, -1]), "nonfinite": {}}, "ok", "step",
+  handlers.check_health({"nonfinite_step": np.array([-1, -1, -1]), "nonfinite": {}}, "ok", "step",
                        seeds, last_saved)
 
 

@@ -111,3 +111,27 @@ def test_check_mode_reports_a_stale_page(tmp_path, capsys):
   assert results_page.main(["--check", "--results", str(tmp_path)]) == 1
   assert results_page.main(["--results", str(tmp_path)]) == 0
   assert results_page.main(["--check", "--results", str(tmp_path)]) == 0
+
+
+def test_log_means_reads_progress_jsonl_and_legacy_text_logs(tmp_path):
+  """A run's progress.jsonl (its folder, or the file with #<algo>) and, for runs older than that
+  file, the lines it printed (results_page.legacy_log_means, the one reader of them)."""
+  from wombet_jax.harness import progress, schedule
+  run = tmp_path / "levers" / "run"
+  run.mkdir(parents=True)
+  plans = [progress.Plan(a, "pointmass", str(run), [schedule.Evaluate(), schedule.Chunk(0)])
+           for a in ("wombet", "sac")]
+  p = progress.Progress(plans, str(run / progress.FILE), verbose=False)
+  for algo, norm in (("wombet", 40.0), ("sac", 20.0)):
+    p.start_run(algo)
+    p.task_done(algo, 0, 1.0, metrics={"target_steps": 0, "normalized_return_mean": 0.0})
+    p.task_done(algo, 1, 1.0, steps=200, metrics={"target_steps": 100,
+                                                 "normalized_return_mean": norm})
+  legacy = ("[wombet pointmass] iter 1/1 | target steps 100/100 | return -5.00 ± 1.00 "
+            "(normalised 12.5) | beta 0.50 | 900 steps/s | ETA 0m00s\n")
+  _write(str(tmp_path / "levers" / "old.log.txt"), legacy)
+  _write(str(tmp_path / "levers" / "result.json"), _meta(
+      "log_means", logs={"new": "run", "new sac": "run/progress.jsonl#sac", "old": "old.log.txt"}))
+  page = results_page.render(str(tmp_path), warn=lambda m: None)[str(tmp_path / "README.md")]
+  assert "| new | 40.0 |" in page and "| new sac | 20.0 |" in page and "| old | 12.5 |" in page
+  assert results_page.legacy_log_means(legacy) == {100: 12.5}

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import helpers
-from wombet_jax import health, loop
+from wombet_jax import health
 from wombet_jax.agents import registry
-from wombet_jax.harness import runner, schedule, source_phase
+from wombet_jax.harness import handlers, schedule, source_phase, workdir
 from wombet_jax.errors import NonFiniteError, UserError
 
 # The smoke config: pets 1 random + 1 MPC episode, 2 iterations of 200 steps, eval_every 100
@@ -92,7 +92,7 @@ def test_tasks_are_frozen_values_with_the_checkpoint_json_form():
     t.start = 0
   # A checkpoint's list, read back from JSON, compares equal to the schedule's.
   tasks = _tasks("wombet")
-  runner._check_same_tasks(json.loads(json.dumps(schedule.to_json(tasks))), tasks, "/wd")
+  workdir.check_same_tasks(json.loads(json.dumps(schedule.to_json(tasks))), tasks, "/wd")
 
 
 def test_source_tasks_alternate_episodes_and_fits():
@@ -104,29 +104,29 @@ def test_source_tasks_alternate_episodes_and_fits():
 
 # --- the runner's decisions ----------------------------------------------------------------------
 def test_a_held_workdir_is_refused_naming_what_it_holds():
-  runner._check_workdir("/wd", [], [])
+  workdir.check_free("/wd", [], [])
   with pytest.raises(UserError) as e:
-    runner._check_workdir("/wd", [200, 100], ["metrics.jsonl"])
+    workdir.check_free("/wd", [200, 100], ["metrics.jsonl"])
   assert str(e.value) == (
       "--workdir='/wd' is invalid: it already holds a run (metrics.jsonl, checkpoints "
       "[100, 200]); pass --resume to continue it or choose another --workdir (nothing was "
       "changed)")
   with pytest.raises(UserError, match=r"holds a run \(checkpoints \[5\]\)"):
-    runner._check_workdir("/wd", [5], [])
+    workdir.check_free("/wd", [5], [])
   with pytest.raises(UserError, match=r"holds a run \(datasets, tensorboard\)"):
-    runner._check_workdir("/wd", [], ["datasets", "tensorboard"])
+    workdir.check_free("/wd", [], ["datasets", "tensorboard"])
 
 
 def test_a_checkpoint_of_another_config_is_refused_naming_the_fields():
   tasks = _tasks("sac")
   meta = {"config": {"seed": 0, "env": "pointmass"}, "tasks": schedule.to_json(tasks)}
-  runner._check_meta(meta, "/wd", {"seed": 0, "env": "pointmass"}, tasks)
+  workdir.check_meta(meta, "/wd", {"seed": 0, "env": "pointmass"}, tasks)
   with pytest.raises(UserError, match=r"^--resume of '/wd' is invalid: its checkpoints belong "
                      r"to another config \(config.seed: 0 in the checkpoint, 1 now\)\. Resume "
                      r"with the config that started the run \(only config.compare, "):
-    runner._check_meta(meta, "/wd", {"seed": 1, "env": "pointmass"}, tasks)
+    workdir.check_meta(meta, "/wd", {"seed": 1, "env": "pointmass"}, tasks)
   with pytest.raises(UserError, match=r"its checkpoint records no tasks to compare"):
-    runner._check_meta({"config": {}}, "/wd", {}, tasks)
+    workdir.check_meta({"config": {}}, "/wd", {}, tasks)
 
 
 def test_a_checkpoint_of_another_task_list_is_refused_naming_the_first_difference():
@@ -134,7 +134,7 @@ def test_a_checkpoint_of_another_task_list_is_refused_naming_the_first_differenc
   saved = schedule.to_json(now)
   saved[7] = ["chunk", 1]
   with pytest.raises(UserError) as e:
-    runner._check_meta({"config": {}, "tasks": saved}, "/wd", {}, now)
+    workdir.check_meta({"config": {}, "tasks": saved}, "/wd", {}, now)
   assert str(e.value) == (
       "cannot resume '/wd': its checkpoint was written for a different task list (12 tasks, "
       "this config/code gives 12; first difference at task 7: ['chunk', 1] vs ['chunk', 0]). "
@@ -142,7 +142,7 @@ def test_a_checkpoint_of_another_task_list_is_refused_naming_the_first_differenc
       "nothing was changed.")
   with pytest.raises(UserError, match=r"\(11 tasks, this config/code gives 12; first "
                      r"difference at task 11: None vs \['chunk', 1\]\)"):
-    runner._check_same_tasks(schedule.to_json(now)[:-1], now, "/wd")
+    workdir.check_same_tasks(schedule.to_json(now)[:-1], now, "/wd")
 
 
 def test_health_flags_name_the_losses_the_seeds_and_the_first_step():
@@ -150,28 +150,28 @@ def test_health_flags_name_the_losses_the_seeds_and_the_first_step():
   info = {"nonfinite_step": np.array([4, -1]),
           "nonfinite": {"critic_loss": np.array([t, f]), health.STATE_FLAG: np.array([t, f])}}
   with pytest.raises(NonFiniteError) as e:
-    runner._check_health(info, "online updates", "target step", [10, 11], None)
+    handlers.check_health(info, "online updates", "target step", [10, 11], None)
   assert str(e.value) == ("online updates: agent parameters/optimiser state, critic_loss not "
                           "finite at target step 4 for seeds [10]; the run stopped before its "
                           "first checkpoint")
-  runner._check_health({"nonfinite_step": np.array([-1, -1]), "nonfinite": {}}, "ok", "step",
+  handlers.check_health({"nonfinite_step": np.array([-1, -1]), "nonfinite": {}}, "ok", "step",
                        [10, 11], None)
 
 
 def test_nonfinite_returns_name_the_seeds_and_the_step():
-  runner._check_finite_returns(np.array([1.0, 2.0]), 100, [0, 1], 3)
+  handlers.check_finite_returns(np.array([1.0, 2.0]), 100, [0, 1], 3)
   with pytest.raises(NonFiniteError) as e:
-    runner._check_finite_returns(np.array([np.nan, 2.0, np.inf]), 300, [0, 1, 2], 3)
+    handlers.check_finite_returns(np.array([np.nan, 2.0, np.inf]), 300, [0, 1, 2], 3)
   assert str(e.value) == ("evaluation return is not finite at target step 300 for seeds [0, 2]; "
                           "the run stopped; its last checkpoint (task 3) is kept")
 
 
 def test_checkpoints_after_chunks_at_the_interval_and_at_the_end():
   tasks = _tasks("sac")  # eval, then four chunks of 100 target steps
-  decide = lambda idx, t: runner._should_checkpoint(tasks, idx, t, 200, 0.0)
+  decide = lambda idx, t: schedule.should_checkpoint(tasks, idx, t, 200, 0.0)
   assert [decide(1, 100), decide(2, 200), decide(3, 300), decide(4, 400)] == [
       False, True, False, True]
-  assert runner._should_checkpoint(tasks, 4, 450, 200, 0.0)  # the last task, off the interval
+  assert schedule.should_checkpoint(tasks, 4, 450, 200, 0.0)  # the last task, off the interval
   assert not decide(0, None)  # the initial evaluation
 
 
@@ -179,15 +179,15 @@ def test_checkpoints_after_generation_and_pretraining():
   tasks = _tasks("iql_ft", [(0, 8), (8, 8), (16, 4)])
   kinds = [t.kind for t in tasks]
   regen, first_piece, last_piece = kinds.index("regenerate"), kinds.index("pretrain"), 7
-  decide = lambda idx, since: runner._should_checkpoint(tasks, idx, None, 100, since)
+  decide = lambda idx, since: schedule.should_checkpoint(tasks, idx, None, 100, since)
   assert not decide(regen, 1e9)  # pretraining follows: its end is saved instead
-  assert not decide(first_piece, runner.PRETRAIN_SAVE_SECONDS - 1)
-  assert decide(first_piece, runner.PRETRAIN_SAVE_SECONDS)
+  assert not decide(first_piece, schedule.PRETRAIN_SAVE_SECONDS - 1)
+  assert decide(first_piece, schedule.PRETRAIN_SAVE_SECONDS)
   assert decide(last_piece, 0.0)
   assert not any(decide(i, 1e9) for i in range(4))  # source episodes and fits
   wombet = _tasks("wombet")
   assert [i for i in range(len(wombet)) if isinstance(wombet[i], schedule.Regenerate)
-          and runner._should_checkpoint(wombet, i, None, 100, 0.0)] == [4, 9]
+          and schedule.should_checkpoint(wombet, i, None, 100, 0.0)] == [4, 9]
 
 
 # --- the source-phase driver ---------------------------------------------------------------------

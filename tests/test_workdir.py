@@ -104,10 +104,13 @@ def test_a_killed_runs_leftovers_never_reach_a_fresh_run(full_run, config, pipe,
   # --resume finds no checkpoint: it starts again after removing the stopped run's outputs.
   r = runner.Runner(config, wd, resume=True, verbose=False, pipeline=pipe)
   try:
-    r._prepare_workdir([], restored=False)
+    removed = []
+    workdir.prepare(wd, [], clear=True, log=removed.append)
+    runner.write_config(wd, pipe, None)
   finally:
     r.close()
   assert os.listdir(wd) == ["config.json"]
+  assert removed and "progress.jsonl" in removed[0] and "metrics.jsonl" in removed[0]
 
 
 def test_a_symlinked_policy_folder_is_refused(full_run, config, pipe, tmp_path):

@@ -316,7 +316,7 @@ def test_wandb_without_its_package_is_one_line_before_any_work(tmp_path, monkeyp
   c = helpers.make_config(writers="jsonl,wandb")
   wd = str(tmp_path / "wd")
   with pytest.raises(UserError) as e:
-    experiment.main(c, wd, verbose=False)
+    experiment.run(c, wd, verbose=False)
   msg = str(e.value)
   assert "\n" not in msg and msg.startswith("config.writers='jsonl,wandb' is invalid: "), msg
   assert msg.endswith('pip install "wombet_jax[wandb]"'), msg

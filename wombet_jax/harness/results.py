@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from wombet_jax.errors import UserError
-from wombet_jax.harness import stats
+from wombet_jax.harness import reference, stats
 
 # The keys of every metrics.jsonl row: which evaluation it is and its return,
 METRIC_KEYS = ("algo", "env", "seed", "phase", "iteration", "source_env_steps",
@@ -122,6 +122,34 @@ def finite_or_none(x) -> float | None:
   """A metric value for a row: None where it is not finite (JSON has no NaN)."""
   x = float(x)
   return x if math.isfinite(x) else None
+
+
+def make_rows(state: Mapping[str, Any], returns: Sequence[float], seeds: Sequence[int],
+              algo: str, env: str, phase: str, iteration: int, ref: Mapping[str, float] | None,
+              uses_offline: bool) -> list[dict]:
+  """One row (ROW_KEYS, then the agent's further metrics by name) per seed of one evaluation
+  or source episode. `state`: the host copy of the run state's per-seed arrays source_steps,
+  target_steps, beta, accept_rate, n_offline, train_return and metrics ({name: (S,)});
+  `ref`: the reference scores normalized_return comes from (None: null; source rows: null)."""
+  out = []
+  for i, seed in enumerate(seeds):
+    ret = float(returns[i])
+    row = {
+        "algo": algo, "env": env, "seed": seed, "phase": phase, "iteration": iteration,
+        "source_env_steps": int(state["source_steps"][i]),
+        "target_env_steps": int(state["target_steps"][i]), "return": ret,
+        "normalized_return": reference.normalize(ret, ref) if phase != "source" else None,
+        # Offline-data fields are null for algorithms without D_off (SAC, TD3, PPO).
+        "beta": float(state["beta"][i]) if uses_offline else None,
+        "accept_rate": float(state["accept_rate"][i]) if uses_offline else None,
+        "n_offline": int(state["n_offline"][i]) if uses_offline else None,
+        "train_return": float(state["train_return"][i])}
+    # The agent's diagnostics, by name: null where the agent has none, or before its first
+    # update.
+    row.update(dict.fromkeys(AGENT_KEYS))
+    row.update({name: finite_or_none(v[i]) for name, v in state["metrics"].items()})
+    out.append(row)
+  return out
 
 
 def check_row(row: Mapping[str, Any]) -> None:

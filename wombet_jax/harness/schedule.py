@@ -6,6 +6,9 @@ the task's numbers, e.g. ["source", 3, true], ["pretrain", 0, 0, 1000], ["chunk"
 compares that list with this config's, so the JSON form of a task is part of the checkpoint
 format and must not change.
 
+Also pure functions of the list: the phase a task belongs to (`phase`, what the progress
+output announces) and after which tasks a run checkpoints (`should_checkpoint`).
+
 Everything here is pure Python: no pipeline, no JAX.
 """
 from __future__ import annotations
@@ -152,3 +155,37 @@ def projected_seconds(tasks: list[Task], config, ep_len: int, t: dict,
 def to_json(tasks: list[Task]) -> list[list]:
   """The list as a checkpoint stores it."""
   return [t.to_json() for t in tasks]
+
+
+def phase(task: Task) -> str:
+  """The phase of the run `task` belongs to: "source phase" (PETS episodes and their fits),
+  "data generation" (the first D_off), "offline pretraining", "initial evaluation" or
+  "online phase" (chunks, and the refits and regenerations between iterations)."""
+  if isinstance(task, SourceEpisode) or (isinstance(task, FitModel) and task.iteration == 0):
+    return "source phase"
+  if isinstance(task, Regenerate) and task.iteration == 0:
+    return "data generation"
+  if isinstance(task, Pretrain):
+    return "offline pretraining"
+  if isinstance(task, Evaluate):
+    return "initial evaluation"
+  return "online phase"
+
+
+# Within pretraining a checkpoint every this many seconds (a piece can take a minute on a CPU).
+PRETRAIN_SAVE_SECONDS = 120.0
+
+
+def should_checkpoint(tasks: list[Task], idx: int, target_step: int | None,
+                      checkpoint_every: int, seconds_since_save: float) -> bool:
+  """Whether to checkpoint after task `idx`: after a chunk when `target_step` (the target
+  steps it reached; only read for chunks) is a multiple of `checkpoint_every` or the run ends;
+  after the source phase / data generation (and pretraining), which is expensive to redo;
+  within pretraining every PRETRAIN_SAVE_SECONDS."""
+  task = tasks[idx]
+  if isinstance(task, Chunk):
+    return idx == len(tasks) - 1 or target_step % checkpoint_every == 0
+  nxt = tasks[idx + 1] if idx + 1 < len(tasks) else None
+  if isinstance(task, Pretrain):
+    return not isinstance(nxt, Pretrain) or seconds_since_save >= PRETRAIN_SAVE_SECONDS
+  return isinstance(task, Regenerate) and not isinstance(nxt, Pretrain)
