@@ -58,6 +58,18 @@ def validate(cfg) -> None:
     s.number(f, 0.0, float("inf"), lo_open=True)
 
 
+def make_networks(cfg, act_dim: int) -> Networks:
+  """The networks of config ``cfg`` (agent and baselines sections)."""
+  hid = hidden_dims(cfg.agent.hidden_size, cfg.agent.num_layers)
+  return Networks(make_actor("tanh_mean_gaussian", act_dim, hid), common.twin_critic(cfg)[0])
+
+
+def hyperparameters(cfg) -> Hyperparameters:
+  return Hyperparameters(gamma=float(cfg.agent.discount), tau=float(cfg.agent.tau),
+                         inv_lambda=1.0 / float(cfg.awac.temperature),
+                         max_weight=cfg.awac.max_weight)
+
+
 def q_values(nets: Networks, critic_params, obs, action) -> jax.Array:
   return apply_ensemble(nets.critic, critic_params, obs, action)
 
@@ -128,19 +140,15 @@ def make_awac(ctx) -> Agent:
   cfg, obs_dim, act_dim = ctx.config, ctx.obs_dim, ctx.act_dim
   sac.check_agent(cfg.agent, obs_dim, act_dim)
   validate(cfg)
-  hid = hidden_dims(cfg.agent.hidden_size, cfg.agent.num_layers)
-  critic, n_q = common.twin_critic(cfg)
-  nets = Networks(make_actor("tanh_mean_gaussian", act_dim, hid), critic)
-  hp = Hyperparameters(gamma=float(cfg.agent.discount), tau=float(cfg.agent.tau),
-                       inv_lambda=1.0 / float(cfg.awac.temperature),
-                       max_weight=cfg.awac.max_weight)
+  nets, hp = make_networks(cfg, act_dim), hyperparameters(cfg)
+  n_q = int(cfg.baselines.num_critics)
   txs = (optax.adam(cfg.agent.actor_lr), optax.adam(cfg.agent.critic_lr))
 
   def init(key):
     k_a, k_c = jax.random.split(key)
     obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
     ap = nets.actor.init(k_a, obs)
-    cp = init_ensemble(critic, k_c, n_q, obs, act)
+    cp = init_ensemble(nets.critic, k_c, n_q, obs, act)
     return AWACState(actor=TrainState.create(txs[0], ap), critic=TrainState.create(txs[1], cp),
                      target_critic_params=cp, step=jnp.zeros((), jnp.int32))
 

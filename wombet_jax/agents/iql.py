@@ -61,6 +61,20 @@ def validate(cfg) -> None:
     s.number(f, 0.0, float("inf"), lo_open=True)
 
 
+def make_networks(cfg, act_dim: int) -> Networks:
+  """The networks of config ``cfg`` (agent and baselines sections)."""
+  hid = hidden_dims(cfg.agent.hidden_size, cfg.agent.num_layers)
+  return Networks(make_actor("tanh_mean_gaussian", act_dim, hid), common.twin_critic(cfg)[0],
+                  ValueNet(hid, layer_norm=bool(cfg.baselines.layer_norm)))
+
+
+def hyperparameters(cfg) -> Hyperparameters:
+  i = cfg.iql
+  return Hyperparameters(gamma=float(cfg.agent.discount), tau=float(cfg.agent.tau),
+                         expectile=i.expectile, temperature=i.temperature,
+                         max_weight=i.max_weight)
+
+
 def expectile_loss(u: jax.Array, tau: float) -> jax.Array:
   """mean |tau - 1(u < 0)| u^2 (asymmetric L2; tau > 0.5 fits an upper expectile)."""
   weight = jnp.where(u < 0, 1.0 - tau, tau)
@@ -142,14 +156,8 @@ def make_iql(ctx) -> Agent:
   cfg, obs_dim, act_dim = ctx.config, ctx.obs_dim, ctx.act_dim
   sac.check_agent(cfg.agent, obs_dim, act_dim)
   validate(cfg)
-  i = cfg.iql
-  hid = hidden_dims(cfg.agent.hidden_size, cfg.agent.num_layers)
-  critic, n_q = common.twin_critic(cfg)
-  nets = Networks(make_actor("tanh_mean_gaussian", act_dim, hid), critic,
-                  ValueNet(hid, layer_norm=bool(cfg.baselines.layer_norm)))
-  hp = Hyperparameters(gamma=float(cfg.agent.discount), tau=float(cfg.agent.tau),
-                       expectile=i.expectile, temperature=i.temperature,
-                       max_weight=i.max_weight)
+  nets, hp = make_networks(cfg, act_dim), hyperparameters(cfg)
+  n_q = int(cfg.baselines.num_critics)
   txs = (optax.adam(cfg.agent.actor_lr), optax.adam(cfg.agent.critic_lr),
          optax.adam(cfg.agent.critic_lr))
 
@@ -157,7 +165,7 @@ def make_iql(ctx) -> Agent:
     k_a, k_c, k_v = jax.random.split(key, 3)
     obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
     ap, vp = nets.actor.init(k_a, obs), nets.value.init(k_v, obs)
-    cp = init_ensemble(critic, k_c, n_q, obs, act)
+    cp = init_ensemble(nets.critic, k_c, n_q, obs, act)
     return IQLState(actor=TrainState.create(txs[0], ap), critic=TrainState.create(txs[1], cp),
                     target_critic_params=cp, value=TrainState.create(txs[2], vp),
                     step=jnp.zeros((), jnp.int32))

@@ -19,7 +19,7 @@ weight beta = ``combo.conservative_weight``, pushing Q down at the *model* state
 (logsumexp over uniform, pi(.|s) and pi(.|s') actions) and up on the *real* (s, a) of the batch:
   L_i = mean (Q_i - y)^2 + beta (mean_{s ~ model} LSE_i(s) - mean_{(s, a) ~ D_off} Q_i(s, a)).
 """
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax
 import jax
@@ -84,20 +84,52 @@ def _validate(section, prefix: str, batch_size: int, conservative: bool) -> None
            f"round(real_ratio * agent.batch_size) must lie in [{lo}, {batch_size - 1}]")
 
 
-def make_batch(learner: cql.Learner, wm, task, state: ModelBasedState, key, batch, aux, *,
-               n_start: int, length: int, penalty: float, n_real: int, n_model: int):
+class ModelData(NamedTuple):
+  """Where a learner batch's model data comes from: the world model ``wm`` (its state is
+  ``aux``), the target ``task``'s reward and termination, and the sizes."""
+  wm: Any
+  task: Any
+  n_start: int                  # rollout_batch: rollouts start at the batch's first states
+  length: int                   # rollout_length h
+  penalty: float                # lambda of r~ (MOPO; 0 for COMBO)
+  n_real: int                   # rows of the D_off batch in a learner batch
+  n_model: int                  # rows of the model buffer in it
+
+
+def model_data(ctx, section, penalty: float) -> ModelData:
+  batch_size = int(ctx.config.agent.batch_size)
+  n_real = int(round(section.real_ratio * batch_size))
+  return ModelData(ctx.wm, ctx.pair.target, int(section.rollout_batch),
+                   int(section.rollout_length), penalty, n_real, batch_size - n_real)
+
+
+def make_batch(learner: cql.Learner, md: ModelData, state: ModelBasedState, key, batch, aux):
   """(learner batch, model part, real part, new model buffer) for one update: rollouts from
   the first ``n_start`` states of ``batch`` into the model buffer, then ``n_real`` rows of
   ``batch`` followed by ``n_model`` rows of that buffer; k_roll, k_sample = split(key)."""
   k_roll, k_sample = jax.random.split(key)
   policy = lambda k, o: learner.nets.actor.sample(state.learner.actor.params, k, o)
-  trs, valid = model_rollouts(wm, task.reward_fn, task.termination_fn, policy, aux, k_roll,
-                              batch.obs[:n_start], length, penalty)
+  trs, valid = model_rollouts(md.wm, md.task.reward_fn, md.task.termination_fn, policy, aux,
+                              k_roll, batch.obs[:md.n_start], md.length, md.penalty)
   buf = replay.add_batch(state.model_buffer, trs, mask=valid)
-  model = replay.sample(buf, k_sample, n_model)
-  real = jax.tree_util.tree_map(lambda x: x[:n_real], batch)
+  model = replay.sample(buf, k_sample, md.n_model)
+  real = jax.tree_util.tree_map(lambda x: x[:md.n_real], batch)
   mixed = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), real, model)
   return mixed, model, real, buf
+
+
+def learner_args(mixed, model, real) -> tuple:
+  """The TD loss on the mixed batch; COMBO pushes Q down at the model states and up on the
+  real (s, a) (``cql.update``'s batch roles)."""
+  return mixed, model.obs, model.next_obs, real.obs, real.action
+
+
+def losses(learner: cql.Learner, md: ModelData, state: ModelBasedState, key, batch, aux) -> dict:
+  """The losses ``update`` differentiates, at ``state``, with its key use and model data."""
+  k_data, k_upd = jax.random.split(key)
+  mixed, model, real, _ = make_batch(learner, md, state, k_data, batch, aux)
+  return cql.losses(learner.nets, learner.hp, state.learner, k_upd,
+                    *learner_args(mixed, model, real))
 
 
 def make_model_based(ctx, section, prefix: str, penalty: float, conservative_weight: float,
@@ -112,9 +144,7 @@ def make_model_based(ctx, section, prefix: str, penalty: float, conservative_wei
   learner = cql.conservative_sac(cfg, act_dim, float(conservative_weight),
                                  int(num_action_samples))
   nets, hp = learner.nets, learner.hp
-  n_real = int(round(section.real_ratio * batch_size))
-  sizes = dict(n_start=int(section.rollout_batch), length=int(section.rollout_length),
-               penalty=penalty, n_real=n_real, n_model=batch_size - n_real)
+  md = model_data(ctx, section, penalty)
   example = Transition(obs=jnp.zeros(obs_dim), action=jnp.zeros(act_dim), reward=jnp.zeros(()),
                        next_obs=jnp.zeros(obs_dim), terminal=jnp.zeros(()), done=jnp.zeros(()))
 
@@ -125,12 +155,9 @@ def make_model_based(ctx, section, prefix: str, penalty: float, conservative_wei
   def update(state, key, batch, aux):
     common.check_batch(batch, obs_dim, act_dim)
     k_data, k_upd = jax.random.split(key)
-    mixed, model, real, buf = make_batch(learner, ctx.wm, ctx.pair.target, state, k_data, batch,
-                                         aux, **sizes)
-    # The TD loss on the mixed batch; COMBO pushes Q down at the model states and up on the
-    # real (s, a).
-    new, info = cql.update(nets, hp, learner.txs, state.learner, k_upd, mixed, model.obs,
-                           model.next_obs, real.obs, real.action)
+    mixed, model, real, buf = make_batch(learner, md, state, k_data, batch, aux)
+    new, info = cql.update(nets, hp, learner.txs, state.learner, k_upd,
+                           *learner_args(mixed, model, real))
     info.update(model_reward_mean=jnp.mean(model.reward), model_buffer_size=buf.size)
     return ModelBasedState(learner=new, model_buffer=buf), info
 

@@ -80,6 +80,18 @@ def validate(cfg) -> None:
     s.nonnegative(f)
 
 
+def make_networks(cfg, act_dim: int) -> Networks:
+  hid = hidden_dims(cfg.agent.hidden_size, cfg.agent.num_layers)
+  return Networks(make_actor("tanh_gaussian", act_dim, hid), ValueNet(hid, layer_norm=False))
+
+
+def hyperparameters(cfg) -> Hyperparameters:
+  p = cfg.ppo
+  return Hyperparameters(gamma=float(cfg.agent.discount), gae_lambda=float(p.gae_lambda),
+                         clip_eps=p.clip_eps, value_coef=p.value_coef,
+                         entropy_coef=p.entropy_coef)
+
+
 def gae(reward, terminal, done, value, next_value, gamma: float, lam: float):
   """(advantages, TD errors delta) of a time-ordered rollout, all (L,); see module doc."""
   delta = reward + gamma * (1.0 - terminal) * next_value - value
@@ -161,11 +173,7 @@ def make_ppo(ctx) -> Agent:
   sac.check_agent(cfg.agent, obs_dim, act_dim)
   validate(cfg)
   p = cfg.ppo
-  hid = hidden_dims(cfg.agent.hidden_size, cfg.agent.num_layers)
-  nets = Networks(make_actor("tanh_gaussian", act_dim, hid), ValueNet(hid, layer_norm=False))
-  hp = Hyperparameters(gamma=float(cfg.agent.discount), gae_lambda=float(p.gae_lambda),
-                       clip_eps=p.clip_eps, value_coef=p.value_coef,
-                       entropy_coef=p.entropy_coef)
+  nets, hp = make_networks(cfg, act_dim), hyperparameters(cfg)
   tx = optax.chain(optax.clip_by_global_norm(p.max_grad_norm), optax.adam(p.learning_rate))
   length = int(p.rollout_length)
   sizes = dict(num_minibatches=int(p.num_minibatches), num_epochs=int(p.num_epochs))

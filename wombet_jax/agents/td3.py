@@ -55,6 +55,20 @@ def validate(cfg) -> None:
   s.integer("policy_delay")
 
 
+def make_networks(cfg, act_dim: int) -> Networks:
+  """The networks of config ``cfg`` (agent, baselines and td3 sections)."""
+  hid = hidden_dims(cfg.agent.hidden_size, cfg.agent.num_layers)
+  return Networks(make_actor("deterministic", act_dim, hid, noise=cfg.td3.exploration_noise),
+                  common.twin_critic(cfg)[0])
+
+
+def hyperparameters(cfg) -> Hyperparameters:
+  t = cfg.td3
+  return Hyperparameters(gamma=float(cfg.agent.discount), tau=float(cfg.agent.tau),
+                         policy_noise=t.policy_noise, noise_clip=t.noise_clip,
+                         policy_delay=int(t.policy_delay))
+
+
 def smoothed_target_action(mu_next: jax.Array, key: jax.Array, noise: float,
                            noise_clip: float) -> jax.Array:
   """a' = clip(mu'(s') + clip(sigma eps, -c, c), -1, 1) with eps = normal(key, mu.shape)."""
@@ -120,21 +134,15 @@ def make_td3(ctx) -> Agent:
   cfg, obs_dim, act_dim = ctx.config, ctx.obs_dim, ctx.act_dim
   sac.check_agent(cfg.agent, obs_dim, act_dim)
   validate(cfg)
-  t = cfg.td3
-  critic, n_q = common.twin_critic(cfg)
-  nets = Networks(make_actor("deterministic", act_dim, hidden_dims(cfg.agent.hidden_size,
-                                                                   cfg.agent.num_layers),
-                             noise=t.exploration_noise), critic)
-  hp = Hyperparameters(gamma=float(cfg.agent.discount), tau=float(cfg.agent.tau),
-                       policy_noise=t.policy_noise, noise_clip=t.noise_clip,
-                       policy_delay=int(t.policy_delay))
+  nets, hp = make_networks(cfg, act_dim), hyperparameters(cfg)
+  n_q = int(cfg.baselines.num_critics)
   txs = (optax.adam(cfg.agent.actor_lr), optax.adam(cfg.agent.critic_lr))
 
   def init(key):
     k_a, k_c = jax.random.split(key)
     obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
     ap = nets.actor.init(k_a, obs)
-    cp = init_ensemble(critic, k_c, n_q, obs, act)
+    cp = init_ensemble(nets.critic, k_c, n_q, obs, act)
     return TD3State(actor=TrainState.create(txs[0], ap), critic=TrainState.create(txs[1], cp),
                     target_actor_params=ap, target_critic_params=cp,
                     step=jnp.zeros((), jnp.int32))
