@@ -78,9 +78,9 @@ def assemble(agent_cfg, sampling_cfg, *, init: Callable, act: Callable,
   """The jitted Agent of an off-policy algorithm: its pure functions plus the G-update block
   of ``protocol.make_update_many`` (batch size ``agent_cfg.batch_size`` unless given, G =
   ``agent_cfg.utd``, delta = ``td_fn(state, key, batch, aux)`` on a D_on batch where beta can
-  move, by ``sampling_cfg`` (None: no critic, td_error nan); ``ignore_nan``: means over the G steps skip the losses an agent
-  leaves nan on some steps). ``sample_fn`` draws every batch's rows of each buffer;
-  ``hooks``: the protocol's optional fields."""
+  move by ``sampling_cfg``, ``td_fn`` None: no critic, td_error nan; ``ignore_nan``: means
+  over the G steps skip the losses an agent leaves nan on some steps). ``sample_fn`` draws
+  every batch's rows of each buffer; ``hooks``: the protocol's optional fields."""
   batch = int(agent_cfg.batch_size if batch_size is None else batch_size)
   update_many = make_update_many(update, td_fn, batch, int(agent_cfg.utd), sampling_cfg,
                                  sample_fn=sample_fn, ignore_nan=ignore_nan)

@@ -152,7 +152,8 @@ def update(nets: Networks, hp: Hyperparameters, txs, state: IQLState, batch):
 
 
 def make_iql(ctx) -> Agent:
-  """IQL agent for ``ctx`` (protocol.AgentContext): sizes/rates from config.agent, rest config.iql."""
+  """IQL agent for ``ctx`` (protocol.AgentContext): sizes and rates from config.agent, the
+  rest from config.iql."""
   cfg, obs_dim, act_dim = ctx.config, ctx.obs_dim, ctx.act_dim
   sac.check_agent(cfg.agent, obs_dim, act_dim)
   validate(cfg)

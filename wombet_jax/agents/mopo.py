@@ -1,6 +1,7 @@
 """MOPO (Yu et al., 2020) and COMBO (Yu et al., 2021): the model-based offline-only baselines
-of paper sec. 5.2. Both train a conservative SAC learner (``cql.conservative_sac``) on a mix of D_off and
-short rollouts of the current policy in the learned world model (``aux`` = its state).
+of paper sec. 5.2. Both train a conservative SAC learner (``cql.conservative_sac``) on a mix
+of D_off and short rollouts of the current policy in the learned world model (``aux`` = its
+state).
 
 Model data, at every ``update`` (a Dyna/MBPO branch per gradient step, kept pure by holding the
 model-data buffer in the agent state): from the first ``rollout_batch`` states s_0 of the D_off

@@ -22,6 +22,10 @@ Choices the paper leaves open:
   (RLPD) report td_error = nan, written as null in metrics.jsonl.
 * With critic_subset == num_critics, Z is the whole ensemble and no subset is drawn.
 * The target uses the temperature before this step's temperature update.
+
+The losses (``critic_target``, ``critic_loss``, ``actor_loss``, ``alpha_loss``) and the steps
+built on them are module-level functions of (networks, hyperparameters, parameters, batch);
+``make_sac`` composes them with the optimisers into the agent protocol.
 """
 import functools
 from typing import Any, Callable, NamedTuple, Optional
