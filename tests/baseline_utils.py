@@ -41,14 +41,14 @@ def example_transition() -> Transition:
 
 
 def random_batch(key, n=64):
-  """A fixed batch of plausible pointmass transitions (dict), rewards from r_T."""
+  """A fixed batch of plausible pointmass transitions (Transition), rewards from r_T."""
   ks = jax.random.split(key, 3)
   obs = jax.random.uniform(ks[0], (n, OBS), minval=-1.0, maxval=1.0)
   act = jax.random.uniform(ks[1], (n, ACT), minval=-1.0, maxval=1.0)
   nxt = pointmass.dynamics(obs, act)
   term = (jax.random.uniform(ks[2], (n,)) < 0.1).astype(jnp.float32)
-  return dict(obs=obs, action=act, reward=PAIR.target.reward_fn(obs, act, nxt), next_obs=nxt,
-              terminal=term, done=term)
+  return Transition(obs=obs, action=act, reward=PAIR.target.reward_fn(obs, act, nxt),
+                    next_obs=nxt, terminal=term, done=term)
 
 
 @functools.partial(jax.jit, static_argnames=("n", "noise", "capacity", "goal"),
@@ -122,8 +122,7 @@ def fast_agent(agent):
   """The agent with every function re-jitted by ``fast`` (for tests that call them directly)."""
   return agent._replace(
       init=fast(agent.init), act=fast(agent.act), act_deterministic=fast(agent.act_deterministic),
-      update=fast(agent.update), update_many=fast(agent.update_many), td_abs=fast(agent.td_abs),
-      losses=fast(agent.losses), extras={k: fast(f) for k, f in agent.extras.items()})
+      update=fast(agent.update), update_many=fast(agent.update_many))
 
 
 def make_train(agent, config, *, pretrain_steps=0, online_steps=0, explore_randomly=True,
@@ -206,5 +205,5 @@ def hand_conservative_critic_loss(q_fn, policy_fn, key, td_batch, y, down_obs, d
   top = cat.max(axis=1, keepdims=True)
   lse = np.log(np.sum(np.exp(cat - top), axis=1)) + top[:, 0]
   gap = lse.mean(1) - q(up_obs, up_action).mean(1)
-  td = ((q(td_batch["obs"], td_batch["action"]) - np.asarray(y)) ** 2).mean(1)
+  td = ((q(td_batch.obs, td_batch.action) - np.asarray(y)) ** 2).mean(1)
   return np.mean(td + alpha * gap), np.mean(gap)

@@ -76,7 +76,7 @@ def test_agent_protocol_shapes(name):
 
 
 def _toy_spec():
-  return registry.AlgoSpec(toy_agent.make, "toy", toy_agent.validate, "#000000", None)
+  return registry.AlgoSpec(toy_agent.make, "toy", toy_agent.validate, "#000000")
 
 
 def _toy_config(config):
@@ -113,4 +113,4 @@ def test_a_new_algorithm_is_one_agent_file_one_entry_and_one_section(config, tmp
   # No critic: delta is nan, written as null; no D_off: the offline fields are null.
   assert rows[1]["td_error"] is None and rows[1]["beta"] is None
   assert rows[1]["penalty"] is None  # a standard field every row carries
-  assert not os.path.exists(os.path.join(tmp_path, "policy"))  # spec.actor is None
+  assert not os.path.exists(os.path.join(tmp_path, "policy"))  # the agent's actor is None

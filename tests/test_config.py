@@ -123,12 +123,11 @@ def test_planner_discount_zero_is_accepted_by_one_rule():
                        "(tau = 0 never updates the target critics)"),
 ])
 def test_agent_discount_one_and_tau_zero_are_rejected_by_one_rule(field, value, expected):
-  from wombet_jax.agents import common
-  from wombet_jax.agents.sac import make_sac
+  from wombet_jax.agents.sac import check_agent, make_sac
   c = helpers.make_config(**{field: value})
   assert _message(validate, c) == expected
   assert _message(make_sac, 2, 2, c.agent, c.sampling) == expected  # WOMBET, SAC, RLPD
-  assert _message(common.check_agent, c.agent, 2, 2) == expected  # every baseline
+  assert _message(check_agent, c.agent, 2, 2) == expected  # every baseline
 
 
 def test_validate_calls_each_section_validator_once(monkeypatch):

@@ -76,8 +76,9 @@ def _resume_from_11(full_run, tmp_path, config, pipe, poison) -> str:
     # the parameters stay finite (Adam's step is bounded) and so do the returns.
     (lambda s: s.replace(online=s.online.replace(data=s.online.data.replace(
         reward=jnp.full_like(s.online.data.reward, 1e30)))), ["critic_loss"]),
-    (lambda s: s.replace(agent=s.agent.replace(actor_params=jax.tree_util.tree_map(
-        lambda x: jnp.full_like(x, jnp.nan), s.agent.actor_params))),
+    (lambda s: s.replace(agent=s.agent.replace(actor=s.agent.actor.replace(
+        params=jax.tree_util.tree_map(lambda x: jnp.full_like(x, jnp.nan),
+                                      s.agent.actor.params)))),
      ["actor_loss", "critic_loss", "agent parameters/optimiser state"]),
 ])
 def test_a_nonfinite_online_loss_stops_the_run_at_its_step(full_run, config, pipe, tmp_path,

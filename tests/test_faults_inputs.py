@@ -177,6 +177,6 @@ def test_the_export_refuses_a_symlinked_folder_and_deletes_only_its_own_files(tm
   link = tmp_path / "policy"
   os.symlink(target, link)
   with pytest.raises(policy.PolicyError, match="is a symbolic link"):
-    policy.export(str(link), None, config=None, obs_dim=1, act_dim=1, episode_length=1,
+    policy.export(str(link), None, None, config=None, obs_dim=1, act_dim=1, episode_length=1,
                   seeds=[0], target_env_steps=0)
   assert os.listdir(target) == ["params-0123456789abcdef.npz"]

@@ -7,7 +7,7 @@ import pytest
 
 import baseline_utils as bu
 from wombet_jax import world_model
-from wombet_jax.agents import mopo
+from wombet_jax.agents import cql, mopo
 from wombet_jax.envs import pointmass
 
 ROLL = dict(rollout_batch=8, rollout_length=3, model_capacity=500)
@@ -19,6 +19,18 @@ def combo():
   c = bu.small_config(combo=dict(ROLL, conservative_weight=BETA, num_action_samples=N,
                                  real_ratio=0.25))
   return bu.fast_agent(mopo.make_combo(bu.make_ctx(c, wm=bu.OracleModel()))), c
+
+
+@pytest.fixture(scope="module")
+def parts(combo):
+  """COMBO's learner and model data for the fixture's config, and the module's make_batch
+  and losses (jitted)."""
+  _, c = combo
+  learner = cql.conservative_sac(c, bu.ACT, BETA, N)
+  md = mopo.model_data(bu.make_ctx(c, wm=bu.OracleModel()), c.combo, 0.0)
+  make_batch = bu.fast(lambda st, k, b, aux: mopo.make_batch(learner, md, st, k, b, aux))
+  losses = bu.fast(lambda st, k, b, aux: mopo.losses(learner, md, st, k, b, aux))
+  return learner, make_batch, losses
 
 
 def test_penalized_model_rollouts_by_hand():
@@ -50,53 +62,56 @@ def test_penalized_model_rollouts_by_hand():
                                                    0.7), [0.65, -3.4], rtol=1e-6)
 
 
-def test_batches_mix_real_rows_and_the_model_buffer(combo):
+def test_batches_mix_real_rows_and_the_model_buffer(combo, parts):
   ag, c = combo
   st = ag.init(jax.random.PRNGKey(0))
   batch = bu.random_batch(jax.random.PRNGKey(1))
-  mixed, model, real, buf = ag.extras["make_batch"](st, jax.random.PRNGKey(2), batch,
-                                                    jnp.float32(1.0))
+  mixed, model, real, buf = parts[1](st, jax.random.PRNGKey(2), batch, jnp.float32(1.0))
   n_real = int(round(0.25 * c.agent.batch_size))
-  np.testing.assert_allclose(mixed["obs"][:n_real], batch["obs"][:n_real])
-  np.testing.assert_allclose(mixed["obs"][n_real:], model["obs"])
-  assert mixed["obs"].shape == (c.agent.batch_size, 4)
+  np.testing.assert_allclose(mixed.obs[:n_real], batch.obs[:n_real])
+  np.testing.assert_allclose(mixed.obs[n_real:], model.obs)
+  assert mixed.obs.shape == (c.agent.batch_size, 4)
   assert int(buf.size) == ROLL["rollout_batch"] * ROLL["rollout_length"]
   # Rollouts start at the batch's first states; COMBO has no reward penalty.
   np.testing.assert_allclose(buf.data.obs[:ROLL["rollout_batch"]],
-                             batch["obs"][:ROLL["rollout_batch"]])
+                             batch.obs[:ROLL["rollout_batch"]])
   stored = jax.tree_util.tree_map(lambda x: x[:int(buf.size)], buf.data)
   np.testing.assert_allclose(stored.reward, bu.PAIR.target.reward_fn(
       stored.obs, stored.action, stored.next_obs), rtol=1e-5)
 
 
-def test_combo_conservative_term_is_on_model_states(combo):
+def test_combo_conservative_term_is_on_model_states(combo, parts):
   ag, _ = combo
+  learner, make_batch, losses = parts
+  nets, hp = learner.nets, learner.hp
   st = ag.init(jax.random.PRNGKey(0))
-  learner = st.learner.replace(
-      target_critic_params=ag.init(jax.random.PRNGKey(1)).learner.critic_params)
-  st = st.replace(learner=learner)
+  ls = st.learner.replace(
+      target_critic_params=ag.init(jax.random.PRNGKey(1)).learner.critic.params)
+  st = st.replace(learner=ls)
   batch = bu.random_batch(jax.random.PRNGKey(2))
   key, aux = jax.random.PRNGKey(3), jnp.float32(1.0)
   k_data, k_upd = jax.random.split(key)
-  mixed, model, real, _ = ag.extras["make_batch"](st, k_data, batch, aux)
+  mixed, model, real, _ = make_batch(st, k_data, batch, aux)
   k_t, k_p, _ = jax.random.split(k_upd, 3)
-  y = ag.extras["target"](st, k_t, mixed)
+  y = cql.critic_target(nets, hp, ls.actor.params, ls.target_critic_params, mixed, k_t)
   want, gap = bu.hand_conservative_critic_loss(
-      lambda o, a: ag.extras["q_values"](st, o, a), lambda o: ag.extras["policy"](st, o), k_p,
-      mixed, y, model["obs"], model["next_obs"], real["obs"], real["action"], BETA, N)
-  got = ag.losses(st, key, batch, aux)
+      lambda o, a: cql.q_values(nets, ls.critic.params, o, a),
+      lambda o: nets.actor.apply(ls.actor.params, o), k_p,
+      mixed, y, model.obs, model.next_obs, real.obs, real.action, BETA, N)
+  got = losses(st, key, batch, aux)
   np.testing.assert_allclose(got["critic_loss"], want, rtol=1e-4)
   np.testing.assert_allclose(got["conservative_gap"], gap, rtol=1e-4, atol=1e-5)
 
 
-def test_update_lowers_the_critic_loss(combo):
+def test_update_lowers_the_critic_loss(combo, parts):
   ag, _ = combo
+  losses = parts[2]
   aux = jnp.float32(1.0)
   st0, st, batch = bu.train_on_fixed_batch(ag, 200, aux)
   # Same real rows and model buffer contents for both evaluations.
   key = jax.random.PRNGKey(9)
-  before = ag.losses(st0.replace(model_buffer=st.model_buffer), key, batch, aux)
-  after = ag.losses(st, key, batch, aux)
+  before = losses(st0.replace(model_buffer=st.model_buffer), key, batch, aux)
+  after = losses(st, key, batch, aux)
   assert after["critic_loss"] < 0.8 * before["critic_loss"]
   assert after["conservative_gap"] < before["conservative_gap"]
 

@@ -64,7 +64,6 @@ def test_run_exports_the_final_actors_and_load_acts_like_the_agent(sac_run):
 
 
 def test_every_algorithm_exports_an_actor_equal_to_its_agent(tmp_path):
-  assert sorted(policy.actors()) == sorted(registry.names())
   base = helpers.make_config()
   pair = make_pair(base.env)
   obs = jax.random.normal(jax.random.PRNGKey(1), (2, 3, pair.obs_dim))
@@ -83,8 +82,9 @@ def _check_export(algo, base, pair, obs, act_key, path):
   wm = wm_lib.make_world_model(pair.obs_dim, pair.act_dim, c.world_model)
   agent = spec.make(AgentContext(pair.obs_dim, pair.act_dim, c, pair, wm,
                                  wm.uncertainty if spec.uses_model_penalty else None))
+  assert agent.actor is not None, algo   # every registered algorithm exports its actor
   states = jax.vmap(agent.init)(jax.random.split(jax.random.PRNGKey(0), 2))
-  policy.export(path, states, config=c, obs_dim=pair.obs_dim, act_dim=pair.act_dim,
+  policy.export(path, agent, states, config=c, obs_dim=pair.obs_dim, act_dim=pair.act_dim,
                 episode_length=pair.episode_length, seeds=[3, 4], target_env_steps=0)
   pol = policy.load_policy(path)
   for i, seed in enumerate([3, 4]):
@@ -109,9 +109,9 @@ def test_a_new_export_replaces_the_parameter_file_and_shapes_are_checked(sac_run
   kw = dict(config=c, obs_dim=pipe.pair.obs_dim, act_dim=pipe.pair.act_dim, episode_length=50,
             seeds=[0, 1], target_env_steps=0)
   initial = pipe.init(jax.vmap(jax.random.PRNGKey)(jnp.arange(2, dtype=jnp.uint32)))
-  policy.export(path, initial.agent, **kw)
+  policy.export(path, pipe.agent, initial.agent, **kw)
   first = json.load(open(os.path.join(path, "policy.json")))["params_file"]
-  policy.export(path, final.agent, **kw)
+  policy.export(path, pipe.agent, final.agent, **kw)
   meta = json.load(open(os.path.join(path, "policy.json")))
   assert meta["params_file"] != first
   assert sorted(os.listdir(path)) == sorted([meta["params_file"], "policy.json"])
@@ -120,11 +120,11 @@ def test_a_new_export_replaces_the_parameter_file_and_shapes_are_checked(sac_run
   with pytest.raises(ValueError, match="do not match the tanh_gaussian actor of policy.json"):
     policy.load(path)
   with pytest.raises(ValueError, match="seed axis of 3"):
-    policy.export(path, final.agent, **dict(kw, seeds=[0, 1, 2]))
+    policy.export(path, pipe.agent, final.agent, **dict(kw, seeds=[0, 1, 2]))
   with pytest.raises(FileNotFoundError, match="policy.json does not exist"):
     policy.load(str(tmp_path / "nothing"))
-  with pytest.raises(ValueError, match="algo='dqn' has no exportable actor; allowed: \\['awac'"):
-    policy.actor_params("dqn", final.agent)
+  with pytest.raises(ValueError, match="algo='sac' has no exportable actor"):
+    policy.export(path, pipe.agent._replace(actor=None), final.agent, **kw)
 
 
 def _last_evaluation(wd):
@@ -183,7 +183,7 @@ def test_an_exported_policy_drives_brax_own_env(tmp_path):
   agent = spec.make(AgentContext(pair.obs_dim, pair.act_dim, c, pair, wm, None))
   states = jax.vmap(agent.init)(jax.random.split(jax.random.PRNGKey(0), 1))
   path = str(tmp_path / "policy")
-  policy.export(path, states, config=c, obs_dim=pair.obs_dim, act_dim=pair.act_dim,
+  policy.export(path, agent, states, config=c, obs_dim=pair.obs_dim, act_dim=pair.act_dim,
                 episode_length=pair.episode_length, seeds=[5], target_env_steps=0)
   meta = policy.read_meta(path)
   assert meta["observation"] == {"layout": envs.observation_layout("reacher"),
@@ -214,7 +214,7 @@ def test_onnx_export_acts_like_the_actor_under_onnxruntime(algo, tmp_path):
   agent = registry.get(algo).make(AgentContext(pair.obs_dim, pair.act_dim, c, pair, wm, None))
   states = jax.vmap(agent.init)(jax.random.split(jax.random.PRNGKey(1), 2))
   path = str(tmp_path / "policy")
-  policy.export(path, states, config=c, obs_dim=pair.obs_dim, act_dim=pair.act_dim,
+  policy.export(path, agent, states, config=c, obs_dim=pair.obs_dim, act_dim=pair.act_dim,
                 episode_length=pair.episode_length, seeds=[3, 4], target_env_steps=0)
   out = str(tmp_path / "actor.onnx")
   assert onnx_export.export(path, 4, out)["seed"] == 4

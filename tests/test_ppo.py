@@ -20,6 +20,15 @@ def agent():
   return bu.fast_agent(ppo.make_ppo(bu.make_ctx(c))), c
 
 
+@pytest.fixture(scope="module")
+def parts(agent):
+  """The module's networks for the agent's config, and its prepare and loss (jitted)."""
+  _, c = agent
+  nets, hp = ppo.make_networks(c, bu.ACT), ppo.hyperparameters(c)
+  return (nets, bu.fast(lambda params, rollout: ppo.prepare(nets, hp, params, rollout)),
+          bu.fast(lambda params, mb: ppo.loss(nets, hp, params, mb)))
+
+
 def test_gae_matches_hand_recursion_with_terminal_and_truncation():
   r = np.array([1.0, 0.5, -1.0, 2.0, 0.0])
   v = np.array([0.2, 0.4, -0.3, 1.0, 0.5])
@@ -49,41 +58,42 @@ def test_clipped_surrogate_by_hand():
 
 def _rollout(key):
   b = bu.random_batch(key, L)
-  b["done"] = b["done"].at[3].set(1.0)
-  return b
+  return b.replace(done=b.done.at[3].set(1.0))
 
 
-def test_loss_is_clip_plus_value_minus_entropy(agent):
+def test_loss_is_clip_plus_value_minus_entropy(agent, parts):
   ag, c = agent
+  nets, prepare, loss = parts
   st = ag.init(jax.random.PRNGKey(0))
-  data = ag.extras["prepare"](st, _rollout(jax.random.PRNGKey(1)))
-  params = ag.init(jax.random.PRNGKey(2)).params      # a different policy: ratios != 1
-  total, parts = ag.extras["loss"](params, data)
-  mean, log_std = (np.asarray(x) for x in ag.extras["policy"](st.replace(params=params),
-                                                                  data["obs"]))
+  data = prepare(st.nets.params, _rollout(jax.random.PRNGKey(1)))
+  params = ag.init(jax.random.PRNGKey(2)).nets.params   # a different policy: ratios != 1
+  total, parts = loss(params, data)
+  mean, log_std = (np.asarray(x) for x in nets.actor.apply(params["actor"], data["obs"]))
   logp = np.asarray(tanh_gaussian_log_prob(mean, log_std, data["action"]))
   adv = np.asarray(data["adv"])
   adv = (adv - adv.mean()) / (adv.std() + 1e-8)
   ratio = np.exp(logp - np.asarray(data["logp_old"]))
   pg = -np.mean(np.minimum(ratio * adv, np.clip(ratio, 0.8, 1.2) * adv))
-  v = np.asarray(ag.extras["value"](st.replace(params=params), data["obs"]))
+  assert np.any(np.abs(ratio - 1) > 0.2)   # the clip is active somewhere
+  v = np.asarray(nets.value.apply(params["value"], data["obs"]))
   v_loss = np.mean((v - np.asarray(data["ret"])) ** 2)
   ent = np.mean(np.sum(log_std + 0.5 * (1 + np.log(2 * np.pi)), -1))
   np.testing.assert_allclose(parts["policy_loss"], pg, rtol=1e-4, atol=1e-6)
   np.testing.assert_allclose(total, pg + c.ppo.value_coef * v_loss - 0.01 * ent, rtol=1e-4)
   # prepare: returns are advantages plus the behaviour values.
-  v_old = np.asarray(ag.extras["value"](st, data["obs"]))
+  v_old = np.asarray(nets.value.apply(st.nets.params["value"], data["obs"]))
   np.testing.assert_allclose(data["ret"], np.asarray(data["adv"]) + v_old, rtol=1e-5)
 
 
-def test_update_lowers_the_loss_on_its_rollout(agent):
+def test_update_lowers_the_loss_on_its_rollout(agent, parts):
   ag, _ = agent
+  _, prepare, loss = parts
   st = ag.init(jax.random.PRNGKey(0))
   rollout = _rollout(jax.random.PRNGKey(1))
-  data = ag.extras["prepare"](st, rollout)
+  data = prepare(st.nets.params, rollout)
   new, info = ag.update(st, jax.random.PRNGKey(2), rollout, None)
-  before = ag.extras["loss"](st.params, data)
-  after = ag.extras["loss"](new.params, data)
+  before = loss(st.nets.params, data)
+  after = loss(new.nets.params, data)
   assert after[0] < before[0]
   assert after[1]["value_loss"] < before[1]["value_loss"]
   assert after[1]["policy_loss"] < before[1]["policy_loss"]
@@ -96,14 +106,14 @@ def test_update_many_trains_every_rollout_length_calls_on_the_last_rollout(agent
   buf = replay.init_buffer(bu.example_transition(), 10)
   trs = bu.pd_dataset(jax.random.PRNGKey(0), n=13, capacity=16).data
   buf = replay.add_batch(buf, jax.tree_util.tree_map(lambda x: x[:13], trs))
-  last = ag.extras["last_rollout"](buf)
+  last = ppo.last_rollout(buf, L)
   np.testing.assert_allclose(last.obs, trs.obs[13 - L:13])
   st = ag.init(jax.random.PRNGKey(1))
   for i in range(1, L + 1):
     prev = st
     st, info = ag.update_many(st, jax.random.PRNGKey(i), None, buf, jnp.float32(0.5), None)
-    moved = not np.allclose(st.params["actor"]["params"]["mean"]["kernel"],
-                            prev.params["actor"]["params"]["mean"]["kernel"])
+    moved = not np.allclose(st.nets.params["actor"]["params"]["mean"]["kernel"],
+                            prev.nets.params["actor"]["params"]["mean"]["kernel"])
     assert moved == (i == L), i
     assert np.isnan(info["td_error"]) == (i < L)
   assert int(st.count) == L

@@ -31,7 +31,7 @@ def _export(tmp_path, env, episode_length):
                                                 None))
   states = jax.vmap(agent.init)(jax.random.split(jax.random.PRNGKey(0), 2))
   wd = str(tmp_path / env)
-  policy.export(os.path.join(wd, "policy"), states, config=c, obs_dim=pair.obs_dim,
+  policy.export(os.path.join(wd, "policy"), agent, states, config=c, obs_dim=pair.obs_dim,
                 act_dim=pair.act_dim, episode_length=episode_length, seeds=[0, 1],
                 target_env_steps=300, eval_keys=jax.random.split(jax.random.PRNGKey(9), 2))
   return wd, pair

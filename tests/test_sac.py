@@ -1,4 +1,5 @@
 """Tests for wombet_jax.agents.sac (RLPD-style SAC) and the shared networks it uses."""
+import functools
 import math
 
 import flax
@@ -11,7 +12,9 @@ import helpers
 from wombet_jax.configs.base import get_config
 from wombet_jax import beta as beta_lib
 from wombet_jax import online, replay
+from wombet_jax.agents import sac as sac_lib
 from wombet_jax.agents.sac import make_sac
+from wombet_jax.envs.base import Transition
 from wombet_jax.networks import Critic, apply_ensemble, init_ensemble
 
 OBS, ACT, N_Q = 3, 2, 3
@@ -40,18 +43,28 @@ def sac():
   return make_sac(OBS, ACT, c.agent, c.sampling, penalty_fn=penalty)
 
 
+def critic_target(c, state, key, batch, aux, penalty_fn=penalty):
+  """sac.critic_target (y only) with the networks and numbers of config ``c`` and the penalty
+  bound to ``aux`` as make_sac binds it (none where lambda_Q = 0 or no penalty_fn)."""
+  nets, hp = sac_lib.make_networks(ACT, c.agent), sac_lib.hyperparameters(ACT, c.agent)
+  pen = (functools.partial(penalty_fn, aux) if penalty_fn is not None and hp.lambda_q != 0
+         else None)
+  return sac_lib.critic_target(nets, hp, state.actor.params, state.target_critic_params,
+                               state.log_alpha.params, batch, key, pen)[0]
+
+
 def _batch(key, n=32, terminal=None):
   ks = jax.random.split(key, 4)
-  return dict(obs=jax.random.normal(ks[0], (n, OBS)),
-              action=jax.random.uniform(ks[1], (n, ACT), minval=-1, maxval=1),
-              reward=jax.random.normal(ks[2], (n,)),
-              next_obs=jax.random.normal(ks[3], (n, OBS)),
-              terminal=jnp.zeros(n) if terminal is None else terminal, done=jnp.zeros(n))
+  return Transition(obs=jax.random.normal(ks[0], (n, OBS)),
+                    action=jax.random.uniform(ks[1], (n, ACT), minval=-1, maxval=1),
+                    reward=jax.random.normal(ks[2], (n,)),
+                    next_obs=jax.random.normal(ks[3], (n, OBS)),
+                    terminal=jnp.zeros(n) if terminal is None else terminal, done=jnp.zeros(n))
 
 
 def _fixed_heads(state, mean, log_std, q_consts, log_alpha):
   """Zero the output kernels so pi's (mean, log_std) and every target Q_i are known constants."""
-  a = flax.core.unfreeze(state.actor_params)
+  a = flax.core.unfreeze(state.actor.params)
   for name, bias in (("mean", mean), ("log_std", log_std)):
     a["params"][name]["kernel"] = jnp.zeros_like(a["params"][name]["kernel"])
     a["params"][name]["bias"] = jnp.asarray(bias, jnp.float32)
@@ -59,15 +72,16 @@ def _fixed_heads(state, mean, log_std, q_consts, log_alpha):
   out = t["params"]["mlp"]["out"]
   out["kernel"] = jnp.zeros_like(out["kernel"])
   out["bias"] = jnp.asarray(q_consts, jnp.float32).reshape(out["bias"].shape)
-  return state.replace(actor_params=a, target_critic_params=t,
-                       log_alpha=jnp.asarray(log_alpha, jnp.float32))
+  return state.replace(actor=state.actor.replace(params=a), target_critic_params=t,
+                       log_alpha=state.log_alpha.replace(
+                           params=jnp.asarray(log_alpha, jnp.float32)))
 
 
 def _hand_target(key, batch, mean, log_std, q_consts, alpha, gamma, lam, aux, n_sub=2):
   """Eq. (7) in numpy, following the documented key use: k_pi, k_sub = split(key); with
   n_sub = N_Q the min runs over every member."""
   k_pi, k_sub = jax.random.split(key)
-  eps = np.asarray(jax.random.normal(k_pi, batch["next_obs"].shape[:1] + (ACT,)))
+  eps = np.asarray(jax.random.normal(k_pi, batch.next_obs.shape[:1] + (ACT,)))
   if n_sub == N_Q:
     q_min = np.min(np.asarray(q_consts))
   else:
@@ -77,9 +91,9 @@ def _hand_target(key, batch, mean, log_std, q_consts, alpha, gamma, lam, aux, n_
   a = np.tanh(pre)
   logp = np.sum(-0.5 * eps ** 2 - 0.5 * math.log(2 * math.pi) - np.asarray(log_std)
                 - np.log(1 - a ** 2), -1)
-  u = aux * (np.sum(a ** 2, -1) + 0.1 * np.sum(np.asarray(batch["next_obs"]), -1))
+  u = aux * (np.sum(a ** 2, -1) + 0.1 * np.sum(np.asarray(batch.next_obs), -1))
   soft = q_min - alpha * logp - lam * u
-  y = np.asarray(batch["reward"]) + gamma * (1 - np.asarray(batch["terminal"])) * soft
+  y = np.asarray(batch.reward) + gamma * (1 - np.asarray(batch.terminal)) * soft
   return y, q_min, u
 
 
@@ -91,21 +105,24 @@ def test_critic_target_matches_hand_computation(sac):
   for seed in range(8):     # several keys, so both subset minima (1 and 2) are exercised
     key = jax.random.PRNGKey(100 + seed)
     want, q_min, _ = _hand_target(key, batch, mean, log_std, q_consts, alpha, 0.99, 0.5, 2.0)
-    got = sac.extras["critic_target"](state, key, batch, jnp.float32(2.0))
+    got = critic_target(small_config(), state, key, batch, jnp.float32(2.0))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     seen_min.add(q_min)
   assert seen_min == {1.0, 2.0}
   # Terminal rows are exactly r.
-  np.testing.assert_allclose(got[1], batch["reward"][1], rtol=1e-6)
+  np.testing.assert_allclose(got[1], batch.reward[1], rtol=1e-6)
 
   # lambda_Q = 0 or no penalty_fn: the penalty term disappears.
   c = small_config(lambda_q=0.0)
   key = jax.random.PRNGKey(7)
   want, _, _ = _hand_target(key, batch, mean, log_std, q_consts, alpha, 0.99, 0.0, 2.0)
-  for agent in (make_sac(OBS, ACT, c.agent, c.sampling, penalty_fn=penalty),
-                make_sac(OBS, ACT, small_config().agent, c.sampling, penalty_fn=None)):
-    got = agent.extras["critic_target"](state, key, batch, None)
+  for config, penalty_fn in ((c, penalty), (small_config(), None)):
+    got = critic_target(config, state, key, batch, jnp.float32(2.0), penalty_fn)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  # make_sac binds the penalty the same way: with lambda_Q = 0 its update logs none.
+  agent = make_sac(OBS, ACT, c.agent, c.sampling, penalty_fn=penalty)
+  _, info = agent.update(state, key, batch, jnp.float32(2.0))
+  assert float(info["penalty"]) == 0.0
 
 
 def test_critic_target_with_the_whole_ensemble_is_the_min_over_all_members(sac):
@@ -121,7 +138,7 @@ def test_critic_target_with_the_whole_ensemble_is_the_min_over_all_members(sac):
       want, q_min, _ = _hand_target(key, batch, mean, log_std, q_consts, alpha, 0.99, 0.5, 2.0,
                                     n_sub=N_Q)
       assert q_min == min(q_consts)
-      got = full.extras["critic_target"](state, key, batch, jnp.float32(2.0))
+      got = critic_target(c, state, key, batch, jnp.float32(2.0))
       np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
@@ -137,7 +154,7 @@ def test_update_logs_the_mean_penalty_of_its_targets(sac):
 
 
 def test_layernorm_bounds_q_far_from_data(sac):
-  params = sac.init(jax.random.PRNGKey(3)).critic_params
+  params = sac.init(jax.random.PRNGKey(3)).critic.params
   mlp = params["params"]["mlp"]
   assert {"norm_0", "norm_1"} <= set(mlp), "LayerNorm must follow every hidden layer"
   # Eq. (8): the last hidden layer is relu(LN(z)) with |LN(z)_j| <= |scale_j| sqrt(d) + |bias_j|,
@@ -147,13 +164,14 @@ def test_layernorm_bounds_q_far_from_data(sac):
   h_max = jnp.abs(norm["scale"]) * math.sqrt(d) + jnp.abs(norm["bias"])          # (N, d)
   bound = jnp.sum(jnp.abs(out["kernel"][..., 0]) * h_max, -1) + jnp.abs(out["bias"][:, 0])
   b = _batch(jax.random.PRNGKey(4), n=64)
-  far_obs, far_act = 1e3 * b["obs"], 1e3 * b["action"]
-  q_far = sac.extras["q_values"](sac.init(jax.random.PRNGKey(3)), far_obs, far_act)
+  far_obs, far_act = 1e3 * b.obs, 1e3 * b.action
+  q_far = sac_lib.q_values(sac_lib.make_networks(ACT, small_config().agent), params, far_obs,
+                           far_act)
   assert q_far.shape == (N_Q, 64)
   assert bool(jnp.all(jnp.abs(q_far) <= bound[:, None] + 1e-4))
   # The same critic without LayerNorm is not bounded: it grows with the input scale.
   plain = Critic((16, 16), layer_norm=False)
-  p = init_ensemble(plain, jax.random.PRNGKey(3), N_Q, b["obs"][:1], b["action"][:1])
+  p = init_ensemble(plain, jax.random.PRNGKey(3), N_Q, b.obs[:1], b.action[:1])
   q_plain = apply_ensemble(plain, p, far_obs, far_act)
   assert float(jnp.max(jnp.abs(q_plain))) > 10 * float(jnp.max(bound))
 
@@ -165,14 +183,14 @@ def test_act_shapes_and_range(sac):
   assert a.shape == (4, 5, ACT) and bool(jnp.all(jnp.abs(a) <= 1))
   assert sac.act(state, jax.random.PRNGKey(2), obs[0, 0]).shape == (ACT,)
   ad = sac.act_deterministic(state, obs)
-  mean = state.actor_params["params"]["mean"]
+  mean = state.actor.params["params"]["mean"]
   np.testing.assert_allclose(
       ad, jnp.tanh(sac_trunk(state, obs) @ mean["kernel"] + mean["bias"]), rtol=1e-5, atol=1e-6)
 
 
 def sac_trunk(state, obs):
   """Actor trunk by hand: relu(Dense) per hidden layer."""
-  t = state.actor_params["params"]["trunk"]
+  t = state.actor.params["params"]["trunk"]
   x = obs
   for i in range(2):
     x = jax.nn.relu(x @ t[f"hidden_{i}"]["kernel"] + t[f"hidden_{i}"]["bias"])
@@ -185,7 +203,7 @@ def test_update_fits_terminal_rewards_polyak_and_temperature(sac):
   batch = _batch(jax.random.PRNGKey(6), terminal=jnp.ones(32))
   state1, info = sac.update(state0, jax.random.PRNGKey(0), batch, jnp.float32(0.0))
   for leaf_t, leaf_0, leaf_1 in zip(*(jax.tree_util.tree_leaves(x) for x in (
-      state1.target_critic_params, state0.target_critic_params, state1.critic_params))):
+      state1.target_critic_params, state0.target_critic_params, state1.critic.params))):
     np.testing.assert_allclose(leaf_t, 0.95 * leaf_0 + 0.05 * leaf_1, rtol=1e-5, atol=1e-6)
   # Entropy of a fresh tanh-Gaussian is above -|A| = -2, so the temperature must fall.
   assert float(info["entropy"]) > -ACT and float(info["alpha"]) < 1.0
@@ -198,8 +216,10 @@ def test_update_fits_terminal_rewards_polyak_and_temperature(sac):
   for i in range(75):
     state, info = sac.update_many(state, jax.random.PRNGKey(i), None, online, jnp.float32(0.75),
                                   jnp.float32(0.0))
-  td0 = float(sac.td_abs(state0, jax.random.PRNGKey(2), batch, jnp.float32(0.0)))
-  td1 = float(sac.td_abs(state, jax.random.PRNGKey(2), batch, jnp.float32(0.0)))
+  c = small_config()
+  nets, hp = sac_lib.make_networks(ACT, c.agent), sac_lib.hyperparameters(ACT, c.agent)
+  td_abs = lambda s: float(sac_lib.td_stats(nets, hp, s, jax.random.PRNGKey(2), batch)[0])
+  td0, td1 = td_abs(state0), td_abs(state)
   assert td1 < 0.15 * td0, (td0, td1)
 
 
@@ -306,7 +326,7 @@ def test_relative_td_error_is_absolute_over_target_scale(sac):
   jax.tree_util.tree_map(np.testing.assert_array_equal, s_abs, s_rel)
   _, k_batch, k_td = jax.random.split(key, 3)
   td_batch = replay.sample(online, k_batch, c.agent.batch_size)
-  y = sac.extras["critic_target"](s_abs, k_td, td_batch, aux)
+  y = critic_target(c, s_abs, k_td, td_batch, aux)
   np.testing.assert_allclose(float(i_rel["td_error"]),
                              float(i_abs["td_error"]) / float(jnp.mean(jnp.abs(y))), rtol=1e-5)
   c.sampling.td_error = "scaled"
@@ -426,15 +446,24 @@ def test_sac_learns_pointmass_and_offline_data_halves_steps():
 
 
 def test_losses_are_the_ones_update_steps_on(sac):
-  """losses(state, key, batch) is evaluated at `state` with update's key use: the critic loss
-  and the temperature loss equal update's own (computed before its steps); the actor loss is
-  the same objective against the un-stepped critics, so it differs only by that step."""
+  """The module's losses at `state` with update's key use (k_target, k_actor = split(key)):
+  the critic and temperature losses equal the ones update reports (taken before its steps;
+  the temperature's depends only on the actor's log-probabilities)."""
+  c = small_config()
+  nets, hp = sac_lib.make_networks(ACT, c.agent), sac_lib.hyperparameters(ACT, c.agent)
   state = sac.init(jax.random.PRNGKey(7))
   batch, key, aux = _batch(jax.random.PRNGKey(8)), jax.random.PRNGKey(9), jnp.float32(0.5)
-  got = sac.losses(state, key, batch, aux)
+  k_target, k_actor = jax.random.split(key)
+  y, _ = sac_lib.critic_target(nets, hp, state.actor.params, state.target_critic_params,
+                               state.log_alpha.params, batch, k_target,
+                               functools.partial(penalty, aux))
+  c_loss, _ = sac_lib.critic_loss(nets, state.critic.params, batch, y)
+  alpha = jnp.exp(state.log_alpha.params)
+  a_loss, logp = sac_lib.actor_loss(nets, state.actor.params, state.critic.params, alpha,
+                                    batch.obs, k_actor)
+  t_loss = sac_lib.alpha_loss(state.log_alpha.params, -jnp.mean(logp), hp.target_entropy)
   _, info = sac.update(state, key, batch, aux)
-  np.testing.assert_allclose(float(got["critic_loss"]), float(info["critic_loss"]), rtol=1e-6)
-  np.testing.assert_allclose(float(got["temperature_loss"]), float(info["temperature_loss"]),
-                             rtol=1e-5)
-  assert sorted(got) == ["actor_loss", "critic_loss", "temperature_loss"]
-  assert np.isfinite(float(got["actor_loss"]))
+  np.testing.assert_allclose(float(c_loss), float(info["critic_loss"]), rtol=1e-6)
+  np.testing.assert_allclose(float(t_loss), float(info["temperature_loss"]), rtol=1e-5)
+  np.testing.assert_allclose(float(-jnp.mean(logp)), float(info["entropy"]), rtol=1e-5)
+  assert np.isfinite(float(a_loss))

@@ -59,16 +59,9 @@ def make(ctx: AgentContext) -> Agent:
     new = ToyState(w=w, b=b, opt=opt)
     return new, dict(fit_loss=loss, weight_norm=jnp.sqrt(jnp.sum(w ** 2)))
 
-  def td_abs(state, key, batch, aux):
-    del state, key, batch, aux
-    return jnp.float32(jnp.nan)  # no critic
-
-  def losses(state, key, batch, aux):
-    del key, aux
-    return dict(fit_loss=fit_loss((state.w, state.b), batch))
-
-  update_many = make_update_many(update, td_abs, int(cfg.agent.batch_size), int(cfg.agent.utd),
+  # No critic, so no TD error (td_fn None: td_error is nan), and no exported actor.
+  update_many = make_update_many(update, None, int(cfg.agent.batch_size), int(cfg.agent.utd),
                                  cfg.sampling)
   return jit_agent(Agent(init=init, act=act, act_deterministic=act_deterministic,
-                         update=update, update_many=update_many, td_abs=td_abs, losses=losses,
-                         extras={}, metrics=("td_error", "weight_norm")))
+                         update=update, update_many=update_many,
+                         metrics=("td_error", "weight_norm")))

@@ -2,12 +2,16 @@
 
 Ensembles are plain modules whose parameters are stacked along a leading member axis
 (``init_ensemble``) and applied with ``jax.vmap`` (``apply_ensemble``), so one compiled program
-evaluates every member; ``impl="loop"`` exists only to benchmark that choice.
+evaluates every member.
+
+Policies: ``Actor`` pairs an actor module with its two action rules (deterministic, sampled).
+Agents act through it and expose it, and a policy artefact (``wombet_jax.harness.policy``)
+rebuilds the same ``Actor`` from its kind, so an exported policy acts as the agent did.
 
 Layer names are fixed ("hidden_i", "norm_i", "out") so tests and baselines can address them.
 """
 import math
-from typing import Callable, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -15,6 +19,7 @@ import jax.numpy as jnp
 
 LOG_STD_MIN = -10.0  # exp(-10) ~ 4.5e-5: near-deterministic actions still have finite log-probs
 LOG_STD_MAX = 2.0    # exp(2) ~ 7.4 pre-tanh std already saturates tanh; larger only hurts
+GAUSS_LOG_STD_MIN = -5.0  # std >= 6.7e-3: keeps log-likelihood weights of BC/AWR bounded
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
@@ -125,16 +130,88 @@ def init_ensemble(module: nn.Module, key: jax.Array, num_members: int, *example_
   return jax.vmap(lambda k: module.init(k, *example_inputs))(keys)
 
 
-def apply_ensemble(module: nn.Module, params, *inputs, impl: str = "vmap") -> jax.Array:
-  """Every member on the same inputs; output has a leading member axis (N, ...).
+def apply_ensemble(module: nn.Module, params, *inputs) -> jax.Array:
+  """Every member on the same inputs, mapped over the stacked parameters; output has a
+  leading member axis (N, ...)."""
+  return jax.vmap(lambda p: module.apply(p, *inputs))(params)
 
-  impl "vmap" (default) maps over the stacked parameters; "loop" applies members one by one
-  in Python (same numbers, N copies of the program; kept for the benchmark).
+
+class TanhMeanGaussianActor(nn.Module):
+  """pi(a|s) = N(tanh(MLP(s)), exp(log_std)^2), log_std a state-independent parameter.
+
+  The policy of the IQL/AWAC reference code: the mean is squashed, samples are clipped to
+  [-1, 1] when acting, and log pi(a|s) of any a in [-1, 1] (also a = +-1) is finite, unlike a
+  tanh-squashed *sample*, whose log-density is unbounded at the saturated actions (|a| = 1)
+  that scripted or clipped data contain.
   """
-  if impl == "vmap":
-    return jax.vmap(lambda p: module.apply(p, *inputs))(params)
-  if impl == "loop":
-    n = jax.tree_util.tree_leaves(params)[0].shape[0]
-    return jnp.stack([module.apply(jax.tree_util.tree_map(lambda x: x[i], params), *inputs)
-                      for i in range(n)])
-  raise ValueError(f"impl={impl!r}: allowed values are ('vmap', 'loop')")
+  act_dim: int
+  hidden: Sequence[int]
+
+  @nn.compact
+  def __call__(self, obs: jax.Array):
+    mean = jnp.tanh(MLP(self.hidden, self.act_dim, False, name="mlp")(obs))
+    log_std = self.param("log_std", nn.initializers.zeros, (self.act_dim,))
+    log_std = jnp.clip(log_std, GAUSS_LOG_STD_MIN, LOG_STD_MAX)
+    return mean, jnp.broadcast_to(log_std, mean.shape)
+
+
+def gaussian_log_prob(mean: jax.Array, log_std: jax.Array, action: jax.Array) -> jax.Array:
+  """log N(action; mean, exp(log_std)^2), summed over the action axis."""
+  z = (action - mean) * jnp.exp(-log_std)
+  return jnp.sum(-0.5 * z ** 2 - _HALF_LOG_2PI - log_std, axis=-1)
+
+
+def gaussian_sample(key: jax.Array, mean: jax.Array, log_std: jax.Array) -> jax.Array:
+  """mean + std * eps clipped to the action box [-1, 1]."""
+  eps = jax.random.normal(key, mean.shape, mean.dtype)
+  return jnp.clip(mean + jnp.exp(log_std) * eps, -1.0, 1.0)
+
+
+# Actor kinds and the algorithms that use them:
+#   "tanh_gaussian" (SAC, WOMBET, RLPD, CQL, Cal-QL, MOPO, COMBO, PPO): deterministic action
+#     tanh(mean); sampling draws tanh(mean + std eps).
+#   "tanh_mean_gaussian" (BC, IQL, IQL->online, AWAC): the squashed mean; sampling draws
+#     mean + std eps clipped to [-1, 1].
+#   "deterministic" (TD3): tanh(MLP(s)); sampling adds N(0, noise^2), clipped to [-1, 1].
+ACTOR_KINDS = ("tanh_gaussian", "tanh_mean_gaussian", "deterministic")
+
+
+class Actor(NamedTuple):
+  """A policy network of one of ``ACTOR_KINDS`` with its action rules."""
+  kind: str
+  module: nn.Module
+  noise: float = 0.0  # exploration noise of the "deterministic" kind
+
+  def init(self, key: jax.Array, obs: jax.Array):
+    return self.module.init(key, obs)
+
+  def apply(self, params, obs: jax.Array):
+    return self.module.apply(params, obs)
+
+  def deterministic(self, params, obs: jax.Array) -> jax.Array:
+    """The evaluation action."""
+    out = self.module.apply(params, obs)
+    if self.kind == "tanh_gaussian":
+      return jnp.tanh(out[0])
+    return out[0] if self.kind == "tanh_mean_gaussian" else out
+
+  def sample(self, params, key: jax.Array, obs: jax.Array) -> jax.Array:
+    """The exploration action."""
+    out = self.module.apply(params, obs)
+    if self.kind == "tanh_gaussian":
+      return tanh_gaussian_sample(key, *out)[0]
+    if self.kind == "tanh_mean_gaussian":
+      return gaussian_sample(key, *out)
+    return jnp.clip(out + self.noise * jax.random.normal(key, out.shape, out.dtype), -1.0, 1.0)
+
+
+def make_actor(kind: str, act_dim: int, hidden: Sequence[int], noise: float = 0.0) -> Actor:
+  """The ``Actor`` of ``kind`` for ``act_dim`` actions with hidden layer sizes ``hidden``."""
+  hidden = tuple(hidden)
+  if kind == "tanh_gaussian":
+    return Actor(kind, TanhGaussianActor(act_dim, hidden))
+  if kind == "tanh_mean_gaussian":
+    return Actor(kind, TanhMeanGaussianActor(act_dim, hidden))
+  if kind == "deterministic":
+    return Actor(kind, DeterministicActor(act_dim, hidden), float(noise))
+  raise ValueError(f"actor kind {kind!r} is unknown; allowed: {list(ACTOR_KINDS)}")

@@ -86,14 +86,22 @@ def add_batch(buf: Buffer, items: Any, mask: Optional[jax.Array] = None) -> Buff
                 ptr=((buf.ptr + n_kept) % cap).astype(jnp.int32))
 
 
-def sample(buf: Buffer, key: jax.Array, batch_size: int) -> Any:
-  """``batch_size`` rows drawn uniformly, with replacement, from the valid rows.
+def sample_indices(buf: Buffer, key: jax.Array, batch_size: int) -> jax.Array:
+  """The rows ``sample`` draws: ``batch_size`` indices, uniform with replacement over the valid
+  rows. The caller guarantees ``size > 0``; an empty buffer gives row 0 rather than failing,
+  because a traced size cannot raise."""
+  return jax.random.randint(key, (batch_size,), 0, jnp.maximum(buf.size, 1))
 
-  The caller guarantees ``size > 0``; an empty buffer returns row 0 (zeros) rather than failing,
-  because a traced size cannot raise.
-  """
-  idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(buf.size, 1))
+
+def rows(buf: Buffer, idx: jax.Array) -> Any:
+  """The rows ``idx`` of the buffer's data."""
   return jax.tree_util.tree_map(lambda d: d[idx], buf.data)
+
+
+def sample(buf: Buffer, key: jax.Array, batch_size: int) -> Any:
+  """``batch_size`` rows drawn uniformly, with replacement, from the valid rows
+  (``sample_indices``)."""
+  return rows(buf, sample_indices(buf, key, batch_size))
 
 
 def offline_count(beta: jax.Array, batch_size: int, offline_size: jax.Array,

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from wombet_jax.configs.base import get_config
 from wombet_jax import online, replay
 from wombet_jax.harness import benchmarking
+from wombet_jax.agents import sac
 from wombet_jax.agents.sac import make_sac
 from wombet_jax.envs import make_pair
 
@@ -52,12 +53,22 @@ def agent_config(a):
   return c
 
 
+def ensemble_networks(impl, act_dim, cfg):
+  """SAC's networks with the critic ensemble applied by `impl`: "vmap" (as defined) or
+  "loop" (`benchmarking.apply_critics_one_by_one`)."""
+  nets = sac.make_networks(act_dim, cfg)
+  if impl == "vmap":
+    return nets
+  return nets._replace(apply_critics=benchmarking.apply_critics_one_by_one)
+
+
 def bench_ensemble(a, c, obs_dim, act_dim):
   """Part 1: updates/s, vmap vs Python loop over critics."""
   batch = benchmarking.random_transitions(jax.random.PRNGKey(0), a.batch, obs_dim, act_dim)
   out = {}
   for impl in ("vmap", "loop"):
-    agent = make_sac(obs_dim, act_dim, c.agent, c.sampling, ensemble_impl=impl)
+    agent = make_sac(obs_dim, act_dim, c.agent, c.sampling,
+                     networks=ensemble_networks(impl, act_dim, c.agent))
     state = agent.init(jax.random.PRNGKey(1))
 
     def run(state, key, agent=agent):
@@ -84,10 +95,9 @@ def make_chunk(a, c, pair):
     rows = benchmarking.random_transitions(k_off, n_off, pair.obs_dim, pair.act_dim)
     # Transition-shaped example so env transitions can be appended to D_on.
     _, tr = task.step(task.reset(k_env), jnp.zeros(pair.act_dim))
-    as_tr = lambda d: type(tr)(**d)
-    offline = replay.add_batch(replay.init_buffer(tr, n_off), as_tr(rows))
+    offline = replay.add_batch(replay.init_buffer(tr, n_off), rows)
     first = benchmarking.random_transitions(k_on, a.batch, pair.obs_dim, pair.act_dim)
-    on = replay.add_batch(replay.init_buffer(tr, a.batch + a.steps), as_tr(first))
+    on = replay.add_batch(replay.init_buffer(tr, a.batch + a.steps), first)
     return online.online_state(key, agent.init(k_agent), task.reset(k_env), on, c.sampling,
                                agent.metrics, offline=offline)
 

@@ -9,14 +9,14 @@ env steps in one jitted `lax.scan`, in variants that each add one piece of the l
   + buffer insert     `replay.add` to D_on (and, for WOMBET, the model's real-data buffer)
   + batch sampling    the G batches of B rows drawn (mixed D_off/D_on for WOMBET) and
                       nothing done with them but a sum
-  + critic updates    on them, G critic gradient steps only (SAC's `extras["critic_step"]`)
+  + critic updates    on them, G critic gradient steps only (`sac.critic_step`)
   + actor and temperature updates
                       G full gradient updates instead, without the TD batch and the beta
                       update: `update_many` of the same agent built with a beta that cannot
                       move (WOMBET), SAC's own `update_many` (no D_off)
   + TD/beta           the TD-error batch after the G updates and the loop's `beta.update`:
-                      WOMBET's `update_many`; for SAC, its `update_many` followed by `td_abs`
-                      and `beta.update` (what SAC would run if it did not skip them)
+                      WOMBET's `update_many`; for SAC, its `update_many` followed by
+                      `sac.td_stats` and `beta.update` (what SAC would run if it did not skip them)
   loop chunk          `Pipeline.chunk` itself (adds the non-finite checks, the learning-start
                       branch, episode bookkeeping)
 
@@ -29,6 +29,7 @@ step is past the learning start. Cases are compiled first, then timed round-robi
 
   python experiments/benchmarks/online.py [--config PATH] [--quick] [--json PATH]
 """
+import functools
 import importlib.util
 import os
 
@@ -37,6 +38,7 @@ import jax.numpy as jnp
 
 from wombet_jax import beta as beta_lib
 from wombet_jax import loop, online, replay
+from wombet_jax.agents import sac
 from wombet_jax.agents.protocol import AgentContext
 from wombet_jax.harness import benchmarking
 from wombet_jax.harness.config import validate
@@ -91,7 +93,7 @@ def make_cases(config, algo, a):
   def fill(buf, key, size):
     rows = benchmarking.random_transitions(key, size, example.obs.shape[-1],
                                            example.action.shape[-1])
-    return replay.add_batch(buf, type(example)(**rows))
+    return replay.add_batch(buf, rows)
   fill_n = lambda bufs, key, size: jax.vmap(fill, in_axes=(0, 0, None))(
       bufs, jax.random.split(key, n), size)
   states = states.replace(online=fill_n(states.online, jax.random.PRNGKey(1),
@@ -110,6 +112,12 @@ def make_cases(config, algo, a):
                                    penalty_fn))
   else:
     plain = agent
+  # SAC's pieces as make_sac builds them (WOMBET and SAC), for the critic-only and TD steps.
+  nets, hp = sac.make_networks(pair.act_dim, c.agent), sac.hyperparameters(pair.act_dim, c.agent)
+  txs = sac.optimisers(c.agent)
+  use_penalty = spec.uses_model_penalty and hp.lambda_q != 0.0
+  penalty_of = lambda s: (functools.partial(pipe.wm.uncertainty, aux_of(s)) if use_penalty
+                          else None)
 
   o = online.online_spec(c, spec, pair, agent)
 
@@ -137,8 +145,8 @@ def make_cases(config, algo, a):
         rows = draw(k_sample)
         if level == 3:  # keep the draw alive, do nothing else with it
           return (carry[0], carry[1] + jnp.sum(rows.reward)), None
-        critic_step = agent.extras["critic_step"]
-        return (critic_step(carry[0], k_update, rows, aux_of(s))[0], carry[1]), None
+        return (sac.critic_step(nets, hp, txs, carry[0], k_update, rows, penalty_of(s))[0],
+                carry[1]), None
       (ag, total), _ = jax.lax.scan(body, (s.agent, jnp.float32(0)),
                                     jax.random.split(k_upd, utd))
       s = s.replace(agent=ag, metrics=dict(s.metrics, td_error=total))
@@ -149,7 +157,8 @@ def make_cases(config, algo, a):
       s = online.learn(o, s)[0]
     elif level == 6:
       ag, info = agent.update_many(s.agent, k_upd, offline, s.online, s.beta.beta, aux_of(s))
-      delta = agent.td_abs(ag, k_td, replay.sample(s.online, k_batch, batch), aux_of(s))
+      delta = sac.td_stats(nets, hp, ag, k_td, replay.sample(s.online, k_batch, batch),
+                           penalty_of(s))[0]
       s = s.replace(agent=ag, beta=beta_lib.update(s.beta, delta, c.sampling))
     return s
 

@@ -41,7 +41,9 @@ from wombet_jax.configs.default import get_config
 from wombet_jax import beta as beta_lib
 from wombet_jax import loop, replay
 from wombet_jax.harness import benchmarking
+from wombet_jax.agents import sac
 from wombet_jax.agents.sac import make_sac
+from wombet_jax.networks import Critic, hidden_dims
 from wombet_jax.envs import make_pair
 
 from brax.training import gradients, replay_buffers, types
@@ -79,9 +81,9 @@ def run_config(a):
 def to_brax(rows):
   """Our transition fields as brax's Transition (discount = 1 - terminal, as acting.py)."""
   return types.Transition(
-      observation=rows["obs"], action=rows["action"], reward=rows["reward"],
-      discount=1.0 - rows["terminal"], next_observation=rows["next_obs"],
-      extras={"state_extras": {"truncation": rows["done"] * (1.0 - rows["terminal"])},
+      observation=rows.obs, action=rows.action, reward=rows.reward,
+      discount=1.0 - rows.terminal, next_observation=rows.next_obs,
+      extras={"state_extras": {"truncation": rows.done * (1.0 - rows.terminal)},
               "policy_extras": {}})
 
 
@@ -144,9 +146,17 @@ class Brax:
 OURS = "ours (LayerNorm critics)"
 OURS_STEP = "ours: act + env step + replay.add + update_many"
 OURS_VMAPPED = "ours, vmapped over 1 seed"
-OURS_VARIANTS = {OURS: {},
-                 "ours, critics one by one": {"ensemble_impl": "loop"},
-                 "ours without LayerNorm": {"critic_layer_norm": False}}
+
+
+def ours_variants(act_dim, cfg):
+  """{name: SAC networks}: ours as defined, its critics applied one by one, and its critics
+  without LayerNorm."""
+  nets = sac.make_networks(act_dim, cfg)
+  return {OURS: nets,
+          "ours, critics one by one": nets._replace(
+              apply_critics=benchmarking.apply_critics_one_by_one),
+          "ours without LayerNorm": nets._replace(
+              critic=Critic(hidden_dims(cfg.hidden_size, cfg.num_layers), layer_norm=False))}
 
 
 def update_cases(a, c, obs_dim, act_dim):
@@ -159,8 +169,8 @@ def update_cases(a, c, obs_dim, act_dim):
   # Ours as defined, then two variants that price parts of the definition: the critics
   # evaluated one by one (brax's q-network runs one MLP per critic) instead of one vmapped
   # parameter stack, and the critics without LayerNorm (like brax's default).
-  for name, kw in OURS_VARIANTS.items():
-    ours = make_sac(obs_dim, act_dim, c.agent, c.sampling, **kw)
+  for name, nets in ours_variants(act_dim, c.agent).items():
+    ours = make_sac(obs_dim, act_dim, c.agent, c.sampling, networks=nets)
 
     def run_ours(state, key, batches, ours=ours):
       def body(s, x):
@@ -197,7 +207,7 @@ def online_cases(a, c, pair):
 
   ours = make_sac(obs_dim, act_dim, c.agent, c.sampling)
   _, example = task.step(env0, jnp.zeros(act_dim))
-  online = replay.add_batch(replay.init_buffer(example, capacity), type(example)(**rows))
+  online = replay.add_batch(replay.init_buffer(example, capacity), rows)
 
   def ours_steps(carry):
     def body(carry, _):

@@ -1,83 +1,73 @@
 """Behaviour cloning: the simplest offline-only baseline of paper sec. 5.2.
 
 Policy pi(a|s) = N(mu(s), sigma^2), mu(s) = tanh(MLP(s)), sigma a learned state-independent
-parameter (``common.TanhMeanGaussianActor``). Loss on dataset pairs (s, a), ``bc.loss``:
+parameter (``networks.TanhMeanGaussianActor``). Loss on dataset pairs (s, a), ``bc.loss``:
   "nll": L = -mean log pi(a|s)          (maximum likelihood)
   "mse": L = mean ||mu(s) - a||^2        (deterministic regression; sigma is not trained)
-Evaluation acts with mu(s); exploration samples pi(.|s) clipped to [-1, 1]. BC has no critic:
-info["td_error"] is nan. ``update_many`` (never called by the loop for an offline-only
-algorithm) runs G steps on mixed batches like the other agents.
+Evaluation acts with mu(s); exploration samples pi(.|s) clipped to [-1, 1]. BC has no critic,
+so no TD error: info["td_error"] is nan (``protocol.make_update_many`` without a ``td_fn``;
+BC runs offline only, so the loop never calls ``update_many``, which runs G steps on mixed
+batches like the other agents).
 """
 import flax
 import jax
 import jax.numpy as jnp
 import optax
 
-from wombet_jax.agents import common
+from wombet_jax.agents import common, sac
+from wombet_jax.agents.common import TrainState
 from wombet_jax.agents.protocol import Agent
-from wombet_jax.networks import hidden_dims
+from wombet_jax.checks import Section
+from wombet_jax.networks import Actor, gaussian_log_prob, hidden_dims, make_actor
 
 LOSSES = ("nll", "mse")
 
 
 @flax.struct.dataclass
 class BCState:
-  actor_params: object
-  actor_opt: object
+  actor: TrainState
   step: jax.Array
 
 
-def bc_loss(mean, log_std, action, kind: str):
-  """The ``bc.loss`` of the module docstring from the policy's (mean, log_std)."""
-  if kind == "nll":
-    return -jnp.mean(common.gaussian_log_prob(mean, log_std, action))
-  return jnp.mean(jnp.sum((mean - action) ** 2, axis=-1))
-
-
 def validate(cfg) -> None:
-  common.require(cfg.bc.loss in LOSSES, "bc.loss", cfg.bc.loss, f"must be one of {LOSSES}")
+  Section(cfg.bc, "bc").choice("loss", LOSSES)
+
+
+def bc_loss(actor: Actor, kind: str, actor_params, batch) -> jax.Array:
+  """The ``bc.loss`` ``kind`` of the module docstring on the batch's (s, a)."""
+  mean, log_std = actor.apply(actor_params, batch.obs)
+  if kind == "nll":
+    return -jnp.mean(gaussian_log_prob(mean, log_std, batch.action))
+  return jnp.mean(jnp.sum((mean - batch.action) ** 2, axis=-1))
+
+
+def update(actor: Actor, kind: str, tx, state: BCState, batch):
+  value, g = jax.value_and_grad(lambda p: bc_loss(actor, kind, p, batch))(state.actor.params)
+  return (BCState(actor=state.actor.apply_gradients(tx, g), step=state.step + 1),
+          dict(bc_loss=value))
 
 
 def make_bc(ctx) -> Agent:
   """BC agent for ``ctx`` (protocol.AgentContext); network sizes and actor_lr from config.agent."""
   cfg, obs_dim, act_dim = ctx.config, ctx.obs_dim, ctx.act_dim
-  common.check_agent(cfg.agent, obs_dim, act_dim)
+  sac.check_agent(cfg.agent, obs_dim, act_dim)
   validate(cfg)
   kind = cfg.bc.loss
-  actor = common.TanhMeanGaussianActor(act_dim, hidden_dims(cfg.agent.hidden_size,
-                                                            cfg.agent.num_layers))
+  actor = make_actor("tanh_mean_gaussian", act_dim, hidden_dims(cfg.agent.hidden_size,
+                                                                cfg.agent.num_layers))
   tx = optax.adam(cfg.agent.actor_lr)
 
   def init(key):
-    params = actor.init(key, jnp.zeros((1, obs_dim)))
-    return BCState(actor_params=params, actor_opt=tx.init(params), step=jnp.zeros((), jnp.int32))
+    return BCState(actor=TrainState.create(tx, actor.init(key, jnp.zeros((1, obs_dim)))),
+                   step=jnp.zeros((), jnp.int32))
 
-  def act(state, key, obs):
-    return common.gaussian_sample(key, *actor.apply(state.actor_params, obs))
-
-  def act_deterministic(state, obs):
-    return actor.apply(state.actor_params, obs)[0]
-
-  def loss(params, batch):
-    mean, log_std = actor.apply(params, common.field(batch, "obs"))
-    return bc_loss(mean, log_std, common.field(batch, "action"), kind)
-
-  def update(state, key, batch, aux):
+  def update_fn(state, key, batch, aux):
     del key, aux
     common.check_batch(batch, obs_dim, act_dim)
-    value, g = jax.value_and_grad(loss)(state.actor_params, batch)
-    params, opt = common.apply_grads(tx, g, state.actor_opt, state.actor_params)
-    return BCState(actor_params=params, actor_opt=opt, step=state.step + 1), dict(bc_loss=value)
-
-  def td_abs(state, key, batch, aux):
-    del state, key, batch, aux
-    return jnp.float32(jnp.nan)  # no value function
-
-  def losses(state, key, batch, aux):
-    del key, aux
-    return dict(bc_loss=loss(state.actor_params, batch))
+    return update(actor, kind, tx, state, batch)
 
   return common.assemble(
-      cfg, init=init, act=act, act_deterministic=act_deterministic, update=update,
-      td_abs=td_abs, losses=losses,
-      extras=dict(policy=lambda s, o: actor.apply(s.actor_params, o)))
+      cfg.agent, cfg.sampling, init=init,
+      act=lambda s, k, o: actor.sample(s.actor.params, k, o),
+      act_deterministic=lambda s, o: actor.deterministic(s.actor.params, o),
+      update=update_fn, td_fn=None, actor=actor, actor_params=lambda s: s.actor.params)

@@ -1,63 +1,59 @@
-"""Pieces shared by the baseline agents (paper sec. 5): config checks, the Gaussian policy with
-a tanh mean, optimiser steps, and ``assemble`` (an off-policy agent from its pure functions).
+"""Pieces shared by the agents: the batch check, a network's parameters bundled with their
+optimiser state (``TrainState``), Polyak averaging, the TD error the beta rule reads, the
+``baselines`` section (critic ensemble of the baselines) and ``assemble`` (an off-policy agent
+from its pure functions).
 
-Every baseline follows the agent protocol of ``wombet_jax.agents.protocol``. Networks come from
-``wombet_jax.networks``; only the Gaussian policy with a squashed *mean* (IQL, AWAC, BC, as in
-their reference implementations) is defined here, because a tanh-squashed *sample* has an
-unbounded log-density at the saturated actions (|a| = 1) that scripted or clipped data contain.
+Every agent follows the protocol of ``wombet_jax.agents.protocol``; networks and actors come
+from ``wombet_jax.networks``.
 """
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import chex
-import flax.linen as nn
+import flax
 import jax
 import jax.numpy as jnp
 import optax
 
-from wombet_jax.agents import sac
+from wombet_jax import replay
 from wombet_jax.agents.protocol import Agent, jit_agent, make_update_many
-from wombet_jax.checks import Section, invalid
-from wombet_jax.networks import MLP, LOG_STD_MAX, Critic, hidden_dims
-
-GAUSS_LOG_STD_MIN = -5.0  # std >= 6.7e-3: keeps log-likelihood weights of BC/AWR bounded
-_HALF_LOG_2PI = 0.5 * jnp.log(2.0 * jnp.pi)
-
-
-def field(batch, name: str) -> jax.Array:
-  """A transition field from a dict or an attribute-style pytree (envs.Transition)."""
-  return batch[name] if isinstance(batch, Mapping) else getattr(batch, name)
+from wombet_jax.checks import Section
+from wombet_jax.networks import Critic, hidden_dims
 
 
 def check_batch(batch, obs_dim: int, act_dim: int) -> None:
-  """Trace-time shape check of a transition batch at an agent's boundary."""
-  obs = field(batch, "obs")
-  chex.assert_shape(obs, (None, obs_dim))
-  n = obs.shape[0]
-  chex.assert_shape([field(batch, "action")], (n, act_dim))
-  chex.assert_shape([field(batch, f) for f in ("reward", "terminal", "done")], (n,))
-  chex.assert_shape(field(batch, "next_obs"), (n, obs_dim))
+  """Trace-time shape check of a transition batch (``envs.Transition``) at an agent's boundary."""
+  chex.assert_shape(batch.obs, (None, obs_dim))
+  n = batch.obs.shape[0]
+  chex.assert_shape([batch.action], (n, act_dim))
+  chex.assert_shape([batch.reward, batch.terminal, batch.done], (n,))
+  chex.assert_shape(batch.next_obs, (n, obs_dim))
 
 
-def require(ok: bool, name: str, value: Any, allowed: str) -> None:
-  """Raise UserError (a ValueError) naming config field ``name`` unless ``ok``."""
-  if not ok:
-    raise invalid(name, value, allowed)
+@flax.struct.dataclass
+class TrainState:
+  """One network's (or one learned scalar's) parameters and the optimiser state of them."""
+  params: Any
+  opt_state: Any
+
+  @classmethod
+  def create(cls, tx: optax.GradientTransformation, params) -> "TrainState":
+    return cls(params=params, opt_state=tx.init(params))
+
+  def apply_gradients(self, tx: optax.GradientTransformation, grads) -> "TrainState":
+    """One optax step."""
+    updates, opt_state = tx.update(grads, self.opt_state, self.params)
+    return TrainState(params=optax.apply_updates(self.params, updates), opt_state=opt_state)
 
 
-def check_positive(section, prefix: str, names: Sequence[str], integer: bool = False) -> None:
-  for n in names:
-    v = section[n]
-    if integer:
-      require(isinstance(v, int) and not isinstance(v, bool) and v >= 1, f"{prefix}.{n}", v,
-              "must be an integer >= 1")
-    else:
-      require(isinstance(v, (int, float)) and v > 0, f"{prefix}.{n}", v, "must be > 0")
+def polyak(params, target, tau: float):
+  """target <- tau * params + (1 - tau) * target."""
+  return optax.incremental_update(params, target, tau)
 
 
-def check_agent(cfg, obs_dim: int, act_dim: int) -> None:
-  """The ``agent`` section, by its one validator (``sac.validate``), and the env's sizes."""
-  sac.check_dims(obs_dim, act_dim)
-  sac.validate(cfg)
+def td_abs(y: jax.Array, q: jax.Array) -> jax.Array:
+  """Mean |y - Q_i(s, a)| over critics and batch, from the targets y (B,) and the critics'
+  values q (N_Q, B): the delta_k that the beta rule reads (sec. 4.6)."""
+  return jnp.mean(jnp.abs(y - q))
 
 
 def validate_baselines(cfg) -> None:
@@ -75,57 +71,18 @@ def twin_critic(config) -> tuple:
   return Critic(hid, layer_norm=bool(b.layer_norm)), int(b.num_critics)
 
 
-class TanhMeanGaussianActor(nn.Module):
-  """pi(a|s) = N(tanh(MLP(s)), exp(log_std)^2), log_std a state-independent parameter.
-
-  The policy of the IQL/AWAC reference code: the mean is squashed, samples are clipped to
-  [-1, 1] when acting, and log pi(a|s) of any a in [-1, 1] (also a = +-1) is finite.
-  """
-  act_dim: int
-  hidden: Sequence[int]
-
-  @nn.compact
-  def __call__(self, obs: jax.Array):
-    mean = jnp.tanh(MLP(self.hidden, self.act_dim, False, name="mlp")(obs))
-    log_std = self.param("log_std", nn.initializers.zeros, (self.act_dim,))
-    log_std = jnp.clip(log_std, GAUSS_LOG_STD_MIN, LOG_STD_MAX)
-    return mean, jnp.broadcast_to(log_std, mean.shape)
-
-
-def gaussian_log_prob(mean: jax.Array, log_std: jax.Array, action: jax.Array) -> jax.Array:
-  """log N(action; mean, exp(log_std)^2), summed over the action axis."""
-  z = (action - mean) * jnp.exp(-log_std)
-  return jnp.sum(-0.5 * z ** 2 - _HALF_LOG_2PI - log_std, axis=-1)
-
-
-def gaussian_sample(key: jax.Array, mean: jax.Array, log_std: jax.Array) -> jax.Array:
-  """mean + std * eps clipped to the action box [-1, 1]."""
-  eps = jax.random.normal(key, mean.shape, mean.dtype)
-  return jnp.clip(mean + jnp.exp(log_std) * eps, -1.0, 1.0)
-
-
-def apply_grads(tx, grads, opt_state, params):
-  """One optax step: returns (new params, new optimiser state)."""
-  updates, opt_state = tx.update(grads, opt_state, params)
-  return optax.apply_updates(params, updates), opt_state
-
-
-def polyak(params, target, tau: float):
-  """target <- tau * params + (1 - tau) * target."""
-  return optax.incremental_update(params, target, tau)
-
-
-def assemble(cfg, *, init: Callable, act: Callable, act_deterministic: Callable,
-             update: Callable, td_abs: Callable, losses: Callable,
-             extras: Mapping[str, Callable], batch_size: Optional[int] = None,
-             **hooks) -> Agent:
+def assemble(agent_cfg, sampling_cfg, *, init: Callable, act: Callable,
+             act_deterministic: Callable, update: Callable, td_fn: Optional[Callable],
+             batch_size: Optional[int] = None, ignore_nan: bool = True,
+             sample_fn: Callable = replay.sample, **hooks) -> Agent:
   """The jitted Agent of an off-policy algorithm: its pure functions plus the G-update block
-  of ``protocol.make_update_many`` (batch size ``cfg.agent.batch_size`` unless given, G =
-  ``cfg.agent.utd``, the TD batch decided by ``cfg.sampling``; means over the G steps ignore
-  the losses an agent leaves nan on some steps). ``hooks``: the protocol's optional fields."""
-  batch = int(cfg.agent.batch_size if batch_size is None else batch_size)
-  update_many = make_update_many(update, td_abs, batch, int(cfg.agent.utd), cfg.sampling,
-                                 ignore_nan=True)
+  of ``protocol.make_update_many`` (batch size ``agent_cfg.batch_size`` unless given, G =
+  ``agent_cfg.utd``, delta = ``td_fn(state, key, batch, aux)`` on a D_on batch where beta can
+  move by ``sampling_cfg``, ``td_fn`` None: no critic, td_error nan; ``ignore_nan``: means
+  over the G steps skip the losses an agent leaves nan on some steps). ``sample_fn`` draws
+  every batch's rows of each buffer; ``hooks``: the protocol's optional fields."""
+  batch = int(agent_cfg.batch_size if batch_size is None else batch_size)
+  update_many = make_update_many(update, td_fn, batch, int(agent_cfg.utd), sampling_cfg,
+                                 sample_fn=sample_fn, ignore_nan=ignore_nan)
   return jit_agent(Agent(init=init, act=act, act_deterministic=act_deterministic,
-                         update=update, update_many=update_many, td_abs=td_abs, losses=losses,
-                         extras=extras, **hooks))
+                         update=update, update_many=update_many, **hooks))

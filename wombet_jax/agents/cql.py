@@ -18,35 +18,57 @@ V_mc(s_t) = sum_k gamma^k r_{t+k} up to the end (done) of its episode, read off 
 (episodes are stored in order, D_off's generated trajectories end with done = 1). A transition
 whose episode has not ended in the buffer, or ends beyond ``max(episode_length,
 generation.horizon)`` steps, gets V_mc = -inf (no calibration). Cal-QL therefore needs
-batches with a "mc_return" field: ``agent.sample_offline(buffer, key, B)`` makes them (the loop
-uses it for pretraining) and ``update_many`` mixes D_off and D_on (beta fixed at 0.5 by the
-registry, Cal-QL's own 50/50 mixing) with MC returns on both.
+batches of ``MCTransition`` (a Transition with its "mc_return"): ``agent.sample_offline(buffer,
+key, B)`` draws them (the loop uses it for pretraining) and ``update_many`` mixes D_off and D_on
+(``replay.sample_mixed``; beta fixed at 0.5 by the registry, Cal-QL's own 50/50 mixing) with
+MC returns on both.
 """
 import functools
-from typing import Mapping
+from typing import Any, NamedTuple, Optional
 
 import flax
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 
 from wombet_jax import replay
-from wombet_jax.agents import common
-from wombet_jax.agents.protocol import Agent, jit_agent, make_update_many
-from wombet_jax.networks import (TanhGaussianActor, apply_ensemble, hidden_dims, init_ensemble,
+from wombet_jax.agents import common, sac
+from wombet_jax.agents.common import TrainState
+from wombet_jax.agents.protocol import Agent
+from wombet_jax.checks import Section
+from wombet_jax.envs.base import Transition
+from wombet_jax.networks import (Actor, apply_ensemble, hidden_dims, init_ensemble, make_actor,
                                  tanh_gaussian_sample)
 
 
 @flax.struct.dataclass
 class CQLState:
-  actor_params: object
-  critic_params: object          # stacked (N_Q, ...)
-  target_critic_params: object
-  log_alpha: jax.Array           # () log SAC temperature
-  actor_opt: object
-  critic_opt: object
-  alpha_opt: object
+  actor: TrainState
+  critic: TrainState             # params stacked (N_Q, ...)
+  target_critic_params: Any
+  log_alpha: TrainState          # params: () log SAC temperature
   step: jax.Array
+
+
+@flax.struct.dataclass
+class MCTransition(Transition):
+  """A Transition with the Monte-Carlo return of its state, V_mc(s) (module docstring)."""
+  mc_return: jax.Array
+
+
+class Networks(NamedTuple):
+  actor: Actor                   # tanh-Gaussian policy
+  critic: nn.Module              # one member; parameters stacked (N_Q, ...)
+
+
+class Hyperparameters(NamedTuple):
+  gamma: float
+  tau: float
+  target_entropy: float          # -|A|
+  alpha: float                   # weight of the conservative term (0: plain SAC critic)
+  num_samples: int               # n, proposals per state and set
+  act_dim: int
 
 
 def conservative_logsumexp(q_rand, q_pi, logp_pi, q_next, logp_next, act_dim: int,
@@ -69,195 +91,206 @@ def mc_returns(buffer: replay.Buffer, idx: jax.Array, gamma: float, max_len: int
   written = (buffer.ptr - idx - 1) % cap + 1        # rows from idx up to the newest one
   valid = (k[None, :] < written[:, None]).astype(jnp.float32)
   if_valid = lambda x: x * valid
-  reward = if_valid(common.field(buffer.data, "reward")[rows])
-  done = if_valid(common.field(buffer.data, "done")[rows])
+  reward = if_valid(buffer.data.reward[rows])
+  done = if_valid(buffer.data.done[rows])
   alive = jnp.concatenate([jnp.ones_like(done[:, :1]), jnp.cumprod(1.0 - done, 1)[:, :-1]], 1)
   ret = jnp.sum(alive * reward * gamma ** k, axis=1)
   finished = jnp.sum(alive * done, axis=1) > 0
   return jnp.where(finished, ret, -jnp.inf)
 
 
-def conservative_sac(cfg, obs_dim: int, act_dim: int, alpha: float, num_samples: int):
-  """The pure pieces of a conservative SAC learner (CQL, Cal-QL, COMBO).
+def sample_with_mc(buffer: replay.Buffer, key: jax.Array, batch_size: int, gamma: float,
+                   max_len: int) -> MCTransition:
+  """replay.sample's rows (same key use) with their Monte-Carlo returns."""
+  idx = replay.sample_indices(buffer, key, batch_size)
+  rows = replay.rows(buffer, idx)
+  return MCTransition(obs=rows.obs, action=rows.action, reward=rows.reward,
+                      next_obs=rows.next_obs, terminal=rows.terminal, done=rows.done,
+                      mc_return=mc_returns(buffer, idx, gamma, max_len))
 
-  Returns a dict with init, act, act_deterministic, q_all, target, losses_on and update_on,
-  where losses_on/update_on(state, key, td_batch, down_obs, down_next_obs, up_obs, up_action,
-  lower_bound) apply the TD loss to ``td_batch``, push Q down at states ``down_obs`` (proposals
-  from pi(.|down_obs), pi(.|down_next_obs) and uniform) and up on (up_obs, up_action).
-  """
-  hid = hidden_dims(cfg.agent.hidden_size, cfg.agent.num_layers)
-  actor = TanhGaussianActor(act_dim, hid)
-  critic, n_q = common.twin_critic(cfg)
-  actor_tx, critic_tx = optax.adam(cfg.agent.actor_lr), optax.adam(cfg.agent.critic_lr)
-  alpha_tx = optax.adam(cfg.agent.temp_lr)
-  gamma, tau = float(cfg.agent.discount), float(cfg.agent.tau)
-  target_entropy = -float(act_dim)
 
-  def init(key):
+# --- losses -----------------------------------------------------------------------------------
+def q_values(nets: Networks, critic_params, obs, action) -> jax.Array:
+  return apply_ensemble(nets.critic, critic_params, obs, action)
+
+
+def policy_sample(nets: Networks, actor_params, key, obs):
+  """(a, log pi(a|s)), a ~ pi(.|s) (reparameterised)."""
+  return tanh_gaussian_sample(key, *nets.actor.apply(actor_params, obs))
+
+
+def critic_target(nets: Networks, hp: Hyperparameters, actor_params, target_critic_params,
+                  batch, key) -> jax.Array:
+  """y = r + gamma (1 - terminal) min_i Q'_i(s', a'), a' ~ pi(.|s'); no gradient."""
+  a_next = policy_sample(nets, actor_params, key, batch.next_obs)[0]
+  q_next = jnp.min(q_values(nets, target_critic_params, batch.next_obs, a_next), axis=0)
+  return jax.lax.stop_gradient(batch.reward + hp.gamma * (1.0 - batch.terminal) * q_next)
+
+
+def proposals(nets: Networks, hp: Hyperparameters, actor_params, key, down_obs, down_next_obs):
+  """Uniform, pi(.|s) and pi(.|s') actions (n, B, |A|) with log-probs (no gradient);
+  k_u, k_pi, k_next = split(key, 3)."""
+  k_u, k_pi, k_next = jax.random.split(key, 3)
+  n = hp.num_samples
+  rep = lambda x: jnp.broadcast_to(x, (n,) + x.shape)
+  a_rand = jax.random.uniform(k_u, (n, down_obs.shape[0], hp.act_dim), minval=-1.0, maxval=1.0)
+  a_pi, logp_pi = policy_sample(nets, actor_params, k_pi, rep(down_obs))
+  a_next, logp_next = policy_sample(nets, actor_params, k_next, rep(down_next_obs))
+  return jax.tree_util.tree_map(jax.lax.stop_gradient,
+                                (rep(down_obs), a_rand, a_pi, logp_pi, a_next, logp_next))
+
+
+def critic_loss(nets: Networks, hp: Hyperparameters, critic_params, batch, y, props, up_obs,
+                up_action, lower_bound=None):
+  """(L_Q, (Q (N_Q, B), mean conservative gap, mean TD loss)): the TD loss on ``batch`` plus
+  alpha (mean_s LSE_i(s) - mean Q_i(up_obs, up_action)) for each critic, the LSE over the
+  ``proposals`` ``props``; ``lower_bound`` (B,): Cal-QL's V_mc."""
+  q = q_values(nets, critic_params, batch.obs, batch.action)
+  td = jnp.mean((q - y) ** 2, axis=1)
+  if hp.alpha == 0.0:  # static: plain SAC critic (MOPO), no proposals evaluated
+    return jnp.mean(td), (q, jnp.float32(0.0), jnp.mean(td))
+  obs_rep, a_rand, a_pi, logp_pi, a_next, logp_next = props
+  cp = critic_params
+  lse = conservative_logsumexp(
+      q_values(nets, cp, obs_rep, a_rand), q_values(nets, cp, obs_rep, a_pi), logp_pi,
+      q_values(nets, cp, obs_rep, a_next), logp_next, hp.act_dim, lower_bound)
+  gap = jnp.mean(lse, axis=1) - jnp.mean(q_values(nets, cp, up_obs, up_action), axis=1)  # (N_Q,)
+  return jnp.mean(td + hp.alpha * gap), (q, jnp.mean(gap), jnp.mean(td))
+
+
+def actor_loss(nets: Networks, actor_params, critic_params, temperature, obs, key):
+  """(mean(alpha_T log pi(a|s) - min_i Q_i(s, a)), log pi (B,)), a ~ pi(.|s) from key."""
+  a, logp = policy_sample(nets, actor_params, key, obs)
+  return jnp.mean(temperature * logp - jnp.min(q_values(nets, critic_params, obs, a), axis=0)), logp
+
+
+def losses(nets: Networks, hp: Hyperparameters, state: CQLState, key, td_batch, down_obs,
+           down_next_obs, up_obs, up_action, lower_bound=None) -> dict:
+  """The losses ``update`` differentiates, at ``state``, with its key use (the actor's against
+  the critics of ``state``)."""
+  k_t, k_p, k_a = jax.random.split(key, 3)
+  y = critic_target(nets, hp, state.actor.params, state.target_critic_params, td_batch, k_t)
+  props = proposals(nets, hp, state.actor.params, k_p, down_obs, down_next_obs)
+  c_loss, (_, gap, td) = critic_loss(nets, hp, state.critic.params, td_batch, y, props, up_obs,
+                                     up_action, lower_bound)
+  a_loss, _ = actor_loss(nets, state.actor.params, state.critic.params,
+                         jnp.exp(state.log_alpha.params), td_batch.obs, k_a)
+  return dict(critic_loss=c_loss, td_loss=td, conservative_gap=gap, actor_loss=a_loss)
+
+
+def update(nets: Networks, hp: Hyperparameters, txs, state: CQLState, key, td_batch, down_obs,
+           down_next_obs, up_obs, up_action, lower_bound=None):
+  """One step on critic, actor, temperature (that order), then the targets: the TD loss on
+  ``td_batch``, Q pushed down at states ``down_obs`` (proposals from pi(.|down_obs),
+  pi(.|down_next_obs) and uniform) and up on (up_obs, up_action)."""
+  actor_tx, critic_tx, alpha_tx = txs
+  k_t, k_p, k_a = jax.random.split(key, 3)
+  obs = td_batch.obs
+  y = critic_target(nets, hp, state.actor.params, state.target_critic_params, td_batch, k_t)
+  props = proposals(nets, hp, state.actor.params, k_p, down_obs, down_next_obs)
+  (c_loss, (q, gap, td)), gc = jax.value_and_grad(
+      lambda cp: critic_loss(nets, hp, cp, td_batch, y, props, up_obs, up_action, lower_bound),
+      has_aux=True)(state.critic.params)
+  critic = state.critic.apply_gradients(critic_tx, gc)
+  temp = jnp.exp(state.log_alpha.params)
+  (a_loss, logp), ga = jax.value_and_grad(
+      lambda ap: actor_loss(nets, ap, critic.params, temp, obs, k_a), has_aux=True)(
+          state.actor.params)
+  actor = state.actor.apply_gradients(actor_tx, ga)
+  entropy = -jax.lax.stop_gradient(jnp.mean(logp))
+  gt = jax.grad(lambda la: sac.alpha_loss(la, entropy, hp.target_entropy))(
+      state.log_alpha.params)
+  log_alpha = state.log_alpha.apply_gradients(alpha_tx, gt)
+  new = CQLState(actor=actor, critic=critic,
+                 target_critic_params=common.polyak(critic.params, state.target_critic_params,
+                                                    hp.tau),
+                 log_alpha=log_alpha, step=state.step + 1)
+  return new, dict(critic_loss=c_loss, td_loss=td, conservative_gap=gap, actor_loss=a_loss,
+                   temperature=jnp.exp(log_alpha.params), q_mean=jnp.mean(q),
+                   td_abs=common.td_abs(y, q))
+
+
+def td_abs(nets: Networks, hp: Hyperparameters, state: CQLState, key, batch) -> jax.Array:
+  """Mean |y - Q_i(s, a)| on ``batch``."""
+  y = critic_target(nets, hp, state.actor.params, state.target_critic_params, batch, key)
+  return common.td_abs(y, q_values(nets, state.critic.params, batch.obs, batch.action))
+
+
+class Learner(NamedTuple):
+  """A conservative SAC learner (CQL, Cal-QL, COMBO, MOPO) of one config: its networks,
+  numbers and optimisers."""
+  nets: Networks
+  hp: Hyperparameters
+  txs: tuple                     # (actor, critic, temperature) optax transformations
+  num_critics: int
+  init_temperature: float
+
+  def init(self, key, obs_dim: int) -> CQLState:
     k_a, k_c = jax.random.split(key)
-    obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
-    ap = actor.init(k_a, obs)
-    cp = init_ensemble(critic, k_c, n_q, obs, act)
-    la = jnp.asarray(jnp.log(cfg.agent.init_temperature), jnp.float32)
-    return CQLState(actor_params=ap, critic_params=cp, target_critic_params=cp, log_alpha=la,
-                    actor_opt=actor_tx.init(ap), critic_opt=critic_tx.init(cp),
-                    alpha_opt=alpha_tx.init(la), step=jnp.zeros((), jnp.int32))
+    obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, self.hp.act_dim))
+    ap = self.nets.actor.init(k_a, obs)
+    cp = init_ensemble(self.nets.critic, k_c, self.num_critics, obs, act)
+    la = jnp.asarray(jnp.log(self.init_temperature), jnp.float32)
+    return CQLState(actor=TrainState.create(self.txs[0], ap),
+                    critic=TrainState.create(self.txs[1], cp), target_critic_params=cp,
+                    log_alpha=TrainState.create(self.txs[2], la), step=jnp.zeros((), jnp.int32))
 
-  def q_all(params, obs, action):
-    return apply_ensemble(critic, params, obs, action)
 
-  def pi(ap, key, obs):
-    return tanh_gaussian_sample(key, *actor.apply(ap, obs))
-
-  def act(state, key, obs):
-    return pi(state.actor_params, key, obs)[0]
-
-  def act_deterministic(state, obs):
-    return jnp.tanh(actor.apply(state.actor_params, obs)[0])
-
-  def target(state, key, batch):
-    next_obs = common.field(batch, "next_obs")
-    a_next = pi(state.actor_params, key, next_obs)[0]
-    q_next = jnp.min(q_all(state.target_critic_params, next_obs, a_next), axis=0)
-    term = common.field(batch, "terminal")
-    return jax.lax.stop_gradient(common.field(batch, "reward") + gamma * (1.0 - term) * q_next)
-
-  def proposals(ap, key, down_obs, down_next_obs):
-    """Uniform, pi(.|s) and pi(.|s') actions (n, B, |A|) with log-probs (no gradient)."""
-    k_u, k_pi, k_next = jax.random.split(key, 3)
-    rep = lambda x: jnp.broadcast_to(x, (num_samples,) + x.shape)
-    a_rand = jax.random.uniform(k_u, (num_samples, down_obs.shape[0], act_dim),
-                                minval=-1.0, maxval=1.0)
-    a_pi, logp_pi = pi(ap, k_pi, rep(down_obs))
-    a_next, logp_next = pi(ap, k_next, rep(down_next_obs))
-    return jax.tree_util.tree_map(jax.lax.stop_gradient,
-                                  (rep(down_obs), a_rand, a_pi, logp_pi, a_next, logp_next))
-
-  def critic_loss(cp, td_obs, td_action, y, props, up_obs, up_action, lower_bound):
-    q = q_all(cp, td_obs, td_action)
-    td = jnp.mean((q - y) ** 2, axis=1)
-    if alpha == 0.0:  # static: plain SAC critic (MOPO), no proposals evaluated
-      return jnp.mean(td), (q, jnp.float32(0.0), jnp.mean(td))
-    obs_rep, a_rand, a_pi, logp_pi, a_next, logp_next = props
-    lse = conservative_logsumexp(q_all(cp, obs_rep, a_rand), q_all(cp, obs_rep, a_pi), logp_pi,
-                                 q_all(cp, obs_rep, a_next), logp_next, act_dim, lower_bound)
-    gap = jnp.mean(lse, axis=1) - jnp.mean(q_all(cp, up_obs, up_action), axis=1)  # (N_Q,)
-    return jnp.mean(td + alpha * gap), (q, jnp.mean(gap), jnp.mean(td))
-
-  def actor_loss(ap, cp, temp, key, obs):
-    a, logp = pi(ap, key, obs)
-    return jnp.mean(temp * logp - jnp.min(q_all(cp, obs, a), axis=0)), logp
-
-  def losses_on(state, key, td_batch, down_obs, down_next_obs, up_obs, up_action,
-                lower_bound=None):
-    k_t, k_p, k_a = jax.random.split(key, 3)
-    y = target(state, k_t, td_batch)
-    props = proposals(state.actor_params, k_p, down_obs, down_next_obs)
-    c_loss, (_, gap, td) = critic_loss(
-        state.critic_params, common.field(td_batch, "obs"), common.field(td_batch, "action"), y,
-        props, up_obs, up_action, lower_bound)
-    a_loss, _ = actor_loss(state.actor_params, state.critic_params, jnp.exp(state.log_alpha),
-                           k_a, common.field(td_batch, "obs"))
-    return dict(critic_loss=c_loss, td_loss=td, conservative_gap=gap, actor_loss=a_loss)
-
-  def update_on(state, key, td_batch, down_obs, down_next_obs, up_obs, up_action,
-                lower_bound=None):
-    """One step on critic, actor, temperature (that order), then the targets."""
-    k_t, k_p, k_a = jax.random.split(key, 3)
-    obs, action = common.field(td_batch, "obs"), common.field(td_batch, "action")
-    y = target(state, k_t, td_batch)
-    props = proposals(state.actor_params, k_p, down_obs, down_next_obs)
-    (c_loss, (q, gap, td)), gc = jax.value_and_grad(critic_loss, has_aux=True)(
-        state.critic_params, obs, action, y, props, up_obs, up_action, lower_bound)
-    cp, c_opt = common.apply_grads(critic_tx, gc, state.critic_opt, state.critic_params)
-    temp = jnp.exp(state.log_alpha)
-    (a_loss, logp), ga = jax.value_and_grad(actor_loss, has_aux=True)(
-        state.actor_params, cp, temp, k_a, obs)
-    ap, a_opt = common.apply_grads(actor_tx, ga, state.actor_opt, state.actor_params)
-    entropy = -jax.lax.stop_gradient(jnp.mean(logp))
-    gt = jax.grad(lambda la: jnp.exp(la) * (entropy - target_entropy))(state.log_alpha)
-    la, t_opt = common.apply_grads(alpha_tx, gt, state.alpha_opt, state.log_alpha)
-    new = CQLState(actor_params=ap, critic_params=cp,
-                   target_critic_params=common.polyak(cp, state.target_critic_params, tau),
-                   log_alpha=la, actor_opt=a_opt, critic_opt=c_opt, alpha_opt=t_opt,
-                   step=state.step + 1)
-    return new, dict(critic_loss=c_loss, td_loss=td, conservative_gap=gap, actor_loss=a_loss,
-                     temperature=jnp.exp(la), q_mean=jnp.mean(q), td_abs=jnp.mean(jnp.abs(y - q)))
-
-  def td_abs(state, key, batch, aux):
-    del aux
-    y = target(state, key, batch)
-    q = q_all(state.critic_params, common.field(batch, "obs"), common.field(batch, "action"))
-    return jnp.mean(jnp.abs(y - q))
-
-  return dict(init=init, act=act, act_deterministic=act_deterministic, q_all=q_all,
-              target=target, losses_on=losses_on, update_on=update_on, td_abs=td_abs,
-              policy=lambda s, o: actor.apply(s.actor_params, o))
+def conservative_sac(cfg, act_dim: int, alpha: float, num_samples: int) -> Learner:
+  """The learner of config ``cfg`` (agent and baselines sections) with conservative weight
+  ``alpha`` and ``num_samples`` proposals per set."""
+  hid = hidden_dims(cfg.agent.hidden_size, cfg.agent.num_layers)
+  critic, n_q = common.twin_critic(cfg)
+  nets = Networks(make_actor("tanh_gaussian", act_dim, hid), critic)
+  hp = Hyperparameters(gamma=float(cfg.agent.discount), tau=float(cfg.agent.tau),
+                       target_entropy=-float(act_dim), alpha=float(alpha),
+                       num_samples=int(num_samples), act_dim=int(act_dim))
+  txs = (optax.adam(cfg.agent.actor_lr), optax.adam(cfg.agent.critic_lr),
+         optax.adam(cfg.agent.temp_lr))
+  return Learner(nets, hp, txs, n_q, float(cfg.agent.init_temperature))
 
 
 def validate(cfg) -> None:
-  q = cfg.cql
-  common.require(q.alpha >= 0, "cql.alpha", q.alpha, "must be >= 0")
-  common.check_positive(q, "cql", ("num_action_samples",), integer=True)
+  s = Section(cfg.cql, "cql")
+  s.nonnegative("alpha")
+  s.integer("num_action_samples")
 
 
-def _lower_bound(batch, calibrated: bool):
+def lower_bound(batch, calibrated: bool) -> Optional[jax.Array]:
+  """Cal-QL's V_mc of the batch's states (None for CQL)."""
   if not calibrated:
     return None
-  if not (isinstance(batch, Mapping) and "mc_return" in batch):
-    raise ValueError("Cal-QL needs batches with an 'mc_return' field: sample D_off with "
-                     "agent.sample_offline (not replay.sample)")
-  return batch["mc_return"]
+  if not isinstance(batch, MCTransition):
+    raise ValueError("Cal-QL needs batches with an 'mc_return' field (cql.MCTransition): "
+                     "sample D_off with agent.sample_offline (not replay.sample)")
+  return batch.mc_return
 
 
 def make_cql(ctx, calibrated: bool = False) -> Agent:
   """CQL (``calibrated=False``) or Cal-QL agent for ``ctx`` (protocol.AgentContext)."""
   cfg, obs_dim, act_dim = ctx.config, ctx.obs_dim, ctx.act_dim
-  common.check_agent(cfg.agent, obs_dim, act_dim)
+  sac.check_agent(cfg.agent, obs_dim, act_dim)
   validate(cfg)
-  core = conservative_sac(cfg, obs_dim, act_dim, float(cfg.cql.alpha),
-                          int(cfg.cql.num_action_samples))
-  gamma = float(cfg.agent.discount)
+  learner = conservative_sac(cfg, act_dim, float(cfg.cql.alpha), int(cfg.cql.num_action_samples))
+  nets, hp = learner.nets, learner.hp
   max_len = max(int(ctx.pair.episode_length), int(cfg.generation.horizon))
 
-  def args(batch):
-    obs, nxt = common.field(batch, "obs"), common.field(batch, "next_obs")
-    return (batch, obs, nxt, obs, common.field(batch, "action"), _lower_bound(batch, calibrated))
-
-  def update(state, key, batch, aux):
+  def update_fn(state, key, batch, aux):
     del aux
     common.check_batch(batch, obs_dim, act_dim)
-    return core["update_on"](state, key, *args(batch))
+    # CQL pushes Q down at the batch's states and up on its (s, a).
+    return update(nets, hp, learner.txs, state, key, batch, batch.obs, batch.next_obs,
+                  batch.obs, batch.action, lower_bound(batch, calibrated))
 
-  def losses(state, key, batch, aux):
-    del aux
-    return core["losses_on"](state, key, *args(batch))
-
-  def with_mc(buffer, idx):
-    rows = jax.tree_util.tree_map(lambda d: d[idx], buffer.data)
-    out = {n: common.field(rows, n) for n in
-           ("obs", "action", "reward", "next_obs", "terminal", "done")}
-    return dict(out, mc_return=mc_returns(buffer, idx, gamma, max_len))
-
-  def sample_offline(buffer, key, batch_size):
-    """replay.sample's rows plus their Monte-Carlo returns (dict batch)."""
-    return with_mc(buffer, jax.random.randint(key, (batch_size,), 0,
-                                              jnp.maximum(buffer.size, 1)))
-
-  def sample_mixed(offline, online, key, batch_size, beta):
-    """replay.sample_mixed, each buffer's rows with their MC returns."""
-    return replay.sample_mixed(offline, online, key, batch_size, beta, sample_fn=sample_offline)
-
-  samplers = dict(sample_mixed=sample_mixed, sample_online=sample_offline) if calibrated else {}
-  update_many = make_update_many(update, core["td_abs"], int(cfg.agent.batch_size),
-                                 int(cfg.agent.utd), cfg.sampling, ignore_nan=True, **samplers)
-  extras = dict(q_values=lambda s, o, a: core["q_all"](s.critic_params, o, a),
-                target=lambda s, k, b: core["target"](s, k, b), policy=core["policy"],
-                mc_returns=functools.partial(mc_returns, gamma=gamma, max_len=max_len))
-  return jit_agent(Agent(
-      init=core["init"], act=core["act"], act_deterministic=core["act_deterministic"],
-      update=update, update_many=update_many, td_abs=core["td_abs"], losses=losses,
-      extras=extras, sample_offline=sample_offline if calibrated else replay.sample))
+  sample_fn = (functools.partial(sample_with_mc, gamma=hp.gamma, max_len=max_len) if calibrated
+               else replay.sample)
+  return common.assemble(
+      cfg.agent, cfg.sampling, init=lambda key: learner.init(key, obs_dim),
+      act=lambda s, k, o: nets.actor.sample(s.actor.params, k, o),
+      act_deterministic=lambda s, o: nets.actor.deterministic(s.actor.params, o),
+      update=update_fn, td_fn=lambda s, k, b, aux: td_abs(nets, hp, s, k, b),
+      sample_fn=sample_fn, sample_offline=sample_fn, actor=nets.actor,
+      actor_params=lambda s: s.actor.params)
 
 
 make_cal_ql = functools.partial(make_cql, calibrated=True)

@@ -7,7 +7,7 @@ Losses per update, in the reference code's order (value, actor, critic, then tar
   Q:  L_Q = mean_i mean (Q_i(s, a) - y)^2,  y = r + gamma (1 - terminal) V(s')
 Q' are Polyak-averaged target critics; the actor and critic steps use the freshly updated V.
 tau = ``iql.expectile``, beta = ``iql.temperature``, w_max = ``iql.max_weight``.
-Policy: ``common.TanhMeanGaussianActor`` as in the reference code (acting deterministically
+Policy: ``networks.TanhMeanGaussianActor`` as in the reference code (acting deterministically
 with tanh(mean) for evaluation).
 
 Online fine-tuning (``iql_ft``): the same updates on batches of round(beta B) rows from D_off
@@ -15,32 +15,64 @@ and the rest from D_on (``replay.sample_mixed``); the registry fixes beta = 0.5.
 info["td_error"] = mean |y - Q_i(s, a)| on a D_on batch where it can move beta; with the
 registry's fixed beta it is nan (``protocol.make_update_many``).
 """
+from typing import Any, NamedTuple
+
 import flax
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 
-from wombet_jax.agents import common
+from wombet_jax.agents import common, sac
+from wombet_jax.agents.common import TrainState
 from wombet_jax.agents.protocol import Agent
-from wombet_jax.networks import ValueNet, apply_ensemble, hidden_dims, init_ensemble
+from wombet_jax.checks import Section
+from wombet_jax.networks import (Actor, ValueNet, apply_ensemble, gaussian_log_prob, hidden_dims,
+                                 init_ensemble, make_actor)
 
 
 @flax.struct.dataclass
 class IQLState:
-  actor_params: object
-  critic_params: object          # stacked (N_Q, ...)
-  target_critic_params: object
-  value_params: object
-  actor_opt: object
-  critic_opt: object
-  value_opt: object
+  actor: TrainState
+  critic: TrainState             # params stacked (N_Q, ...)
+  target_critic_params: Any
+  value: TrainState
   step: jax.Array
 
 
+class Networks(NamedTuple):
+  actor: Actor                   # "tanh_mean_gaussian"
+  critic: nn.Module              # one member; parameters stacked (N_Q, ...)
+  value: nn.Module               # V(s)
+
+
+class Hyperparameters(NamedTuple):
+  gamma: float
+  tau: float
+  expectile: float
+  temperature: float             # beta of the AWR weights
+  max_weight: float
+
+
 def validate(cfg) -> None:
+  s = Section(cfg.iql, "iql")
+  s.number("expectile", 0.0, 1.0, lo_open=True, hi_open=True)
+  for f in ("temperature", "max_weight"):
+    s.number(f, 0.0, float("inf"), lo_open=True)
+
+
+def make_networks(cfg, act_dim: int) -> Networks:
+  """The networks of config ``cfg`` (agent and baselines sections)."""
+  hid = hidden_dims(cfg.agent.hidden_size, cfg.agent.num_layers)
+  return Networks(make_actor("tanh_mean_gaussian", act_dim, hid), common.twin_critic(cfg)[0],
+                  ValueNet(hid, layer_norm=bool(cfg.baselines.layer_norm)))
+
+
+def hyperparameters(cfg) -> Hyperparameters:
   i = cfg.iql
-  common.require(0.0 < i.expectile < 1.0, "iql.expectile", i.expectile, "must lie in (0, 1)")
-  common.check_positive(i, "iql", ("temperature", "max_weight"))
+  return Hyperparameters(gamma=float(cfg.agent.discount), tau=float(cfg.agent.tau),
+                         expectile=i.expectile, temperature=i.temperature,
+                         max_weight=i.max_weight)
 
 
 def expectile_loss(u: jax.Array, tau: float) -> jax.Array:
@@ -54,100 +86,103 @@ def awr_weights(adv: jax.Array, temperature: float, max_weight: float) -> jax.Ar
   return jax.lax.stop_gradient(jnp.minimum(jnp.exp(temperature * adv), max_weight))
 
 
+def q_values(nets: Networks, critic_params, obs, action) -> jax.Array:
+  return apply_ensemble(nets.critic, critic_params, obs, action)
+
+
+def value_loss(nets: Networks, hp: Hyperparameters, value_params, obs, q_target) -> jax.Array:
+  """L_V = mean L_2^tau(q_target - V(s)), q_target = min_i Q'_i(s, a)."""
+  return expectile_loss(q_target - nets.value.apply(value_params, obs), hp.expectile)
+
+
+def actor_loss(nets: Networks, hp: Hyperparameters, actor_params, batch, adv) -> jax.Array:
+  """L_pi = -mean w log pi(a|s), w = min(exp(beta adv), w_max)."""
+  mean, log_std = nets.actor.apply(actor_params, batch.obs)
+  w = awr_weights(adv, hp.temperature, hp.max_weight)
+  return -jnp.mean(w * gaussian_log_prob(mean, log_std, batch.action))
+
+
+def critic_loss(nets: Networks, critic_params, batch, y):
+  """(mean over members and batch of (Q_i(s, a) - y)^2, Q (N_Q, B))."""
+  q = q_values(nets, critic_params, batch.obs, batch.action)
+  return jnp.mean((q - y) ** 2), q
+
+
+def critic_target(nets: Networks, hp: Hyperparameters, value_params, batch) -> jax.Array:
+  """y = r + gamma (1 - terminal) V(s'); no gradient."""
+  v_next = nets.value.apply(value_params, batch.next_obs)
+  return jax.lax.stop_gradient(batch.reward + hp.gamma * (1.0 - batch.terminal) * v_next)
+
+
+def losses(nets: Networks, hp: Hyperparameters, state: IQLState, batch) -> dict:
+  """The three losses at ``state`` (each with the V of ``state``, i.e. before V's step)."""
+  q_t = jnp.min(q_values(nets, state.target_critic_params, batch.obs, batch.action), axis=0)
+  adv = q_t - nets.value.apply(state.value.params, batch.obs)
+  return dict(value_loss=value_loss(nets, hp, state.value.params, batch.obs, q_t),
+              actor_loss=actor_loss(nets, hp, state.actor.params, batch, adv),
+              critic_loss=critic_loss(nets, state.critic.params, batch,
+                                      critic_target(nets, hp, state.value.params, batch))[0])
+
+
+def update(nets: Networks, hp: Hyperparameters, txs, state: IQLState, batch):
+  """Value, actor, critic steps (that order), then the target critics."""
+  actor_tx, critic_tx, value_tx = txs
+  obs = batch.obs
+  q_t = jax.lax.stop_gradient(
+      jnp.min(q_values(nets, state.target_critic_params, obs, batch.action), axis=0))
+  v_loss, gv = jax.value_and_grad(lambda vp: value_loss(nets, hp, vp, obs, q_t))(
+      state.value.params)
+  value = state.value.apply_gradients(value_tx, gv)
+
+  adv = q_t - nets.value.apply(value.params, obs)
+  a_loss, ga = jax.value_and_grad(lambda ap: actor_loss(nets, hp, ap, batch, adv))(
+      state.actor.params)
+  actor = state.actor.apply_gradients(actor_tx, ga)
+
+  y = critic_target(nets, hp, value.params, batch)
+  (c_loss, q), gc = jax.value_and_grad(lambda cp: critic_loss(nets, cp, batch, y),
+                                       has_aux=True)(state.critic.params)
+  critic = state.critic.apply_gradients(critic_tx, gc)
+  new = IQLState(actor=actor, critic=critic,
+                 target_critic_params=common.polyak(critic.params, state.target_critic_params,
+                                                    hp.tau),
+                 value=value, step=state.step + 1)
+  return new, dict(value_loss=v_loss, actor_loss=a_loss, critic_loss=c_loss,
+                   q_mean=jnp.mean(q), adv_mean=jnp.mean(adv), td_abs=common.td_abs(y, q))
+
+
 def make_iql(ctx) -> Agent:
-  """IQL agent for ``ctx`` (protocol.AgentContext): sizes/rates from config.agent, rest config.iql."""
+  """IQL agent for ``ctx`` (protocol.AgentContext): sizes and rates from config.agent, the
+  rest from config.iql."""
   cfg, obs_dim, act_dim = ctx.config, ctx.obs_dim, ctx.act_dim
-  common.check_agent(cfg.agent, obs_dim, act_dim)
+  sac.check_agent(cfg.agent, obs_dim, act_dim)
   validate(cfg)
-  i = cfg.iql
-  hid = hidden_dims(cfg.agent.hidden_size, cfg.agent.num_layers)
-  actor = common.TanhMeanGaussianActor(act_dim, hid)
-  critic, n_q = common.twin_critic(cfg)
-  value = ValueNet(hid, layer_norm=bool(cfg.baselines.layer_norm))
-  actor_tx, critic_tx = optax.adam(cfg.agent.actor_lr), optax.adam(cfg.agent.critic_lr)
-  value_tx = optax.adam(cfg.agent.critic_lr)
-  gamma, tau = float(cfg.agent.discount), float(cfg.agent.tau)
+  nets, hp = make_networks(cfg, act_dim), hyperparameters(cfg)
+  n_q = int(cfg.baselines.num_critics)
+  txs = (optax.adam(cfg.agent.actor_lr), optax.adam(cfg.agent.critic_lr),
+         optax.adam(cfg.agent.critic_lr))
 
   def init(key):
     k_a, k_c, k_v = jax.random.split(key, 3)
     obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
-    ap, vp = actor.init(k_a, obs), value.init(k_v, obs)
-    cp = init_ensemble(critic, k_c, n_q, obs, act)
-    return IQLState(actor_params=ap, critic_params=cp, target_critic_params=cp, value_params=vp,
-                    actor_opt=actor_tx.init(ap), critic_opt=critic_tx.init(cp),
-                    value_opt=value_tx.init(vp), step=jnp.zeros((), jnp.int32))
+    ap, vp = nets.actor.init(k_a, obs), nets.value.init(k_v, obs)
+    cp = init_ensemble(nets.critic, k_c, n_q, obs, act)
+    return IQLState(actor=TrainState.create(txs[0], ap), critic=TrainState.create(txs[1], cp),
+                    target_critic_params=cp, value=TrainState.create(txs[2], vp),
+                    step=jnp.zeros((), jnp.int32))
 
-  def q_all(params, obs, action):
-    return apply_ensemble(critic, params, obs, action)
-
-  def act(state, key, obs):
-    return common.gaussian_sample(key, *actor.apply(state.actor_params, obs))
-
-  def act_deterministic(state, obs):
-    return actor.apply(state.actor_params, obs)[0]
-
-  def value_loss(vp, obs, q_target):
-    return expectile_loss(q_target - value.apply(vp, obs), i.expectile)
-
-  def actor_loss(ap, obs, action, adv):
-    mean, log_std = actor.apply(ap, obs)
-    w = awr_weights(adv, i.temperature, i.max_weight)
-    return -jnp.mean(w * common.gaussian_log_prob(mean, log_std, action))
-
-  def critic_loss(cp, obs, action, y):
-    q = q_all(cp, obs, action)
-    return jnp.mean((q - y) ** 2), q
-
-  def bellman_target(vp, batch):
-    v_next = value.apply(vp, common.field(batch, "next_obs"))
-    term = common.field(batch, "terminal")
-    return jax.lax.stop_gradient(common.field(batch, "reward") + gamma * (1.0 - term) * v_next)
-
-  def losses(state, key, batch, aux):
-    """The three losses at ``state`` (each with the V of ``state``, i.e. before V's step)."""
-    del key, aux
-    obs, action = common.field(batch, "obs"), common.field(batch, "action")
-    q_t = jnp.min(q_all(state.target_critic_params, obs, action), axis=0)
-    adv = q_t - value.apply(state.value_params, obs)
-    return dict(value_loss=value_loss(state.value_params, obs, q_t),
-                actor_loss=actor_loss(state.actor_params, obs, action, adv),
-                critic_loss=critic_loss(state.critic_params, obs, action,
-                                        bellman_target(state.value_params, batch))[0])
-
-  def update(state, key, batch, aux):
+  def update_fn(state, key, batch, aux):
     del key, aux
     common.check_batch(batch, obs_dim, act_dim)
-    obs, action = common.field(batch, "obs"), common.field(batch, "action")
-    q_t = jax.lax.stop_gradient(jnp.min(q_all(state.target_critic_params, obs, action), axis=0))
-    v_loss, gv = jax.value_and_grad(value_loss)(state.value_params, obs, q_t)
-    vp, v_opt = common.apply_grads(value_tx, gv, state.value_opt, state.value_params)
+    return update(nets, hp, txs, state, batch)
 
-    adv = q_t - value.apply(vp, obs)
-    a_loss, ga = jax.value_and_grad(actor_loss)(state.actor_params, obs, action, adv)
-    ap, a_opt = common.apply_grads(actor_tx, ga, state.actor_opt, state.actor_params)
-
-    y = bellman_target(vp, batch)
-    (c_loss, q), gc = jax.value_and_grad(critic_loss, has_aux=True)(
-        state.critic_params, obs, action, y)
-    cp, c_opt = common.apply_grads(critic_tx, gc, state.critic_opt, state.critic_params)
-    new = IQLState(actor_params=ap, critic_params=cp,
-                   target_critic_params=common.polyak(cp, state.target_critic_params, tau),
-                   value_params=vp, actor_opt=a_opt, critic_opt=c_opt, value_opt=v_opt,
-                   step=state.step + 1)
-    return new, dict(value_loss=v_loss, actor_loss=a_loss, critic_loss=c_loss,
-                     q_mean=jnp.mean(q), adv_mean=jnp.mean(adv),
-                     td_abs=jnp.mean(jnp.abs(y - q)))
-
-  def td_abs(state, key, batch, aux):
+  def td_fn(state, key, batch, aux):
     del key, aux
-    y = bellman_target(state.value_params, batch)
-    q = q_all(state.critic_params, common.field(batch, "obs"), common.field(batch, "action"))
-    return jnp.mean(jnp.abs(y - q))
+    y = critic_target(nets, hp, state.value.params, batch)
+    return common.td_abs(y, q_values(nets, state.critic.params, batch.obs, batch.action))
 
   return common.assemble(
-      cfg, init=init, act=act, act_deterministic=act_deterministic, update=update,
-      td_abs=td_abs, losses=losses,
-      extras=dict(q_values=lambda s, o, a: q_all(s.critic_params, o, a),
-                  target_q_values=lambda s, o, a: q_all(s.target_critic_params, o, a),
-                  value=lambda s, o: value.apply(s.value_params, o),
-                  policy=lambda s, o: actor.apply(s.actor_params, o)))
+      cfg.agent, cfg.sampling, init=init,
+      act=lambda s, k, o: nets.actor.sample(s.actor.params, k, o),
+      act_deterministic=lambda s, o: nets.actor.deterministic(s.actor.params, o),
+      update=update_fn, td_fn=td_fn, actor=nets.actor, actor_params=lambda s: s.actor.params)

@@ -15,8 +15,15 @@ with the default that means "not used", so the loop never asks an agent what it 
                                                         and the rest of D_on; info["td_error"]
                                                         is delta_k for the beta rule (nan where
                                                         it cannot move beta)
-  td_abs(state, key, batch, aux) -> mean |TD error|
-  losses(state, key, batch, aux) -> the scalar losses ``update`` differentiates, at ``state``
+
+and, optionally, each with its default: how pretraining draws batches of D_off
+(``sample_offline``), a periodic update (``update_period``, ``tick``), the losses that are nan
+by design on some updates (``optional_losses``), the info entries written to metrics.jsonl
+(``metrics``) and the policy network a run exports (``actor``, ``actor_params``).
+
+An algorithm's losses are module-level functions of its agent module (networks,
+hyperparameters, parameters, batch), which tests import; the factory composes them with the
+optimisers into these functions.
 
 The loop owns beta (``wombet_jax.beta``): it passes the current fraction in and updates the
 rule from info["td_error"]. ``aux`` is the world-model state when the algorithm's spec sets
@@ -24,13 +31,14 @@ rule from info["td_error"]. ``aux`` is the world-model state when the algorithm'
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 
 from wombet_jax import beta as beta_lib
 from wombet_jax import replay
+from wombet_jax.networks import Actor
 
 
 class AgentContext(NamedTuple):
@@ -44,16 +52,12 @@ class AgentContext(NamedTuple):
 
 
 class Agent(NamedTuple):
-  """The agent protocol (module docstring). ``extras`` holds algorithm-specific pure
-  functions (Q values, critic targets, policy parameters) for tests and diagnostics."""
+  """The agent protocol (module docstring): what the loop and the harness call."""
   init: Callable
   act: Callable
   act_deterministic: Callable
   update: Callable
   update_many: Callable
-  td_abs: Callable
-  losses: Callable
-  extras: Mapping[str, Callable]
   # Draws batches of D_off for pretraining: (buffer, key, batch_size) -> batch. Cal-QL's
   # batches carry Monte-Carlo returns too.
   sample_offline: Callable = replay.sample
@@ -70,23 +74,28 @@ class Agent(NamedTuple):
   # The entries of update_many's info the loop keeps (the last env step's) and the runner
   # writes into every metrics row, null while non-finite (before the first update).
   metrics: tuple = ("td_error",)
+  # The policy a run exports (wombet_jax.harness.policy): the actor act_deterministic and act
+  # use, and actor_params(state) -> its parameters inside the agent state (also under a
+  # leading seed axis). None: no policy artefact.
+  actor: Optional[Actor] = None
+  actor_params: Optional[Callable] = None
 
 
-def make_update_many(update: Callable, td_fn: Callable, batch_size: int, utd: int,
-                     sampling_cfg, sample_mixed: Callable = replay.sample_mixed,
-                     sample_online: Callable = replay.sample,
+def make_update_many(update: Callable, td_fn: Optional[Callable], batch_size: int, utd: int,
+                     sampling_cfg, sample_fn: Callable = replay.sample,
                      ignore_nan: bool = False) -> Callable:
   """The updates of one env step: G = ``utd`` calls of ``update`` (lax.scan), each on a fresh
   batch, then delta = ``td_fn`` on a separate batch of D_on, taken after the G updates.
 
-  With an offline buffer every batch is ``sample_mixed(offline, online, key, B, beta)``:
+  With an offline buffer every batch is ``replay.sample_mixed(offline, online, key, B, beta)``:
   round(beta B) rows of D_off and the rest of D_on, all G batches with the beta passed in.
-  Without one, batches come from D_on only. Where beta cannot change (``beta.can_move``: no
-  offline buffer, or mode "fixed", or beta_min == beta_max; decided at trace time) the TD
-  batch is skipped and td_error is nan. The other
-  info entries are means over the G steps of ``update``'s (``ignore_nan``: of the finite
-  ones, for agents whose losses are nan by design on some steps), plus offline_fraction, the
-  fraction of the batch drawn from D_off.
+  Without one, batches come from D_on only. ``sample_fn(buffer, key, B)`` draws each
+  buffer's rows (Cal-QL's adds their Monte-Carlo returns). Where beta cannot change
+  (``beta.can_move``: no offline buffer, or mode "fixed", or beta_min == beta_max; decided at
+  trace time), or for an agent without a TD error (``td_fn`` None: no critic), the TD batch
+  is skipped and td_error is nan. The other info entries are means over the G steps of
+  ``update``'s (``ignore_nan``: of the finite ones, for agents whose losses are nan by design
+  on some steps), plus offline_fraction, the fraction of the batch drawn from D_off.
   """
   beta_lib.validate(sampling_cfg)
   mean = jnp.nanmean if ignore_nan else jnp.mean
@@ -97,17 +106,18 @@ def make_update_many(update: Callable, td_fn: Callable, batch_size: int, utd: in
     def body(st, k):
       k_sample, k_update = jax.random.split(k)
       if offline is None:
-        batch = sample_online(online, k_sample, batch_size)
+        batch = sample_fn(online, k_sample, batch_size)
         frac = jnp.zeros((), jnp.float32)
       else:
-        batch = sample_mixed(offline, online, k_sample, batch_size, beta)
+        batch = replay.sample_mixed(offline, online, k_sample, batch_size, beta,
+                                    sample_fn=sample_fn)
         frac = replay.offline_count(beta, batch_size, offline.size, online.size) / batch_size
       st, info = update(st, k_update, batch, aux)
       return st, dict(info, offline_fraction=frac)
 
     state, infos = jax.lax.scan(body, state, jax.random.split(k_scan, utd))
-    if beta_lib.can_move(sampling_cfg, offline is not None):
-      delta = td_fn(state, k_td, sample_online(online, k_batch, batch_size), aux)
+    if td_fn is not None and beta_lib.can_move(sampling_cfg, offline is not None):
+      delta = td_fn(state, k_td, sample_fn(online, k_batch, batch_size), aux)
     else:
       delta = jnp.full((), jnp.nan, jnp.float32)
     info = jax.tree_util.tree_map(mean, infos)
@@ -122,8 +132,6 @@ def jit_agent(agent: Agent) -> Agent:
   return agent._replace(
       init=jax.jit(agent.init), act=jax.jit(agent.act),
       act_deterministic=jax.jit(agent.act_deterministic), update=jax.jit(agent.update),
-      update_many=jax.jit(agent.update_many), td_abs=jax.jit(agent.td_abs),
-      losses=jax.jit(agent.losses),
-      extras={k: jax.jit(f) for k, f in agent.extras.items()},
+      update_many=jax.jit(agent.update_many),
       sample_offline=jax.jit(agent.sample_offline, static_argnums=2),
       tick=None if agent.tick is None else jax.jit(agent.tick))

@@ -29,7 +29,6 @@ same proportions as RLPD.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, Callable, Optional
 
 from wombet_jax.agents import awac, bc, cql, iql, mopo, ppo, sac, td3
@@ -50,9 +49,6 @@ class AlgoSpec:
   section: Optional[str]
   validate: Callable[[Any], None]
   color: str                         # its colour in every plot
-  # How to find and rebuild its actor (wombet_jax.harness.policy): the actor kind and the path of
-  # the actor parameters inside the agent state; None: no policy artefact is exported.
-  actor: Optional[tuple[str, tuple[str, ...]]]
   uses_offline: bool = False         # needs D_off (PETS source phase, model, generation)
   refresh_each_iteration: bool = False  # refit the model and regenerate D_off every iteration
   offline_pretrain: bool = False     # config.loop.offline_steps updates on D_off before online
@@ -73,35 +69,30 @@ def symmetric_sampling(c) -> None:
   c.sampling.beta_fixed = 0.5
 
 
-_TANH = ("tanh_gaussian", ("actor_params",))
-_TANH_MEAN = ("tanh_mean_gaussian", ("actor_params",))
-_MODEL_BASED = ("tanh_gaussian", ("learner", "actor_params"))
 _OFFLINE = dict(uses_offline=True, offline_pretrain=True, online=False)
 _OFFLINE_TO_ONLINE = dict(uses_offline=True, offline_pretrain=True, online=True,
                           adjust_config=symmetric_sampling)
 
 REGISTRY: dict[str, AlgoSpec] = {
-    "wombet": AlgoSpec(sac.make, None, _nothing, "#d62728", _TANH, uses_offline=True,
+    "wombet": AlgoSpec(sac.make, None, _nothing, "#d62728", uses_offline=True,
                        refresh_each_iteration=True, uses_model_penalty=True),
-    "sac": AlgoSpec(sac.make, None, _nothing, "#1f77b4", _TANH),
-    "td3": AlgoSpec(td3.make_td3, "td3", td3.validate, "#2ca02c",
-                    ("deterministic", ("actor_params",))),
-    "ppo": AlgoSpec(ppo.make_ppo, "ppo", ppo.validate, "#9467bd",
-                    ("tanh_gaussian", ("params", "actor"))),
-    "bc": AlgoSpec(bc.make_bc, "bc", bc.validate, "#bcbd22", _TANH_MEAN, **_OFFLINE),
-    "iql": AlgoSpec(iql.make_iql, "iql", iql.validate, "#17becf", _TANH_MEAN, **_OFFLINE),
-    "cql": AlgoSpec(cql.make_cql, "cql", cql.validate, "#393b79", _TANH, **_OFFLINE),
-    "mopo": AlgoSpec(mopo.make_mopo, "mopo", mopo.validate_mopo, "#637939", _MODEL_BASED,
+    "sac": AlgoSpec(sac.make, None, _nothing, "#1f77b4"),
+    "td3": AlgoSpec(td3.make_td3, "td3", td3.validate, "#2ca02c"),
+    "ppo": AlgoSpec(ppo.make_ppo, "ppo", ppo.validate, "#9467bd"),
+    "bc": AlgoSpec(bc.make_bc, "bc", bc.validate, "#bcbd22", **_OFFLINE),
+    "iql": AlgoSpec(iql.make_iql, "iql", iql.validate, "#17becf", **_OFFLINE),
+    "cql": AlgoSpec(cql.make_cql, "cql", cql.validate, "#393b79", **_OFFLINE),
+    "mopo": AlgoSpec(mopo.make_mopo, "mopo", mopo.validate_mopo, "#637939",
                      uses_model_penalty=True, **_OFFLINE),
-    "combo": AlgoSpec(mopo.make_combo, "combo", mopo.validate_combo, "#8c6d31", _MODEL_BASED,
+    "combo": AlgoSpec(mopo.make_combo, "combo", mopo.validate_combo, "#8c6d31",
                       uses_model_penalty=True, **_OFFLINE),
-    "iql_ft": AlgoSpec(iql.make_iql, "iql", iql.validate, "#8c564b", _TANH_MEAN,
+    "iql_ft": AlgoSpec(iql.make_iql, "iql", iql.validate, "#8c564b",
                        **_OFFLINE_TO_ONLINE),
-    "cal_ql": AlgoSpec(functools.partial(cql.make_cql, calibrated=True), "cql", cql.validate,
-                       "#e377c2", _TANH, **_OFFLINE_TO_ONLINE),
-    "awac": AlgoSpec(awac.make_awac, "awac", awac.validate, "#7f7f7f", _TANH_MEAN,
+    "cal_ql": AlgoSpec(cql.make_cal_ql, "cql", cql.validate,
+                       "#e377c2", **_OFFLINE_TO_ONLINE),
+    "awac": AlgoSpec(awac.make_awac, "awac", awac.validate, "#7f7f7f",
                      **_OFFLINE_TO_ONLINE),
-    "rlpd": AlgoSpec(sac.make, None, _nothing, "#ff7f0e", _TANH, uses_offline=True,
+    "rlpd": AlgoSpec(sac.make, None, _nothing, "#ff7f0e", uses_offline=True,
                      adjust_config=rlpd_config),
 }
 

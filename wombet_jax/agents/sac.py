@@ -22,38 +22,62 @@ Choices the paper leaves open:
   (RLPD) report td_error = nan, written as null in metrics.jsonl.
 * With critic_subset == num_critics, Z is the whole ensemble and no subset is drawn.
 * The target uses the temperature before this step's temperature update.
+
+The losses (``critic_target``, ``critic_loss``, ``actor_loss``, ``alpha_loss``) and the steps
+built on them are module-level functions of (networks, hyperparameters, parameters, batch);
+``make_sac`` composes them with the optimisers into the agent protocol.
 """
-from typing import Any, Callable, Mapping, Optional
+import functools
+from typing import Any, Callable, NamedTuple, Optional
 
 import chex
 import flax
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 
 from wombet_jax import beta as beta_lib
-from wombet_jax.agents.protocol import Agent, AgentContext, jit_agent, make_update_many
+from wombet_jax.agents import common
+from wombet_jax.agents.common import TrainState
+from wombet_jax.agents.protocol import Agent, AgentContext
 from wombet_jax.checks import Section
-from wombet_jax.networks import (Critic, TanhGaussianActor, apply_ensemble, hidden_dims,
-                                 init_ensemble, tanh_gaussian_sample)
+from wombet_jax.networks import (Actor, Critic, apply_ensemble, hidden_dims, init_ensemble,
+                                 make_actor, tanh_gaussian_sample)
 
 
 @flax.struct.dataclass
 class SACState:
   """Learner state for one seed (vmap over a leading axis for several)."""
-  actor_params: Any          # flax params of TanhGaussianActor
-  critic_params: Any         # Critic params, every leaf stacked (N_Q, ...)
-  target_critic_params: Any  # same structure, Polyak average of critic_params
-  log_alpha: jax.Array       # () float32, log temperature
-  actor_opt: Any             # optax Adam states
-  critic_opt: Any
-  alpha_opt: Any
+  actor: TrainState          # TanhGaussianActor params and their Adam state
+  critic: TrainState         # Critic params, every leaf stacked (N_Q, ...)
+  target_critic_params: Any  # same structure, Polyak average of the critic params
+  log_alpha: TrainState      # params: () float32, log temperature
   step: jax.Array            # () int32, gradient steps taken
 
 
-def _field(batch, name: str) -> jax.Array:
-  """Read a transition field from a dict or an attribute-style pytree (Transition)."""
-  return batch[name] if isinstance(batch, Mapping) else getattr(batch, name)
+class Networks(NamedTuple):
+  """SAC's networks: the tanh-Gaussian actor and one critic member, applied to stacked
+  parameters by ``apply_critics(critic, params, obs, action) -> (N, ...)``."""
+  actor: Actor
+  critic: nn.Module
+  apply_critics: Callable = apply_ensemble
+
+
+class Hyperparameters(NamedTuple):
+  """The static numbers of SAC's losses and steps."""
+  num_critics: int
+  critic_subset: int
+  gamma: float
+  tau: float
+  lambda_q: float
+  target_entropy: float      # -|A|
+
+
+class Optimisers(NamedTuple):
+  actor: optax.GradientTransformation
+  critic: optax.GradientTransformation
+  alpha: optax.GradientTransformation
 
 
 def validate(cfg) -> None:
@@ -87,190 +111,207 @@ def check_dims(obs_dim: int, act_dim: int) -> None:
     raise ValueError(f"obs_dim={obs_dim}, act_dim={act_dim}: both must be >= 1")
 
 
+def check_agent(cfg, obs_dim: int, act_dim: int) -> None:
+  """The ``agent`` section, by its one validator (``validate``), and the env's sizes; every
+  agent's factory starts with it."""
+  check_dims(obs_dim, act_dim)
+  validate(cfg)
+
+
+def make_networks(act_dim: int, cfg) -> Networks:
+  """The networks of config section ``agent`` ``cfg``: LayerNorm critics (RLPD)."""
+  hid = hidden_dims(cfg.hidden_size, cfg.num_layers)
+  return Networks(actor=make_actor("tanh_gaussian", act_dim, hid), critic=Critic(hid))
+
+
+def hyperparameters(act_dim: int, cfg) -> Hyperparameters:
+  return Hyperparameters(num_critics=int(cfg.num_critics), critic_subset=int(cfg.critic_subset),
+                         gamma=float(cfg.discount), tau=float(cfg.tau),
+                         lambda_q=float(cfg.lambda_q), target_entropy=-float(act_dim))
+
+
+def optimisers(cfg) -> Optimisers:
+  return Optimisers(optax.adam(cfg.actor_lr), optax.adam(cfg.critic_lr), optax.adam(cfg.temp_lr))
+
+
+# --- losses -----------------------------------------------------------------------------------
+def q_values(nets: Networks, critic_params, obs: jax.Array, action: jax.Array) -> jax.Array:
+  """Q_i(s, a) of every member, (N_Q, ...)."""
+  return nets.apply_critics(nets.critic, critic_params, obs, action)
+
+
+def critic_target(nets: Networks, hp: Hyperparameters, actor_params, target_critic_params,
+                  log_alpha: jax.Array, batch, key: jax.Array,
+                  penalty: Optional[Callable] = None):
+  """(y, mean lambda_Q u(s', a')): the robust Bellman target of eqs. (7) and (9), with no
+  gradient through it, and the size of its model penalty (0 without one), logged so that a
+  run shows how much the penalty weighs against the rewards. ``penalty(obs, act) -> u`` (B,),
+  or None for no penalty term. Keys: k_pi, k_sub = split(key)."""
+  k_pi, k_sub = jax.random.split(key)
+  next_obs = batch.next_obs
+  mean, log_std = nets.actor.apply(actor_params, next_obs)
+  next_act, next_logp = tanh_gaussian_sample(k_pi, mean, log_std)
+  if hp.critic_subset == hp.num_critics:
+    # Z is every member whatever the draw, and the min over a set ignores its order.
+    sub_params = target_critic_params
+  else:
+    # Subsample parameters before applying: only the chosen members are evaluated.
+    subset = jax.random.choice(k_sub, hp.num_critics, (hp.critic_subset,), replace=False)
+    sub_params = jax.tree_util.tree_map(lambda x: x[subset], target_critic_params)
+  q_min = jnp.min(q_values(nets, sub_params, next_obs, next_act), axis=0)
+  soft_v = q_min - jnp.exp(log_alpha) * next_logp
+  if penalty is not None:
+    u = penalty(next_obs, next_act)
+    chex.assert_equal_shape([u, q_min])
+    soft_v = soft_v - hp.lambda_q * u
+    pen = jnp.mean(hp.lambda_q * u)
+  else:
+    pen = jnp.zeros((), soft_v.dtype)
+  terminal = batch.terminal.astype(soft_v.dtype)
+  y = batch.reward + hp.gamma * (1.0 - terminal) * soft_v
+  return jax.lax.stop_gradient(y), jax.lax.stop_gradient(pen)
+
+
+def critic_loss(nets: Networks, critic_params, batch, y: jax.Array):
+  """(mean over members and batch of (Q_i(s, a) - y)^2, Q (N_Q, B))."""
+  q = q_values(nets, critic_params, batch.obs, batch.action)
+  return jnp.mean((q - y) ** 2), q
+
+
+def actor_loss(nets: Networks, actor_params, critic_params, alpha: jax.Array, obs: jax.Array,
+               key: jax.Array):
+  """(mean(alpha log pi(a|s) - mean_i Q_i(s, a)), log pi (B,)), a ~ pi(.|s) drawn from key."""
+  mean, log_std = nets.actor.apply(actor_params, obs)
+  action, logp = tanh_gaussian_sample(key, mean, log_std)
+  q = jnp.mean(q_values(nets, critic_params, obs, action), axis=0)
+  return jnp.mean(alpha * logp - q), logp
+
+
+def alpha_loss(log_alpha: jax.Array, entropy: jax.Array, target_entropy: float) -> jax.Array:
+  """exp(log alpha) (H - H_target): descending it lowers alpha while the entropy H is above
+  the target and raises it below."""
+  return jnp.exp(log_alpha) * (entropy - target_entropy)
+
+
+# --- steps ------------------------------------------------------------------------------------
+def critic_step(nets: Networks, hp: Hyperparameters, txs: Optimisers, state: SACState, key,
+                batch, penalty: Optional[Callable] = None):
+  """The critic's gradient step (and its Polyak target); actor and temperature unchanged."""
+  y, pen = critic_target(nets, hp, state.actor.params, state.target_critic_params,
+                         state.log_alpha.params, batch, key, penalty)
+  (c_loss, q), c_grad = jax.value_and_grad(
+      lambda p: critic_loss(nets, p, batch, y), has_aux=True)(state.critic.params)
+  critic = state.critic.apply_gradients(txs.critic, c_grad)
+  target = common.polyak(critic.params, state.target_critic_params, hp.tau)
+  state = state.replace(critic=critic, target_critic_params=target)
+  info = dict(critic_loss=c_loss, critic_grad_norm=optax.tree.norm(c_grad),
+              q_mean=jnp.mean(q), target_mean=jnp.mean(y), td_abs=common.td_abs(y, q),
+              penalty=pen)
+  return state, info
+
+
+def actor_temperature_step(nets: Networks, hp: Hyperparameters, txs: Optimisers,
+                           state: SACState, key, obs):
+  """The actor's gradient step against the critics in `state`, then the temperature's."""
+  log_alpha = state.log_alpha.params
+  alpha = jnp.exp(log_alpha)
+  (a_loss, logp), a_grad = jax.value_and_grad(
+      lambda p: actor_loss(nets, p, state.critic.params, alpha, obs, key), has_aux=True)(
+          state.actor.params)
+  actor = state.actor.apply_gradients(txs.actor, a_grad)
+
+  entropy = -jax.lax.stop_gradient(jnp.mean(logp))
+  t_loss, t_grad = jax.value_and_grad(
+      lambda la: alpha_loss(la, entropy, hp.target_entropy))(log_alpha)
+  new_log_alpha = state.log_alpha.apply_gradients(txs.alpha, t_grad)
+  state = state.replace(actor=actor, log_alpha=new_log_alpha)
+  info = dict(actor_loss=a_loss, temperature_loss=t_loss,
+              actor_grad_norm=optax.tree.norm(a_grad), temperature_grad_norm=jnp.abs(t_grad),
+              alpha=jnp.exp(new_log_alpha.params), entropy=entropy)
+  return state, info
+
+
+def update(nets: Networks, hp: Hyperparameters, txs: Optimisers, state: SACState, key, batch,
+           penalty: Optional[Callable] = None):
+  """One gradient step on critic, actor and temperature; k_target, k_actor = split(key)."""
+  k_target, k_actor = jax.random.split(key)
+  state, c_info = critic_step(nets, hp, txs, state, k_target, batch, penalty)  # log_alpha kept
+  state, a_info = actor_temperature_step(nets, hp, txs, state, k_actor, batch.obs)
+  merged = {**c_info, **a_info}
+  return state.replace(step=state.step + 1), {k: merged[k] for k in UPDATE_INFO}
+
+
+def td_stats(nets: Networks, hp: Hyperparameters, state: SACState, key, batch,
+             penalty: Optional[Callable] = None):
+  """(mean |y - Q_i(s, a)|, mean |y|) over members and batch."""
+  y, _ = critic_target(nets, hp, state.actor.params, state.target_critic_params,
+                       state.log_alpha.params, batch, key, penalty)
+  q = q_values(nets, state.critic.params, batch.obs, batch.action)
+  return common.td_abs(y, q), jnp.mean(jnp.abs(y))
+
+
+def init(nets: Networks, hp: Hyperparameters, txs: Optimisers, key, obs_dim: int, act_dim: int,
+         init_temperature: float) -> SACState:
+  k_actor, k_critic = jax.random.split(key)
+  obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
+  actor_params = nets.actor.init(k_actor, obs)
+  critic_params = init_ensemble(nets.critic, k_critic, hp.num_critics, obs, act)
+  log_alpha = jnp.asarray(jnp.log(init_temperature), jnp.float32)
+  return SACState(actor=TrainState.create(txs.actor, actor_params),
+                  critic=TrainState.create(txs.critic, critic_params),
+                  target_critic_params=critic_params,
+                  log_alpha=TrainState.create(txs.alpha, log_alpha),
+                  step=jnp.zeros((), jnp.int32))
+
+
 def make_sac(obs_dim: int, act_dim: int, config_agent, config_sampling,
-             penalty_fn: Optional[Callable] = None, *, ensemble_impl: str = "vmap",
-             critic_layer_norm: bool = True) -> Agent:
-  """Build the agent's pure functions; sizes and algorithm choices are static. Besides the
-  protocol's functions, ``extras`` holds ``critic_step`` (the critic's part of ``update``
-  alone, for profiling the update's pieces), ``critic_target`` (y of eq. 7), ``q_values``
-  (Q_i(s, a), (N_Q, ...)) and ``td_delta`` (the delta fed to the beta rule).
+             penalty_fn: Optional[Callable] = None, networks: Optional[Networks] = None) -> Agent:
+  """The agent of config sections ``agent`` and ``sampling``; sizes and algorithm choices are
+  static. ``networks`` (default ``make_networks``) lets benchmarks price variants of them.
 
   penalty_fn(aux, obs, act) -> u (B,) is the world-model uncertainty of eq. (7); ``aux`` (e.g.
   the model state) is passed at call time and traced, so refitting the model never recompiles.
-  ``ensemble_impl="loop"`` evaluates critics one by one and ``critic_layer_norm=False`` drops
-  the critics' LayerNorm (both for experiments/benchmarks only: they price parts of the
-  definition against other implementations).
   """
   cfg = config_agent
-  check_dims(obs_dim, act_dim)
-  validate(cfg)
+  check_agent(cfg, obs_dim, act_dim)
   beta_lib.validate(config_sampling)
-  hid = hidden_dims(cfg.hidden_size, cfg.num_layers)
-  actor = TanhGaussianActor(act_dim, hid)
-  critic = Critic(hid, layer_norm=critic_layer_norm)
-  actor_tx, critic_tx, alpha_tx = (optax.adam(cfg.actor_lr), optax.adam(cfg.critic_lr),
-                                   optax.adam(cfg.temp_lr))
-  n_q, n_sub = int(cfg.num_critics), int(cfg.critic_subset)
-  batch_size, utd = int(cfg.batch_size), int(cfg.utd)
-  gamma, tau, lambda_q = float(cfg.discount), float(cfg.tau), float(cfg.lambda_q)
-  target_entropy = -float(act_dim)
-  use_penalty = penalty_fn is not None and lambda_q != 0.0
+  nets = make_networks(act_dim, cfg) if networks is None else networks
+  hp, txs = hyperparameters(act_dim, cfg), optimisers(cfg)
+  use_penalty = penalty_fn is not None and hp.lambda_q != 0.0
   relative_td = config_sampling.td_error == "relative"
 
-  def init(key):
-    k_actor, k_critic = jax.random.split(key)
-    obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
-    actor_params = actor.init(k_actor, obs)
-    critic_params = init_ensemble(critic, k_critic, n_q, obs, act)
-    log_alpha = jnp.asarray(jnp.log(cfg.init_temperature), jnp.float32)
-    return SACState(actor_params=actor_params, critic_params=critic_params,
-                    target_critic_params=critic_params, log_alpha=log_alpha,
-                    actor_opt=actor_tx.init(actor_params), critic_opt=critic_tx.init(critic_params),
-                    alpha_opt=alpha_tx.init(log_alpha), step=jnp.zeros((), jnp.int32))
-
-  def q_all(params, obs, action):
-    return apply_ensemble(critic, params, obs, action, impl=ensemble_impl)
+  def penalty(aux):
+    return functools.partial(penalty_fn, aux) if use_penalty else None
 
   def act(state, key, obs):
-    mean, log_std = actor.apply(state.actor_params, obs)
-    return tanh_gaussian_sample(key, mean, log_std)[0]
+    return nets.actor.sample(state.actor.params, key, obs)
 
   def act_deterministic(state, obs):
-    return jnp.tanh(actor.apply(state.actor_params, obs)[0])
+    return nets.actor.deterministic(state.actor.params, obs)
 
-  def target_and_penalty(state, key, batch, aux):
-    """(y, mean lambda_Q u(s', a')): the robust Bellman target of eqs. (7) and (9), with no
-    gradient through it, and the size of its model penalty (0 without one), logged so that a
-    run shows how much the penalty weighs against the rewards."""
-    k_pi, k_sub = jax.random.split(key)
-    next_obs = _field(batch, "next_obs")
-    chex.assert_shape(next_obs, (None, obs_dim))
-    mean, log_std = actor.apply(state.actor_params, next_obs)
-    next_act, next_logp = tanh_gaussian_sample(k_pi, mean, log_std)
-    if n_sub == n_q:
-      # Z is every member whatever the draw, and the min over a set ignores its order.
-      sub_params = state.target_critic_params
-    else:
-      # Subsample parameters before applying: only the chosen members are evaluated.
-      subset = jax.random.choice(k_sub, n_q, (n_sub,), replace=False)
-      sub_params = jax.tree_util.tree_map(lambda x: x[subset], state.target_critic_params)
-    q_min = jnp.min(q_all(sub_params, next_obs, next_act), axis=0)
-    soft_v = q_min - jnp.exp(state.log_alpha) * next_logp
-    if use_penalty:
-      u = penalty_fn(aux, next_obs, next_act)
-      chex.assert_equal_shape([u, q_min])
-      soft_v = soft_v - lambda_q * u
-      pen = jnp.mean(lambda_q * u)
-    else:
-      pen = jnp.zeros((), soft_v.dtype)
-    terminal = _field(batch, "terminal").astype(soft_v.dtype)
-    y = _field(batch, "reward") + gamma * (1.0 - terminal) * soft_v
-    return jax.lax.stop_gradient(y), jax.lax.stop_gradient(pen)
-
-  def critic_target(state, key, batch, aux):
-    return target_and_penalty(state, key, batch, aux)[0]
-
-  def critic_loss(params, obs, action, y):
-    q = q_all(params, obs, action)
-    return jnp.mean((q - y) ** 2), q
-
-  def actor_loss(params, critic_params, alpha, key, obs):
-    mean, log_std = actor.apply(params, obs)
-    action, logp = tanh_gaussian_sample(key, mean, log_std)
-    q = jnp.mean(q_all(critic_params, obs, action), axis=0)
-    return jnp.mean(alpha * logp - q), logp
-
-  def critic_step(state, key, batch, aux):
-    """The critic's gradient step (and its Polyak target); actor and temperature unchanged."""
-    obs, action = _field(batch, "obs"), _field(batch, "action")
-    chex.assert_shape(obs, (None, obs_dim))
-    chex.assert_shape(action, (obs.shape[0], act_dim))
-    y, pen = target_and_penalty(state, key, batch, aux)
-    (c_loss, q), c_grad = jax.value_and_grad(critic_loss, has_aux=True)(
-        state.critic_params, obs, action, y)
-    c_upd, critic_opt = critic_tx.update(c_grad, state.critic_opt, state.critic_params)
-    critic_params = optax.apply_updates(state.critic_params, c_upd)
-    target = optax.incremental_update(critic_params, state.target_critic_params, tau)
-    state = state.replace(critic_params=critic_params, target_critic_params=target,
-                          critic_opt=critic_opt)
-    info = dict(critic_loss=c_loss, critic_grad_norm=optax.tree.norm(c_grad),
-                q_mean=jnp.mean(q), target_mean=jnp.mean(y), td_abs=jnp.mean(jnp.abs(y - q)),
-                penalty=pen)
-    return state, info
-
-  def actor_temperature_step(state, key, obs):
-    """The actor's gradient step against the critics in `state`, then the temperature's."""
-    log_alpha = state.log_alpha
-    alpha = jnp.exp(log_alpha)
-    (a_loss, logp), a_grad = jax.value_and_grad(actor_loss, has_aux=True)(
-        state.actor_params, state.critic_params, alpha, key, obs)
-    a_upd, actor_opt = actor_tx.update(a_grad, state.actor_opt, state.actor_params)
-    actor_params = optax.apply_updates(state.actor_params, a_upd)
-
-    entropy = -jax.lax.stop_gradient(jnp.mean(logp))
-    t_loss, t_grad = jax.value_and_grad(
-        lambda la: jnp.exp(la) * (entropy - target_entropy))(log_alpha)
-    t_upd, alpha_opt = alpha_tx.update(t_grad, state.alpha_opt, log_alpha)
-    new_log_alpha = optax.apply_updates(log_alpha, t_upd)
-    state = state.replace(actor_params=actor_params, log_alpha=new_log_alpha,
-                          actor_opt=actor_opt, alpha_opt=alpha_opt)
-    info = dict(actor_loss=a_loss, temperature_loss=t_loss,
-                actor_grad_norm=optax.tree.norm(a_grad), temperature_grad_norm=jnp.abs(t_grad),
-                alpha=jnp.exp(new_log_alpha), entropy=entropy)
-    return state, info
-
-  def update(state, key, batch, aux):
-    """One gradient step on critic, actor and temperature."""
-    k_target, k_actor = jax.random.split(key)
-    state, c_info = critic_step(state, k_target, batch, aux)  # leaves log_alpha as it was
-    state, a_info = actor_temperature_step(state, k_actor, _field(batch, "obs"))
-    merged = {**c_info, **a_info}
-    return state.replace(step=state.step + 1), {k: merged[k] for k in UPDATE_INFO}
-
-  def td_stats(state, key, batch, aux):
-    """(mean |y - Q_i(s, a)|, mean |y|) over members and batch."""
-    y = critic_target(state, key, batch, aux)
-    q = q_all(state.critic_params, _field(batch, "obs"), _field(batch, "action"))
-    return jnp.mean(jnp.abs(y - q)), jnp.mean(jnp.abs(y))
-
-  def td_abs(state, key, batch, aux):
-    """Mean |y - Q_i(s, a)| over members and batch: delta_k of sec. 4.6 on an online batch."""
-    return td_stats(state, key, batch, aux)[0]
+  def update_fn(state, key, batch, aux):
+    chex.assert_shape(batch.obs, (None, obs_dim))
+    chex.assert_shape(batch.action, (batch.obs.shape[0], act_dim))
+    return update(nets, hp, txs, state, key, batch, penalty(aux))
 
   def td_delta(state, key, batch, aux):
-    """delta_k fed to the beta rule. "relative" (a departure from sec. 4.6, off by default)
-    divides by the scale of the targets: in alive-bonus tasks Q grows with episode length, so
-    the absolute TD error rises while the critic improves, and the rule would keep raising
-    beta just as the online data becomes the better data."""
-    td, scale = td_stats(state, key, batch, aux)
+    """delta_k fed to the beta rule: mean |y - Q_i(s, a)| on an online batch (sec. 4.6).
+    "relative" (a departure from sec. 4.6, off by default) divides by the scale of the
+    targets: in alive-bonus tasks Q grows with episode length, so the absolute TD error rises
+    while the critic improves, and the rule would keep raising beta just as the online data
+    becomes the better data."""
+    td, scale = td_stats(nets, hp, state, key, batch, penalty(aux))
     return td / jnp.maximum(scale, 1e-6) if relative_td else td
-
-  def losses(state, key, batch, aux):
-    """The losses ``update`` differentiates, at ``state``, with ``update``'s key use (the
-    actor's against the critics in ``state``, not the freshly stepped ones)."""
-    k_target, k_actor = jax.random.split(key)
-    obs, action = _field(batch, "obs"), _field(batch, "action")
-    y, _ = target_and_penalty(state, k_target, batch, aux)
-    c_loss, _ = critic_loss(state.critic_params, obs, action, y)
-    alpha = jnp.exp(state.log_alpha)
-    a_loss, logp = actor_loss(state.actor_params, state.critic_params, alpha, k_actor, obs)
-    t_loss = alpha * (-jnp.mean(logp) - target_entropy)
-    return dict(critic_loss=c_loss, actor_loss=a_loss, temperature_loss=t_loss)
-
-  def q_values(state, obs, action):
-    return q_all(state.critic_params, obs, action)
 
   # G = utd updates each on a fresh mixed batch, all with the beta held on entry; delta =
   # td_delta on a separate batch of D_on after them (none, td_error nan, without D_off or a
-  # beta that can move).
-  update_many = make_update_many(update, td_delta, batch_size, utd, config_sampling)
-  metrics = ("td_error", "penalty") if penalty_fn is not None else ("td_error",)
-  return jit_agent(Agent(
-      init=init, act=act, act_deterministic=act_deterministic, update=update,
-      update_many=update_many, td_abs=td_abs, losses=losses,
-      extras=dict(critic_step=critic_step, critic_target=critic_target, q_values=q_values,
-                  td_delta=td_delta),
-      metrics=metrics))
+  # beta that can move). SAC's losses are never nan by design: plain means over the G steps.
+  return common.assemble(
+      cfg, config_sampling,
+      init=lambda key: init(nets, hp, txs, key, obs_dim, act_dim, cfg.init_temperature),
+      act=act, act_deterministic=act_deterministic, update=update_fn, td_fn=td_delta,
+      ignore_nan=False, metrics=("td_error", "penalty") if penalty_fn is not None
+      else ("td_error",), actor=nets.actor, actor_params=lambda s: s.actor.params)
 
 
 def make(ctx: AgentContext) -> Agent:

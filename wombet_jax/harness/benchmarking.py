@@ -1,5 +1,6 @@
 """Small helpers shared by the scripts in experiments/benchmarks/: timing jitted functions,
-markdown tables, and atomic JSON output."""
+markdown tables, atomic JSON output, random transitions and the variants of our networks
+that the benchmarks price."""
 import argparse
 import os
 import statistics
@@ -9,6 +10,7 @@ from typing import Any, Callable, Iterable, Sequence
 import jax
 import jax.numpy as jnp
 
+from wombet_jax.envs.base import Transition
 from wombet_jax.harness import results
 
 
@@ -104,15 +106,23 @@ def base_parser(description: str) -> argparse.ArgumentParser:
   return parser
 
 
-def random_transitions(key: jax.Array, n: int, obs_dim: int, act_dim: int) -> dict:
-  """n random transitions with the replay fields (Gaussian obs and rewards, actions uniform in
-  [-1, 1], no terminals): data for timing updates, not for learning."""
+def random_transitions(key: jax.Array, n: int, obs_dim: int, act_dim: int) -> Transition:
+  """n random transitions (Gaussian obs and rewards, actions uniform in [-1, 1], no
+  terminals): data for timing updates, not for learning."""
   ks = jax.random.split(key, 4)
-  return dict(obs=jax.random.normal(ks[0], (n, obs_dim)),
-              action=jax.random.uniform(ks[1], (n, act_dim), minval=-1, maxval=1),
-              reward=jax.random.normal(ks[2], (n,)),
-              next_obs=jax.random.normal(ks[3], (n, obs_dim)),
-              terminal=jnp.zeros(n), done=jnp.zeros(n))
+  return Transition(obs=jax.random.normal(ks[0], (n, obs_dim)),
+                    action=jax.random.uniform(ks[1], (n, act_dim), minval=-1, maxval=1),
+                    reward=jax.random.normal(ks[2], (n,)),
+                    next_obs=jax.random.normal(ks[3], (n, obs_dim)),
+                    terminal=jnp.zeros(n), done=jnp.zeros(n))
+
+
+def apply_critics_one_by_one(module, params, *inputs) -> jax.Array:
+  """A critic ensemble applied member by member in Python: the same numbers as
+  `networks.apply_ensemble`, N copies of the program (the benchmarks' price of the vmap)."""
+  n = jax.tree_util.tree_leaves(params)[0].shape[0]
+  return jnp.stack([module.apply(jax.tree_util.tree_map(lambda x: x[i], params), *inputs)
+                    for i in range(n)])
 
 
 def resolve_sizes(args: argparse.Namespace, defaults: Sequence[tuple[str, Any, Any]],

@@ -35,7 +35,7 @@ def require_onnx() -> None:
 
 def layers(meta: dict, params: Any) -> list[tuple[np.ndarray, np.ndarray, str]]:
   """(kernel, bias, activation) of one seed's actor, input to output: the deterministic
-  action's forward pass (policy.action_fns), layer by layer."""
+  action's forward pass (networks.Actor.deterministic), layer by layer."""
   flat = {k: np.asarray(v, np.float32) for k, v in
           flax.traverse_util.flatten_dict(params, sep="/").items()}
   body = "params/trunk" if meta["kind"] == "tanh_gaussian" else "params/mlp"

@@ -25,12 +25,10 @@ actor's shapes, one per seed.
 parameters and pure action functions for batched use (`experiments/evaluate.py`). Nothing
 here builds a world model, a buffer or an environment.
 
-Actor kinds, and the deterministic action of each (the algorithms' `act_deterministic`):
-  * "tanh_gaussian" (SAC, WOMBET, RLPD, CQL, Cal-QL, MOPO, COMBO, PPO): tanh of the Gaussian
-    mean; sampling draws tanh(mean + std eps).
-  * "tanh_mean_gaussian" (BC, IQL, IQL->online, AWAC): the squashed mean; sampling draws
-    mean + std eps clipped to [-1, 1].
-  * "deterministic" (TD3): tanh(MLP(s)); sampling adds N(0, exploration_noise^2), clipped.
+The actor is the agent's own (`protocol.Agent.actor`, a `networks.Actor`): the export
+records its kind, and reading rebuilds the same `Actor` (`networks.make_actor`), whose
+deterministic and sampled actions are the ones the agent acts with (kinds in
+`networks.ACTOR_KINDS`).
 """
 from __future__ import annotations
 
@@ -49,15 +47,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from wombet_jax import envs, errors
-from wombet_jax.agents import registry
-from wombet_jax.agents.common import TanhMeanGaussianActor, gaussian_sample
 from wombet_jax.harness import results
-from wombet_jax.networks import (DeterministicActor, TanhGaussianActor, hidden_dims,
-                                 tanh_gaussian_sample)
+from wombet_jax.networks import ACTOR_KINDS, Actor, hidden_dims, make_actor
 
 FORMAT = 2  # 2: policy.json carries params_sha256
 META_FILE = "policy.json"
-KINDS = ("tanh_gaussian", "tanh_mean_gaussian", "deterministic")
 PARAMS_NAME = re.compile(r"^params-[0-9a-f]{16}\.npz$")
 REQUIRED = ("algo", "kind", "obs_dim", "act_dim", "hidden", "env", "episode_length",
             "eval_episodes", "seeds", "params_file", "params_sha256")
@@ -71,54 +65,10 @@ class PolicyError(errors.UserError):
 OBSERVATION_FN = "wombet_jax.envs.observation(env, brax_state)"
 
 
-def actors() -> dict[str, tuple[str, tuple[str, ...]]]:
-  """algorithm -> (actor kind, path of the actor parameters inside the agent's state), for
-  every registered algorithm with an exportable actor."""
-  return {name: spec.actor for name, spec in registry.REGISTRY.items() if spec.actor}
-
-
-def actor_params(algo: str, agent_state: Any) -> Any:
-  """The actor's parameters inside `agent_state` of algorithm `algo`."""
-  table = actors()
-  if algo not in table:
-    raise ValueError(f"algo={algo!r} has no exportable actor; allowed: {sorted(table)}")
-  node = agent_state
-  for part in table[algo][1]:
-    node = node[part] if isinstance(node, dict) else getattr(node, part)
-  return node
-
-
-def make_actor(kind: str, act_dim: int, hidden):
-  if kind == "tanh_gaussian":
-    return TanhGaussianActor(act_dim, tuple(hidden))
-  if kind == "tanh_mean_gaussian":
-    return TanhMeanGaussianActor(act_dim, tuple(hidden))
-  if kind == "deterministic":
-    return DeterministicActor(act_dim, tuple(hidden))
-  raise ValueError(f"actor kind {kind!r} is unknown; allowed: {list(KINDS)}")
-
-
-def action_fns(meta: dict) -> tuple[Callable, Callable]:
-  """(deterministic(params, obs), sample(params, key, obs)) for one seed's parameters."""
-  kind = meta["kind"]
-  module = make_actor(kind, meta["act_dim"], meta["hidden"])
-  noise = float(meta.get("exploration_noise") or 0.0)
-
-  def deterministic(params, obs):
-    out = module.apply(params, obs)
-    if kind == "tanh_gaussian":
-      return jnp.tanh(out[0])
-    return out[0] if kind == "tanh_mean_gaussian" else out
-
-  def sample(params, key, obs):
-    out = module.apply(params, obs)
-    if kind == "tanh_gaussian":
-      return tanh_gaussian_sample(key, *out)[0]
-    if kind == "tanh_mean_gaussian":
-      return gaussian_sample(key, *out)
-    return jnp.clip(out + noise * jax.random.normal(key, out.shape, out.dtype), -1.0, 1.0)
-
-  return deterministic, sample
+def actor_of(meta: dict) -> Actor:
+  """The actor policy.json describes (kind, sizes, exploration noise)."""
+  return make_actor(meta["kind"], meta["act_dim"], meta["hidden"],
+                    float(meta.get("exploration_noise") or 0.0))
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -128,21 +78,23 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
   return buf.getvalue()
 
 
-def export(path: str, agent_states: Any, *, config, obs_dim: int, act_dim: int,
+def export(path: str, agent, agent_states: Any, *, config, obs_dim: int, act_dim: int,
            episode_length: int, seeds, target_env_steps: int, source_env_steps: int = 0,
            eval_keys=None) -> str:
   """Writes the policy artefact of a seed-batched agent state into the folder `path`.
 
-  `config` is the run's resolved config (algo, env, agent sizes, td3 noise, eval episodes);
-  `agent_states` has a leading seed axis in the order of `seeds`; `eval_keys` (seeds, 2) are
+  `agent` (a `protocol.Agent` with an `actor`) is the run's agent and `config` its resolved
+  config (algo, env, agent sizes, eval episodes); `agent_states` has a leading seed axis in
+  the order of `seeds`; `eval_keys` (seeds, 2) are
   the run's evaluation keys, stored to replay its evaluations. Returns `path`.
   """
   if os.path.islink(path):
     raise PolicyError(f"{path} is a symbolic link; the export writes (and deletes old "
                       "parameter files in) a folder of its own only")
-  algo = config.algo
-  params = jax.device_get(actor_params(algo, agent_states))
-  kind = actors()[algo][0]
+  if agent.actor is None:
+    raise ValueError(f"algo={config.algo!r} has no exportable actor (its agent's actor is None)")
+  params = jax.device_get(agent.actor_params(agent_states))
+  kind = agent.actor.kind
   seeds = [int(s) for s in seeds]
   flat = flax.traverse_util.flatten_dict(flax.core.unfreeze(params), sep="/")
   arrays = {f"params/{k}": np.asarray(v) for k, v in flat.items()}
@@ -156,11 +108,10 @@ def export(path: str, agent_states: Any, *, config, obs_dim: int, act_dim: int,
   data = _npz_bytes(arrays)
   params_file = f"params-{hashlib.sha1(data).hexdigest()[:16]}.npz"
   meta = {
-      "format": FORMAT, "algo": algo, "kind": kind, "obs_dim": int(obs_dim),
+      "format": FORMAT, "algo": config.algo, "kind": kind, "obs_dim": int(obs_dim),
       "act_dim": int(act_dim),
       "hidden": list(hidden_dims(config.agent.hidden_size, config.agent.num_layers)),
-      "exploration_noise": float(config.td3.exploration_noise) if kind == "deterministic"
-      else None,
+      "exploration_noise": agent.actor.noise if kind == "deterministic" else None,
       "env": config.env, "episode_length": int(episode_length),
       "observation": {"layout": envs.observation_layout(config.env),
                       "from_brax_state": OBSERVATION_FN},
@@ -178,11 +129,11 @@ def export(path: str, agent_states: Any, *, config, obs_dim: int, act_dim: int,
 
 def export_run(path: str, pipe, states, seeds) -> str | None:
   """`export` of a runner's batched `loop.RunState` under its `loop.Pipeline`; nothing (None)
-  for an algorithm without an exportable actor (its spec's ``actor`` is None)."""
-  if pipe.spec.actor is None:
+  for an agent without an exportable actor (its ``actor`` is None)."""
+  if pipe.agent.actor is None:
     return None
   host = jax.device_get({"tgt": states.target_steps[0], "src": states.source_steps[0]})
-  return export(path, states.agent, config=pipe.config, obs_dim=pipe.pair.obs_dim,
+  return export(path, pipe.agent, states.agent, config=pipe.config, obs_dim=pipe.pair.obs_dim,
                 act_dim=pipe.pair.act_dim, episode_length=pipe.episode_length, seeds=seeds,
                 target_env_steps=int(host["tgt"]), source_env_steps=int(host["src"]),
                 eval_keys=states.eval_key)
@@ -229,8 +180,8 @@ def read_meta(path: str) -> dict:
   missing = [k for k in REQUIRED if k not in meta]
   if missing:
     raise PolicyError(f"{file} lacks {', '.join(missing)}")
-  if meta["kind"] not in KINDS:
-    raise PolicyError(f"{file} has kind {meta['kind']!r}; allowed: {list(KINDS)}")
+  if meta["kind"] not in ACTOR_KINDS:
+    raise PolicyError(f"{file} has kind {meta['kind']!r}; allowed: {list(ACTOR_KINDS)}")
   name = meta["params_file"]
   if not (isinstance(name, str) and PARAMS_NAME.match(name)):
     raise PolicyError(f"{file} names params_file={name!r}; allowed: a file params-<16 hex "
@@ -290,17 +241,17 @@ def load_policy(path: str) -> Policy:
           if k.startswith("params/")}
   params = flax.traverse_util.unflatten_dict(flat, sep="/")
   _check_shapes(meta, params)
-  deterministic, sample = action_fns(meta)
+  actor = actor_of(meta)
   eval_keys = jnp.asarray(arrays["eval_key"]) if "eval_key" in arrays else None
   return Policy(meta=meta, params=params, seeds=[int(s) for s in arrays["seeds"]],
-                eval_keys=eval_keys, deterministic=deterministic, sample=sample)
+                eval_keys=eval_keys, deterministic=actor.deterministic, sample=actor.sample)
 
 
 def _check_shapes(meta: dict, params: Any) -> None:
   """The stored tree must be the one the recorded actor builds (per seed)."""
   try:
-    module = make_actor(meta["kind"], meta["act_dim"], meta["hidden"])
-    want = jax.eval_shape(module.init, jax.random.PRNGKey(0), jnp.zeros((1, meta["obs_dim"])))
+    actor = actor_of(meta)
+    want = jax.eval_shape(actor.init, jax.random.PRNGKey(0), jnp.zeros((1, meta["obs_dim"])))
   except (TypeError, ValueError) as e:
     raise PolicyError(f"{META_FILE} describes no buildable actor (obs_dim={meta['obs_dim']!r}, "
                       f"act_dim={meta['act_dim']!r}, hidden={meta['hidden']!r}): "
