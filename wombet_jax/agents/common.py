@@ -17,7 +17,7 @@ import optax
 from wombet_jax import replay
 from wombet_jax.agents.protocol import Agent, jit_agent, make_update_many
 from wombet_jax.checks import Section
-from wombet_jax.networks import Critic, hidden_dims
+from wombet_jax.networks import Critic, hidden_dims, init_ensemble
 
 
 def check_batch(batch, obs_dim: int, act_dim: int) -> None:
@@ -54,6 +54,17 @@ def td_abs(y: jax.Array, q: jax.Array) -> jax.Array:
   """Mean |y - Q_i(s, a)| over critics and batch, from the targets y (B,) and the critics'
   values q (N_Q, B): the delta_k that the beta rule reads (sec. 4.6)."""
   return jnp.mean(jnp.abs(y - q))
+
+
+def init_actor_critic(nets, txs: tuple, num_critics: int, obs_dim: int, act_dim: int,
+                      key: jax.Array) -> tuple[TrainState, TrainState]:
+  """An actor and a critic ensemble (``nets.actor``, ``nets.critic``) initialised from
+  ``key``, each bundled with its optimiser state (``txs``: actor's, critic's)."""
+  k_a, k_c = jax.random.split(key)
+  obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
+  ap = nets.actor.init(k_a, obs)
+  cp = init_ensemble(nets.critic, k_c, num_critics, obs, act)
+  return TrainState.create(txs[0], ap), TrainState.create(txs[1], cp)
 
 
 def validate_baselines(cfg) -> None:

@@ -23,7 +23,7 @@ from wombet_jax.agents import common, sac
 from wombet_jax.agents.common import TrainState
 from wombet_jax.agents.protocol import Agent
 from wombet_jax.checks import Section
-from wombet_jax.networks import Actor, apply_ensemble, hidden_dims, init_ensemble, make_actor
+from wombet_jax.networks import Actor, apply_ensemble, hidden_dims, make_actor
 
 
 @flax.struct.dataclass
@@ -139,13 +139,9 @@ def make_td3(ctx) -> Agent:
   txs = (optax.adam(cfg.agent.actor_lr), optax.adam(cfg.agent.critic_lr))
 
   def init(key):
-    k_a, k_c = jax.random.split(key)
-    obs, act = jnp.zeros((1, obs_dim)), jnp.zeros((1, act_dim))
-    ap = nets.actor.init(k_a, obs)
-    cp = init_ensemble(nets.critic, k_c, n_q, obs, act)
-    return TD3State(actor=TrainState.create(txs[0], ap), critic=TrainState.create(txs[1], cp),
-                    target_actor_params=ap, target_critic_params=cp,
-                    step=jnp.zeros((), jnp.int32))
+    actor, critic = common.init_actor_critic(nets, txs, n_q, obs_dim, act_dim, key)
+    return TD3State(actor=actor, critic=critic, target_actor_params=actor.params,
+                    target_critic_params=critic.params, step=jnp.zeros((), jnp.int32))
 
   def update_fn(state, key, batch, aux):
     del aux
