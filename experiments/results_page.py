@@ -270,12 +270,12 @@ def render_comparison(meta: Mapping[str, Any], folder: str, warn: Callable[[str]
   st_path = os.path.join(folder, meta.get("steps_to_threshold", "steps_to_threshold.json"))
   if os.path.exists(st_path):
     st = steps_to_threshold_from_json(_read_json(st_path), list(runs))
-    out.append("Steps to threshold (`experiments/thresholds.py`):\n")
+    out.append("Steps to threshold (`experiments/postprocess.py thresholds`):\n")
     out.append(results.steps_to_threshold_table(st))
     _warn_if_stale(st_path, out[-1], folder, warn)
   sp_path = os.path.join(folder, meta.get("source_phase", "source_phase.json"))
   if os.path.exists(sp_path):
-    out.append("PETS source phase (`experiments/source_phase.py`):\n")
+    out.append("PETS source phase (`experiments/diagnostics/source_phase.py`):\n")
     out.append(tables.source_phase_table(_read_json(sp_path)))
     _warn_if_stale(sp_path, out[-1], folder, warn)
   return "\n".join(out)
