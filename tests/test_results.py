@@ -1,6 +1,7 @@
 """The results contract: atomic files, required keys, summary over seeds."""
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -225,3 +226,17 @@ def test_compare_script_rewrites_what_the_run_wrote(tmp_path):
   assert done.returncode == 0, done.stderr[-3000:]
   assert (wd / "comparison.md").read_bytes() == table
   assert (wd / "comparison.png").stat().st_size > 0
+
+
+def test_provenance_records_the_command_as_typed_and_the_commit(tmp_path):
+  from wombet_jax.harness import provenance
+  argv = [os.path.join(helpers.ROOT, "experiments", "diagnostics", "lower_bound.py"),
+          "--lambdas=0,1", "--out=a b"]
+  assert provenance.command(argv) == \
+      "python experiments/diagnostics/lower_bound.py --lambdas=0,1 '--out=a b'"
+  assert provenance.command(["experiments/figures.py", "--figure=5", "--draw_only"],
+                            drop=("--draw_only",)) == "python experiments/figures.py --figure=5"
+  assert provenance.commit(str(tmp_path)) == "unknown"  # not a git checkout
+  assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", provenance.commit()) or \
+      provenance.commit() == "unknown"
+  assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", provenance.today())
