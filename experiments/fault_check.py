@@ -30,7 +30,7 @@ from typing import Callable
 
 from absl import app, flags
 
-from wombet_jax.harness import cli
+from wombet_jax.harness import cli, tables
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = os.path.join(ROOT, "experiments", "configs", "smoke.py")
@@ -55,34 +55,13 @@ class Case:
   check: Callable[[], str] | None = None  # after the case: "" or what is wrong
 
 
-@dataclasses.dataclass
-class Row:
-  category: str
-  case: str
-  expected: int
-  status: int
-  stderr_lines: int
-  noise_lines: int
-  traceback: bool
-  seconds: float
-  last_line: str
-  problem: str = ""  # what the case's own check found wrong
-
-  @property
-  def ok(self) -> bool:
-    """The expected status, one line (none for a run expected to finish), no traceback."""
-    lines = 0 if self.expected == 0 else 1
-    return (self.status == self.expected and self.stderr_lines == lines and not self.traceback
-            and not self.problem)
-
-
 def _command(argv: list) -> list:
   if argv[0] == "-c":
     return [sys.executable, *argv]
   return [sys.executable, os.path.join(ROOT, "experiments", argv[0]), *argv[1:]]
 
 
-def run_case(case: Case, env: dict, timeout: int) -> Row:
+def run_case(case: Case, env: dict, timeout: int) -> tables.FaultRow:
   if case.setup:
     case.setup()
   t0 = time.time()
@@ -104,32 +83,9 @@ def run_case(case: Case, env: dict, timeout: int) -> Row:
   lines = [ln for ln in err.splitlines() if ln.strip()]
   noise = [ln for ln in lines if ln.startswith(NOISE)]
   own = [ln for ln in lines if not ln.startswith(NOISE)]
-  return Row(case.category, case.name, case.status, proc.returncode, len(own), len(noise),
-             "Traceback" in err, round(time.time() - t0, 1), (own[-1] if own else "")[:160],
-             case.check() if case.check else "")
-
-
-def markdown(d: dict) -> str:
-  """The table of a --json output (experiments/results_page.py renders committed ones)."""
-  fields = {f.name for f in dataclasses.fields(Row)}
-  return table([Row(**{k: v for k, v in r.items() if k in fields}) for r in d["rows"]])
-
-
-def table(rows: list[Row]) -> str:
-  out = ["| category | case | exit (expected) | stderr lines | traceback | s | last stderr line |",
-         "| --- | --- | --- | --- | --- | --- | --- |"]
-  for r in rows:
-    mark = "" if r.ok else " **FAIL**"
-    line = (r.last_line + (f" [{r.problem}]" if r.problem else "")).replace("|", "\\|")
-    out.append(f"| {r.category} | {r.case}{mark} | {r.status} ({r.expected}) | "
-               f"{r.stderr_lines} | {'yes' if r.traceback else 'no'} | {r.seconds:.0f} | "
-               f"`{line}` |")
-  bad = [r for r in rows if not r.ok]
-  out.append("")
-  out.append(f"{len(rows)} cases: {len(rows) - len(bad)} one line with the expected status, "
-             f"{sum(r.traceback for r in rows)} tracebacks"
-             + (f"; failing: {', '.join(r.case for r in bad)}" if bad else "") + ".")
-  return "\n".join(out)
+  return tables.FaultRow(case.category, case.name, case.status, proc.returncode, len(own),
+                         len(noise), "Traceback" in err, round(time.time() - t0, 1),
+                         (own[-1] if own else "")[:160], case.check() if case.check else "")
 
 
 # --- the cases -------------------------------------------------------------------------------
@@ -277,16 +233,25 @@ def _script_cases(w: str, done: str) -> list[Case]:
                                                       "--seed=0", "--format=html"], 2),
       Case("scripts", "render.py no workdir", ["render.py", f"--workdir={w}/none", "--seed=0"],
            2),
-      Case("scripts", "compare.py no run", ["compare.py", f"--workdir={w}/none"], 2),
-      Case("scripts", "thresholds.py no run", ["thresholds.py", f"--workdir={w}/none"], 2),
-      Case("scripts", "normalise.py no run", ["normalise.py", f"--workdir={w}/none"], 2),
-      Case("scripts", "source_phase.py no run", ["source_phase.py", f"--workdir={w}/none"], 2),
+      Case("scripts", "postprocess.py compare no run",
+           ["postprocess.py", "compare", f"--workdir={w}/none"], 2),
+      Case("scripts", "postprocess.py thresholds no run",
+           ["postprocess.py", "thresholds", f"--workdir={w}/none"], 2),
+      Case("scripts", "postprocess.py normalise no run",
+           ["postprocess.py", "normalise", f"--workdir={w}/none"], 2),
+      Case("scripts", "postprocess.py compare --baseline (a thresholds flag)",
+           ["postprocess.py", "compare", f"--workdir={done}", "--baseline=sac"], 2),
+      Case("scripts", "postprocess.py unknown subcommand",
+           ["postprocess.py", "plot", f"--workdir={done}"], 2),
+      Case("scripts", "source_phase.py no run",
+           ["diagnostics/source_phase.py", f"--workdir={w}/none"], 2),
       Case("scripts", "lower_bound.py negative lambda",
-           ["lower_bound.py", f"--config={SMOKE}", "--lambdas=-1", f"--out={w}/lb"], 2),
+           ["diagnostics/lower_bound.py", f"--config={SMOKE}", "--lambdas=-1", f"--out={w}/lb"],
+           2),
       Case("scripts", "source_planner.py --trials=0",
-           ["source_planner.py", f"--config={SMOKE}", "--trials=0"], 2),
+           ["diagnostics/source_planner.py", f"--config={SMOKE}", "--trials=0"], 2),
       Case("scripts", "lower_bound.py missing config file",
-           ["lower_bound.py", f"--config={w}/none.py", f"--out={w}/lb"], 2),
+           ["diagnostics/lower_bound.py", f"--config={w}/none.py", f"--out={w}/lb"], 2),
   ]
 
 
@@ -471,7 +436,7 @@ def main(argv):
     for m in mounts:
       subprocess.run(["umount", m], capture_output=True)
   print()
-  print(table(rows))
+  print(tables.fault_check_table(rows))
   print(f"\nwall time {time.time() - t0:.0f} s")
   if _JSON.value:
     with open(_JSON.value, "w") as f:

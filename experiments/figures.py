@@ -15,12 +15,11 @@ env, mean +- std over seeds), <out>/table.md and <out>/runs.json.
 import functools
 import importlib
 import os
-import sys
 import time
 
 from absl import app, flags
 
-from wombet_jax.harness import cli
+from wombet_jax.harness import cli, provenance
 from wombet_jax.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -94,8 +93,7 @@ def main(argv):
   os.makedirs(out, exist_ok=True)
   png = figures.draw(fig, panels, units, os.path.join(out, f"figure{fig.number}.png"))
   # --draw_only redraws exactly what the full command draws: record the full command.
-  command = "python experiments/figures.py " + " ".join(
-      a for a in sys.argv[1:] if a not in ("--draw_only", "--draw_only=true", "--draw_only=True"))
+  command = provenance.command(drop=("--draw_only", "--draw_only=true", "--draw_only=True"))
   table = figures.markdown_table(fig, panels, units)
   table += (f"\nProduced by `{command}` (scale {scale}); reference scores from "
             "wombet_jax/harness/reference_scores.json where the unit is normalised return.\n")

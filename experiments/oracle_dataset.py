@@ -15,15 +15,13 @@ rewards (relabelled, as in a run's own export), `source_rewards` the source rewa
 The SAC run lives in --workdir (default /tmp/wombet_oracle/<env>-seed<seed>) and is reused if
 finished, resumed if not.
 """
-import datetime
 import json
 import os
-import sys
 import time
 
 from absl import app, flags
 
-from wombet_jax.harness import cli
+from wombet_jax.harness import cli, provenance
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -74,13 +72,13 @@ def main(argv):
   src = dataset.trajectory_returns(arrays["source_rewards"], ends)
   tgt = dataset.trajectory_returns(arrays["rewards"], ends)
   meta = {
-      "command": "python experiments/oracle_dataset.py " + " ".join(sys.argv[1:]),
-      "date": datetime.date.today().isoformat(), "env": base, "episode_length": ep_len,
+      "command": provenance.command(), "date": provenance.today(), "env": base,
+      "episode_length": ep_len,
       "sac_run": wd, "sac_source_steps": steps, "sac_seed": _SEED.value,
       "sac_final_eval_return": summary["return"]["mean"], "episodes": _EPISODES.value,
       "action_noise": _NOISE.value, "transitions": int(ends.size),
       "source_return_per_episode": src.tolist(), "target_return_per_episode": tgt.tolist(),
-      "seconds": round(time.time() - t0, 1)}
+      "seconds": provenance.seconds_since(t0)}
   results.atomic_write_json(_OUT.value + ".json", meta)
   print(f"[oracle {base}] SAC on the source task, {steps} steps (seed {_SEED.value}): final "
         f"eval return {meta['sac_final_eval_return']:.2f}; wrote {_EPISODES.value} episodes "

@@ -11,15 +11,13 @@ curve (the final point is recorded too). Both depend on the episode length, whic
 each entry's key. Entries are merged into wombet_jax/harness/reference_scores.json with the
 command and budget that made them; the file is written atomically.
 """
-import datetime
 import json
 import os
-import sys
 import time
 
 from absl import app, flags
 
-from wombet_jax.harness import cli
+from wombet_jax.harness import cli, provenance
 from wombet_jax import errors
 from wombet_jax.errors import UserError
 
@@ -63,7 +61,7 @@ def main(argv):
   if os.path.exists(table_path):
     with open(table_path) as f:
       table = json.load(f)
-  command = "python experiments/reference_scores.py " + " ".join(sys.argv[1:])
+  command = provenance.command()
   envs = [e.strip() for e in _ENVS.value.split(",") if e.strip()]
   if _RUN.value and len(envs) != 1:
     raise UserError(f"--run takes one pair in --envs, got {envs}")
@@ -101,8 +99,8 @@ def main(argv):
         "reference_steps": int(steps[-1]), "reference_seeds": n,
         "reference_first_seed": None if _RUN.value else _SEED.value,
         "random_episodes": _RANDOM_EPISODES.value, "scale": _SCALE.value,
-        "reference_run": _RUN.value, "command": command, "date": datetime.date.today().isoformat(),
-        "seconds": round(time.time() - t0, 1)}
+        "reference_run": _RUN.value, "command": command, "date": provenance.today(),
+        "seconds": provenance.seconds_since(t0)}
     if entry["reference"] <= r_random:
       raise errors.RunError(f"{env}: the SAC reference ({entry['reference']:.2f}) does not beat "
                        f"the random policy ({r_random:.2f}); raise --reference_steps")

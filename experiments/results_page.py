@@ -33,17 +33,19 @@ Kinds and their own fields (paths relative to the folder, or to "dir" for a subr
                  compare/<algo>/metrics.jsonl), the wall time of each run from the summary.json
                  next to its metrics, and wombet_jax.harness.results.steps_to_threshold_table
                  of "steps_to_threshold" (default steps_to_threshold.json, written by
-                 experiments/thresholds.py) when it exists,
-                 and experiments.source_phase.table of "source_phase" (default
-                 source_phase.json, written by experiments/source_phase.py) when it exists.
+                 experiments/postprocess.py thresholds) when it exists,
+                 and wombet_jax.harness.tables.source_phase_table of "source_phase" (default
+                 source_phase.json, written by experiments/diagnostics/source_phase.py) when it
+                 exists.
                  "normalise": {"env": ..., "episode_length": ...} adds the table in normalised
                  return from reference_scores.json (for runs that predate their pair's entry).
                  png default: comparison.png.
   figure         experiments/figures.py output, "figure": N: figure<N>.png, and the variants'
                  final and mean-over-evaluations scores from runs.json; the paired column comes
                  from table.md after every other cell of it is checked against runs.json.
-  lower_bound    experiments/lower_bound.py output: lower_bound.json rendered with
-                 experiments.lower_bound.markdown; png default lower_bound.png.
+  lower_bound    experiments/diagnostics/lower_bound.py output: lower_bound.json rendered
+                 with wombet_jax.harness.tables.lower_bound_markdown; png default
+                 lower_bound.png.
   log_means      runs whose per-seed files are absent: the mean normalised return at each
                  evaluation read from the progress of "logs" ({label: path}), next to the means
                  of "runs" ({label: metrics.jsonl}). A path is a run's progress.jsonl (or its
@@ -52,10 +54,11 @@ Kinds and their own fields (paths relative to the folder, or to "dir" for a subr
                  legacy_log_means). No png default.
   transfer       experiments/transfer_study.py output: report.json rendered with
                  wombet_jax.harness.transfer.report_markdown; png default curves.png.
-  check_configs  experiments/check_configs.py --json output, "json" (default
-                 check_configs.json), rendered with experiments.check_configs.table.
+  check_configs  experiments/diagnostics/check_configs.py --json output, "json"
+                 (default check_configs.json), rendered with
+                 wombet_jax.harness.tables.check_configs_table.
   fault_check    experiments/fault_check.py --json output, "json" (default fault_check.json),
-                 rendered with experiments.fault_check.markdown.
+                 rendered with wombet_jax.harness.tables.fault_check_markdown.
   render         a picture of what a script drew ("png" required) with its notes.
   benchmarks     a page of its own (<folder>/README.md): "subresults" of kind "benchmark", each
                  with "json" (what a script in experiments/benchmarks/ wrote with --json),
@@ -78,6 +81,8 @@ import posixpath
 import re
 import sys
 from typing import Any, Callable, Mapping
+
+from wombet_jax.harness import tables
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -149,23 +154,6 @@ def _relink(md: str, from_dir: str, page_dir: str) -> str:
 def _notes(path: str, level: int, page_dir: str) -> str:
   return _relink(_shift_headings(_read_text(path).strip("\n"), level), os.path.dirname(path),
                  page_dir)
-
-
-def script_function(module: str, function: str, *args: Any) -> str:
-  """experiments.<module>.<function>(*args) (JSON arguments, text result), called in a fresh
-  interpreter. The scripts define absl flags when imported, and two that define the same flag
-  cannot be imported into one process (experiments.check_configs and
-  experiments.reference_scores both define --envs; lower_bound and source_planner --config), so
-  importing them here would break any process, such as the test suite, that imports another."""
-  import subprocess
-  code = ("import json, sys; "
-          f"from experiments import {module} as m; "
-          f"sys.stdout.write(m.{function}(*json.load(sys.stdin)))")
-  done = subprocess.run([sys.executable, "-c", code], input=json.dumps(args),
-                        capture_output=True, text=True, cwd=ROOT)
-  if done.returncode:
-    raise PageError(f"experiments.{module}.{function} failed:\n{done.stderr}")
-  return done.stdout
 
 
 def _anchor(title: str) -> str:
@@ -282,13 +270,13 @@ def render_comparison(meta: Mapping[str, Any], folder: str, warn: Callable[[str]
   st_path = os.path.join(folder, meta.get("steps_to_threshold", "steps_to_threshold.json"))
   if os.path.exists(st_path):
     st = steps_to_threshold_from_json(_read_json(st_path), list(runs))
-    out.append("Steps to threshold (`experiments/thresholds.py`):\n")
+    out.append("Steps to threshold (`experiments/postprocess.py thresholds`):\n")
     out.append(results.steps_to_threshold_table(st))
     _warn_if_stale(st_path, out[-1], folder, warn)
   sp_path = os.path.join(folder, meta.get("source_phase", "source_phase.json"))
   if os.path.exists(sp_path):
-    out.append("PETS source phase (`experiments/source_phase.py`):\n")
-    out.append(script_function("source_phase", "table", _read_json(sp_path)))
+    out.append("PETS source phase (`experiments/diagnostics/source_phase.py`):\n")
+    out.append(tables.source_phase_table(_read_json(sp_path)))
     _warn_if_stale(sp_path, out[-1], folder, warn)
   return "\n".join(out)
 
@@ -334,8 +322,8 @@ def render_figure(meta: Mapping[str, Any], folder: str, warn: Callable[[str], No
 
 def render_lower_bound(meta: Mapping[str, Any], folder: str, warn: Callable[[str], None]) -> str:
   d = _read_json(os.path.join(folder, "lower_bound.json"))
-  md = script_function("lower_bound", "markdown", d["rows"], d["fraction_planned_x_penalised"],
-                       d["lambdas"], d["meta"])
+  md = tables.lower_bound_markdown(d["rows"], d["fraction_planned_x_penalised"], d["lambdas"],
+                                   d["meta"])
   committed = os.path.join(folder, "lower_bound.md")
   if os.path.exists(committed) and _read_text(committed) != md:
     warn(f"{folder}: lower_bound.md differs from lower_bound.json rendered today")
@@ -399,7 +387,7 @@ def render_check_configs(meta: Mapping[str, Any], folder: str,
   flags = ", ".join(f"--{k}={v}" for k, v in sorted((d.get("flags") or {}).items()))
   head = f"Device: {d.get('device', '?')}, {d.get('cpu_count', '?')} CPU cores"
   return (f"{head}{'; flags ' + flags if flags else ''}.\n\n"
-          + script_function("check_configs", "table", d["rows"]))
+          + tables.check_configs_table(d["rows"]))
 
 
 def render_transfer(meta: Mapping[str, Any], folder: str, warn: Callable[[str], None]) -> str:
@@ -414,7 +402,7 @@ def render_transfer(meta: Mapping[str, Any], folder: str, warn: Callable[[str], 
 def render_fault_check(meta: Mapping[str, Any], folder: str,
                        warn: Callable[[str], None]) -> str:
   d = _read_json(os.path.join(folder, meta.get("json", "fault_check.json")))
-  return script_function("fault_check", "markdown", d) + "\n"
+  return tables.fault_check_markdown(d) + "\n"
 
 
 def render_picture(meta: Mapping[str, Any], folder: str, warn: Callable[[str], None]) -> str:

@@ -21,7 +21,7 @@ import time
 
 from absl import app, flags
 
-from wombet_jax.harness import cli
+from wombet_jax.harness import cli, provenance
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,15 +33,6 @@ _OUT = flags.DEFINE_string("out", None, "Report folder (default "
                            "experiments/results/transfer_<study>).")
 _REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Write the report; run nothing.")
 _REPORT = flags.DEFINE_bool("report", True, "Write the report after the runs.")
-
-
-def commit() -> str:
-  """The checkout's commit, with '+dirty' when tracked files differ from it."""
-  head = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True,
-                        text=True).stdout.strip() or "unknown"
-  dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
-                         capture_output=True, text=True).stdout.strip()
-  return head + ("+dirty" if dirty else "")
 
 
 def make_oracle(study, config_file: str, path: str) -> None:
@@ -91,9 +82,9 @@ def main(argv):
           cfg, d, resume=resume, reference_table=REFERENCE_SCORES))
       if how != "reused":
         prov.setdefault("commits", [])
-        prov["commits"].append(commit())
-        prov["seconds"] = prov.get("seconds", 0.0) + time.time() - t0
-        prov["command"] = "python experiments/transfer_study.py " + " ".join(sys.argv[1:])
+        prov["commits"].append(provenance.commit(ROOT))
+        prov["seconds"] = prov.get("seconds", 0.0) + provenance.seconds_since(t0, ndigits=None)
+        prov["command"] = provenance.command()
         results.atomic_write_json(prov_path, prov)
       print(f"[transfer] {arm}: {how} ({time.time() - t0:.0f} s)", flush=True)
   if _REPORT.value or _REPORT_ONLY.value:

@@ -66,7 +66,7 @@ PAPER_PAIRS = ("halfcheetah", "hopper", "walker2d", "ant", "reacher", "inverted_
 @pytest.mark.parametrize("env", PAPER_PAIRS)
 def test_paper_and_cpu_configs_validate_and_build(env):
   """Every paper config (and the CPU-scale locomotion ones) builds its pipeline for WOMBET and
-  SAC at its real shapes; nothing is compiled (experiments/check_configs.py runs them)."""
+  SAC at its real shapes; nothing is compiled (experiments/diagnostics/check_configs.py runs them)."""
   import importlib
   
   from wombet_jax import loop

@@ -56,6 +56,31 @@ def test_a_bad_script_flag_is_one_line_with_status_2(tmp_path, name, args, needl
   assert not os.listdir(tmp_path)
 
 
+@pytest.mark.parametrize("args,line", [
+    ([], "no subcommand: the first argument is one of compare, thresholds, normalise"),
+    (["plot", "--workdir=x"],
+     "unknown subcommand 'plot': the first argument is one of compare, thresholds, normalise"),
+    (["compare", "--workdir=x", "--baseline=sac"],
+     "--baseline is not a flag of compare (a flag of thresholds): compare takes --workdir, "
+     "--title"),
+    (["normalise", "--workdir=x", "--nope=1"],
+     "--nope is not a flag of normalise: normalise takes --workdir"),
+])
+def test_postprocess_takes_a_subcommand_and_only_its_flags(args, line):
+  out = helpers.script("postprocess.py", *args)
+  assert out.returncode == 2, out.stderr[-3000:]
+  assert "Traceback" not in out.stderr
+  assert helpers.error_lines(out.stderr, prefix="postprocess.py: ") == [f"postprocess.py: {line}"]
+
+
+def test_postprocess_subcommand_errors_name_the_subcommand(tmp_path):
+  out = helpers.script("postprocess.py", "thresholds", f"--workdir={tmp_path}",
+                       "--fractions=0.5,2")
+  assert out.returncode == 2, out.stderr[-3000:]
+  assert helpers.error_lines(out.stderr, prefix="postprocess.py thresholds: ") == [
+      "postprocess.py thresholds: --fractions contains '2': must be numbers in (0, 1]"]
+
+
 # --- policy exports ------------------------------------------------------------------------------
 def _policy_copy(full_run, tmp_path) -> str:
   path = str(tmp_path / "policy")

@@ -166,10 +166,10 @@ def test_empty_filter_raises_with_thresholds_and_ranges():
 
 
 def test_source_planner_probe_runs_pets_then_both_planners():
-  # experiments/source_planner.py on the smoke config: the episode phases follow the config,
-  # every transition reaches the model's data, and both planners run on the final model;
-  # on pointmass, both planners on the fitted model beat the random episode.
-  from experiments import source_planner
+  # experiments/diagnostics/source_planner.py's probe on the smoke config: the episode phases
+  # follow the config, every transition reaches the model's data, and both planners run on the
+  # final model; on pointmass, both planners on the fitted model beat the random episode.
+  from wombet_jax.harness import source_planner
   c = helpers.make_config()
   lines = []
   out = source_planner.probe(c, episodes=3, trials=1, big=(6, 16, 2, 2, 4), seed=0,

@@ -1,6 +1,7 @@
 """The results contract: atomic files, required keys, summary over seeds."""
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -132,18 +133,18 @@ def test_steps_to_threshold_by_hand():
 
 
 def test_source_phase_table_by_hand():
-  from experiments import source_phase
+  from wombet_jax.harness import tables
   rows = [{"phase": "source", "seed": s, "source_env_steps": steps, "return": ret}
           for s, steps, ret in ((0, 10, -4.0), (1, 10, -2.0), (0, 20, 3.0), (1, 20, 5.0))]
   rows.append({"phase": "eval", "seed": 0, "source_env_steps": 20, "return": 99.0})
-  episodes = source_phase.source_episodes(rows, random_episodes=1)
+  episodes = tables.source_episodes(rows, random_episodes=1)
   assert [(e["episode"], e["phase"], e["source_env_steps"]) for e in episodes] == [
       (1, "random", 10), (2, "MPC", 20)]
   yard = {"random": -3.5, "reference_final": 7.0, "reference_final_std": 0.5, "reference": 8.0,
           "reference_steps": 20, "reference_seeds": 2, "command": "cmd"}
-  s = source_phase.summary(episodes, yard)
+  s = tables.source_phase_summary(episodes, yard)
   assert [(e["mean"], e["std"]) for e in s["episodes"]] == [(-3.0, 1.0), (4.0, 1.0)]
-  text = source_phase.table(s)
+  text = tables.source_phase_table(s)
   assert "| 2 | MPC | 20 | 4.0 ± 1.0 (n=2) |" in text
   assert "uniform-random policy -3.5; SAC after 20 source steps 7.0 ± 0.5" in text
 def test_comparison_table_gives_iqm_intervals_best_and_probability_of_improvement():
@@ -188,14 +189,14 @@ def test_renormalize_fills_the_normalised_column_from_reference_scores():
 
 def test_normalise_resolves_an_episode_length_of_zero(tmp_path):
   # reacher's own length is 50, the committed table's reacher entry; config.json keeps the 0.
-  from experiments import normalise
+  from wombet_jax.harness import postprocess
   run = tmp_path / "run"
   run.mkdir()
   (run / "config.json").write_text(json.dumps({"env": "reacher", "episode_length": 0}))
   rows = [{"phase": "eval", "seed": 0, "target_env_steps": 0, "return": -20.0,
            "normalized_return": None}]
   results.write_jsonl(str(run / "metrics.jsonl"), rows)
-  key, n = normalise.normalise_dir(str(run))
+  key, n = postprocess.normalise_dir(str(run))
   assert (key, n) == ("reacher/50", 1)
   ref = reference.lookup("reacher", 50, REFERENCE_SCORES)
   got = results.read_jsonl(str(run / "metrics.jsonl"))[0]["normalized_return"]
@@ -204,7 +205,7 @@ def test_normalise_resolves_an_episode_length_of_zero(tmp_path):
 
 def test_compare_script_rewrites_what_the_run_wrote(tmp_path):
   """experiment.write_comparison is the one writer of comparison.md/.png: at a run's end and
-  from compare.py, which rewrites the same table from the runs' files."""
+  from `postprocess.py compare`, which rewrites the same table from the runs' files."""
   from wombet_jax.harness import experiment
   rows = lambda algo, shift: [
       {"algo": algo, "env": "pointmass", "seed": s, "phase": "eval", "iteration": 0,
@@ -221,7 +222,21 @@ def test_compare_script_rewrites_what_the_run_wrote(tmp_path):
   assert "| 100 | 3.0 ± 0.8 (n=3) |" in table.decode()  # wombet: returns 2, 3, 4 at step 100
   assert "1.0 ± 0.0 (3/3)" in table.decode()             # paired wombet - sac, every seed
   (wd / "comparison.md").unlink()
-  done = helpers.script("compare.py", f"--workdir={wd}")
+  done = helpers.script("postprocess.py", "compare", f"--workdir={wd}")
   assert done.returncode == 0, done.stderr[-3000:]
   assert (wd / "comparison.md").read_bytes() == table
   assert (wd / "comparison.png").stat().st_size > 0
+
+
+def test_provenance_records_the_command_as_typed_and_the_commit(tmp_path):
+  from wombet_jax.harness import provenance
+  argv = [os.path.join(helpers.ROOT, "experiments", "diagnostics", "lower_bound.py"),
+          "--lambdas=0,1", "--out=a b"]
+  assert provenance.command(argv) == \
+      "python experiments/diagnostics/lower_bound.py --lambdas=0,1 '--out=a b'"
+  assert provenance.command(["experiments/figures.py", "--figure=5", "--draw_only"],
+                            drop=("--draw_only",)) == "python experiments/figures.py --figure=5"
+  assert provenance.commit(str(tmp_path)) == "unknown"  # not a git checkout
+  assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", provenance.commit()) or \
+      provenance.commit() == "unknown"
+  assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", provenance.today())

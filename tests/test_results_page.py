@@ -6,7 +6,7 @@ import os
 import pytest
 
 from experiments import results_page
-from wombet_jax.harness import results
+from wombet_jax.harness import results, tables
 
 
 def test_committed_pages_match_their_data():
@@ -67,8 +67,7 @@ def test_comparison_with_steps_to_threshold(tmp_path):
 
 
 def test_check_configs_kind(tmp_path):
-  """Rendered with experiments.check_configs.table (in a fresh interpreter: see
-  results_page.script_function)."""
+  """Rendered with wombet_jax.harness.tables.check_configs_table."""
   rows = [{"env": "hopper", "algo": "wombet", "compile_seconds": 61.0,
            "seconds_per_1000_target_steps": 12.5, "state_mib_per_seed": 300.0,
            "projected_seconds_per_seed": {"source": 3600.0, "online": 7200.0},
@@ -76,9 +75,9 @@ def test_check_configs_kind(tmp_path):
   _write(str(tmp_path / "check_configs" / "check_configs.json"),
          {"device": "cpu cpu", "cpu_count": 2, "flags": {"steps": 5}, "rows": rows})
   _write(str(tmp_path / "check_configs" / "result.json"),
-         _meta("check_configs", command="python experiments/check_configs.py --json=x.json"))
+         _meta("check_configs", command="python experiments/diagnostics/check_configs.py --json=x.json"))
   page = results_page.render(str(tmp_path), warn=lambda m: None)[str(tmp_path / "README.md")]
-  assert results_page.script_function("check_configs", "table", rows) in page
+  assert tables.check_configs_table(rows) in page
   assert "--steps=5" in page
 
 

@@ -3,8 +3,8 @@ fail-fast size check the runner can call, and the cost projections of check_conf
 
 A run holds, per vmapped seed, its run state (buffers, model, agent) for the whole run, and
 during data generation the planner's temporaries for one block of trajectories
-(`generation.trajectory_bytes` each; experiments/check_configs.py compares that estimate with
-XLA's memory_analysis() of the compiled planning step).
+(`generation.trajectory_bytes` each; experiments/diagnostics/check_configs.py compares that
+estimate with XLA's memory_analysis() of the compiled planning step).
 """
 from __future__ import annotations
 

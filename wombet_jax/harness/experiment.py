@@ -78,8 +78,9 @@ def run(config, workdir: str, resume: bool = False, multihost: bool = False,
 
 def write_comparison(workdir: str, runs: dict, title: str | None = None) -> None:
   """<workdir>/comparison.png and comparison.md of `runs` ({algo: metrics rows}, the main
-  algorithm first): what a run with config.compare writes at its end, and compare.py
-  rewrites from the runs' files. The default title: env, algorithms and seed count."""
+  algorithm first): what a run with config.compare writes at its end, and
+  `experiments/postprocess.py compare` rewrites from the runs' files. The default title: env,
+  algorithms and seed count."""
   first = next(iter(runs.values()))
   seeds = len({r["seed"] for r in first})
   title = title or f"{first[0]['env']}: {', '.join(runs)} ({seeds} seeds)"

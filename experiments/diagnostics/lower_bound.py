@@ -1,7 +1,7 @@
 """Lower-bound diagnostic (eqs. 4-5): penalised model return vs the true return.
 
-  python experiments/lower_bound.py                       # default config: IDP on MJX
-  python experiments/lower_bound.py --lambdas=0,1,5 --num_trajectories=32 --horizon=30
+  python experiments/diagnostics/lower_bound.py             # default config: IDP on MJX
+  python experiments/diagnostics/lower_bound.py --lambdas=0,1,5 --num_trajectories=32 --horizon=30
 
 Trains the world model on the source task as a WOMBET run does (PETS: random then MPC episodes,
 a fit after each; the run's own jitted pieces), then for each lambda generates trajectories by
@@ -9,23 +9,21 @@ MPC inside the model with lambda_plan = lambda, replays their actions in the rea
 from the same start states and reports the fraction with penalised model return <= true
 return. The start states and model samples are the same for every lambda (one key), so the
 rows differ only by lambda. Writes lower_bound.json, lower_bound.md and lower_bound.png
-into --out.
+into --out (the table: wombet_jax.harness.tables.lower_bound_markdown).
 """
 import os
-import shlex
-import sys
 import time
 
 from absl import app, flags
 from ml_collections import config_flags
 
-from wombet_jax.harness import cli
+from wombet_jax.configs import CONFIGS
 from wombet_jax.errors import UserError
+from wombet_jax.harness import cli, provenance, tables
 
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py"),
-    "ml_collections config file.")
+    "config", os.path.join(CONFIGS, "default.py"), "ml_collections config file.")
 _LAMBDAS = flags.DEFINE_list("lambdas", ["0", "0.5", "1", "2", "5"],
                              "lambda_plan values (planning and penalty weight).")
 _NUM = flags.DEFINE_integer("num_trajectories", None,
@@ -33,59 +31,6 @@ _NUM = flags.DEFINE_integer("num_trajectories", None,
 _HORIZON = flags.DEFINE_integer("horizon", None,
                                 "H per trajectory (default: config.generation.horizon).")
 _OUT = flags.DEFINE_string("out", "experiments/results/lower_bound", "Output directory.")
-
-def _table(header, align, rows) -> list[str]:
-  """Markdown lines: a header row, an alignment row and one row per list of cells."""
-  return ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"] + [
-      "| " + " | ".join(cells) + " |" for cells in rows]
-
-
-def markdown(rows, cross, lambdas, meta) -> str:
-  lines = [
-      f"# Lower-bound diagnostic (eqs. 4-5): {meta['env']}",
-      "",
-      f"Command: `{meta['command']}`",
-      "",
-      f"Env pair: {meta['env']} (source task), config `{meta['config_file']}`, seeds "
-      f"{meta['seeds']}, {meta['num_trajectories_per_seed']} trajectories x {meta['horizon']} "
-      f"steps per seed and lambda, discount gamma = {meta['discount']}, uncertainty "
-      f"`{meta['uncertainty']}`, world model trained on {meta['source_env_steps']} real source "
-      f"steps (PETS: {meta['pets']}). Wall time {meta['wall_s']:.0f} s.",
-      "",
-      "Returns are discounted sums over each model trajectory's valid steps; the true return "
-      "replays the same actions open loop in the real source env from the same start state, "
-      "stopping at the first real episode end. 'bound holds' = penalised model return <= true "
-      "return.",
-      ""]
-  lines += _table(
-      ("lambda_plan", "fraction model-penalised <= true", "mean model return", "mean penalised",
-       "mean true return", "mean u", "n trajectories"), ("---:",) * 7,
-      [(f"{lam:g}", f"{r['fraction_bound_holds']:.3f}", f"{r['mean_model_return']:.2f}",
-        f"{r['mean_penalised_return']:.2f}", f"{r['mean_true_return']:.2f}",
-        f"{r['mean_u']:.4f}", f"{r['num_trajectories']}") for lam, r in zip(lambdas, rows)])
-  lines += [
-      "",
-      "Where the open-loop replay ends before the model trajectory (the real env terminates "
-      "or hits its time limit first), the true return covers fewer steps; the last column is "
-      "the bound's fraction over the other trajectories:",
-      ""]
-  lines += _table(
-      ("lambda_plan", "mean model steps", "mean real steps", "fraction real episode ended first",
-       "fraction model-penalised <= true, full window only"), ("---:",) * 5,
-      [(f"{lam:g}", f"{r['mean_model_steps']:.1f}", f"{r['mean_true_steps']:.1f}",
-        f"{r['fraction_real_ended_first']:.3f}", f"{r['fraction_bound_holds_full_window']:.3f}")
-       for lam, r in zip(lambdas, rows)])
-  lines += [
-      "",
-      "Same batches, penalty weight varied after the fact (row: lambda_plan the trajectories "
-      "were planned with; column: lambda in the penalised return); entries are the fraction "
-      "with penalised <= true:",
-      ""]
-  lines += _table(
-      ["planned with \\ penalised with"] + [f"{lam:g}" for lam in lambdas],
-      ("---:",) * (len(lambdas) + 1),
-      [[f"{lam:g}"] + [f"{v:.3f}" for v in row] for lam, row in zip(lambdas, cross)])
-  return "\n".join(lines) + "\n"
 
 
 def plot(rows, cross, lambdas, path, title):
@@ -169,19 +114,19 @@ def main(argv):
   meta = {
       "env": c.env,
       "config_file": os.path.relpath(config_flags.get_config_filename(flags.FLAGS["config"])),
-      "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+      "command": provenance.command(),
       "seeds": seeds, "num_trajectories_per_seed": m, "horizon": h, "discount": discount,
       "uncertainty": c.world_model.uncertainty,
       "source_env_steps": int(np.asarray(jax.device_get(states.source_steps))[0]),
       "pets": f"{c.pets.random_episodes} random + {c.pets.mpc_episodes} MPC episodes of "
               f"{pipe.episode_length} steps",
-      "wall_s": time.time() - t_start}
+      "wall_s": provenance.seconds_since(t_start, ndigits=None)}
   results.atomic_write_json(os.path.join(out, "lower_bound.json"), {
       "meta": meta, "lambdas": lambdas, "rows": rows,
       "fraction_planned_x_penalised": cross,
       "per_trajectory": per_traj, "config": c.to_dict()})
   results.atomic_write_bytes(os.path.join(out, "lower_bound.md"),
-                             markdown(rows, cross, lambdas, meta).encode())
+                             tables.lower_bound_markdown(rows, cross, lambdas, meta).encode())
   plot(rows, cross, lambdas, os.path.join(out, "lower_bound.png"),
        f"{c.env}: penalised model return vs true return ({len(seeds)} seeds x {m})")
   log(f"wrote {out}/lower_bound.{{json,md,png}} in {meta['wall_s']:.0f} s")

@@ -1,9 +1,9 @@
 """Paper-scale readiness: builds and runs every piece of each paper config on this machine for
 a few steps, and projects the wall time of the full budget.
 
-  python experiments/check_configs.py                                  # six pairs, WOMBET + SAC
-  python experiments/check_configs.py --envs=hopper --algos=wombet --json=/tmp/check.json
-  python experiments/check_configs.py --merge=/tmp/a.json,/tmp/b.json --json=/tmp/all.json
+  python experiments/diagnostics/check_configs.py          # six pairs, WOMBET + SAC
+  python experiments/diagnostics/check_configs.py --envs=hopper --algos=wombet --json=/tmp/c.json
+  python experiments/diagnostics/check_configs.py --merge=/tmp/a.json,/tmp/b.json --json=/tmp/ab.json
 
 For each config (experiments/configs/<env>.py, one seed) every jitted piece is compiled and then
 timed on a short run with the paper's shapes: source episodes and evaluations of --steps steps
@@ -23,7 +23,7 @@ per seed; seeds are a vmap axis, so on a CPU S seeds cost about S times this and
 accelerator much less. Memory per seed is the size of one seed's run state (buffers, model,
 agent). Not part of CI: compiling the paper shapes takes minutes per config.
 
-  python experiments/check_configs.py --memory [--json=PATH]     # compiles only, runs nothing
+  python experiments/diagnostics/check_configs.py --memory [--json=PATH]  # compiles, runs nothing
 
 --memory instead reports, per paper config, the run state per seed beside the generation
 temporaries of XLA's memory_analysis() of `generation.generate` compiled (not run) for one
@@ -44,6 +44,7 @@ import time
 from absl import app, flags
 
 from wombet_jax.harness import cli
+from wombet_jax.harness.tables import check_configs_table as table, memory_table
 from wombet_jax.errors import UserError
 from wombet_jax.configs import CONFIGS
 
@@ -208,42 +209,6 @@ def memory_check(config, tflops: float) -> dict:
       row["five_seeds_80gb"] = {"block": b5, "xla_temp_gib": measured / 2**30,
                                 "total_gib": (measured + 5 * state) / 2**30}
   return row
-
-
-def memory_table(rows: list[dict], tflops: float) -> str:
-  lines = ["| env | state MiB / seed | generation GiB / seed unblocked (XLA; estimate) | "
-           "MiB / trajectory | seeds in 80 GB / 141 GB | 5 seeds at 80 GB: block, GiB | "
-           f"TFLOP / generated step | GPU-h / seed at {tflops:g} TFLOP/s |",
-           "| --- | ---: | --- | --- | --- | --- | --- | --- |"]
-  for r in rows:
-    b, a = r["before"], r["after"]
-    f5 = r["five_seeds_80gb"]
-    lines.append(
-        f"| {r['env']} | {r['state_mib_per_seed']:.0f} | "
-        f"{b['unblocked_gib_per_seed']:.1f} -> {a['unblocked_gib_per_seed']:.1f} "
-        f"({b['estimate_gib_per_seed_unblocked']:.1f}) | "
-        f"{b['temp_mib_per_trajectory']:.0f} -> {a['temp_mib_per_trajectory']:.0f} | "
-        f"{b['max_seeds_80gb']} / {b['max_seeds_141gb']} -> "
-        f"{a['max_seeds_80gb']} / {a['max_seeds_141gb']} | "
-        f"{f5['block']}, {f5['total_gib']:.1f} | "
-        f"{b['tflop_per_generated_step']:.2f} -> {a['tflop_per_generated_step']:.2f} | "
-        f"{b['gpu_hours_per_seed']:.1f} -> {a['gpu_hours_per_seed']:.1f} |")
-  return "\n".join(lines) + "\n"
-
-
-def table(rows: list[dict]) -> str:
-  head = ("| env | algo | compile s | s / 1000 target steps | state MiB / seed | "
-          "projected h / seed (source, fits, generation, online, evals) |")
-  lines = [head, "| --- | --- | ---: | ---: | ---: | --- |"]
-  for r in rows:
-    p = r["projected_seconds_per_seed"]
-    parts = ", ".join(f"{k} {p[k] / 3600:.2f}" for k in ("source", "fits", "generate",
-                                                          "pretrain", "online", "evals")
-                      if k in p)
-    lines.append(f"| {r['env']} | {r['algo']} | {r['compile_seconds']:.0f} | "
-                 f"{r['seconds_per_1000_target_steps']:.1f} | {r['state_mib_per_seed']:.0f} | "
-                 f"**{r['projected_total_hours_per_seed']:.1f}** ({parts}) |")
-  return "\n".join(lines) + "\n"
 
 
 @cli.one_line_errors("check_configs.py")
