@@ -53,7 +53,7 @@ def test_offline_to_online_pretrains_in_pieces_then_fine_tunes_without_refresh()
 
 
 def test_a_zero_shot_algorithm_evaluates_the_generated_data_once():
-  spec = registry.AlgoSpec(None, None, lambda c: None, "#000000", None, uses_offline=True,
+  spec = registry.AlgoSpec(None, None, lambda c: None, "#000000", uses_offline=True,
                            online=False)
   assert schedule.to_json(schedule.build_tasks(helpers.make_config(), spec, [])) == SOURCE + [
       ["eval", 0]]

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -89,6 +90,28 @@ def test_sigterm_and_sigint_stop_in_one_line_and_the_run_resumes_identically(ful
     assert line.endswith(f"is kept and --resume --workdir={wd} continues from it"), line
   runner.run(config, wd, resume=True, verbose=False, pipeline=pipe)
   assert _metrics(wd) == _metrics(full_run[0])
+
+
+def test_a_signal_lost_in_a_callback_stops_the_run_at_the_next_task(config, pipe, tmp_path):
+  """A handler's exception raised inside a garbage-collection callback is swallowed by Python;
+  the handler has recorded it, so the run stops at its next task boundary in one line, and the
+  unraisable hook stays quiet about it (and only about it)."""
+  from wombet_jax.harness import cli
+  lost = errors.signal_pending(errors.Interrupted("interrupted by SIGTERM", 143))
+  wd = str(tmp_path / "lost")
+  with pytest.raises(errors.Interrupted) as e:
+    runner.run(config, wd, verbose=False, pipeline=pipe)
+  assert e.value.status == 143
+  assert str(e.value).startswith("interrupted by SIGTERM after 1/"), str(e.value)
+  errors.raise_pending()  # cleared: nothing left to raise
+  seen = []
+  hook = cli._unraisable(seen.append)
+  errors.signal_pending(lost)
+  hook(types.SimpleNamespace(exc_value=lost))
+  other = types.SimpleNamespace(exc_value=ValueError("x"))
+  hook(other)
+  errors.clear_pending()
+  assert seen == [other]
 
 
 # --- what a run stopped before its first checkpoint leaves ---------------------------------------

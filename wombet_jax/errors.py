@@ -45,6 +45,33 @@ class Interrupted(RunError):
     self.status = status
 
 
+# A signal handler's exception can be lost: raised while Python runs a garbage-collection
+# callback (jax registers one), it is reported as "Exception ignored" and the code it
+# interrupted carries on. So the handlers also record it here, and a run raises it at its next
+# task boundary (`raise_pending`).
+_pending: list[BaseException] = []
+
+
+def signal_pending(error: BaseException) -> BaseException:
+  """Records `error` (a signal's) as pending and returns it, for the handler to raise."""
+  _pending[:] = [error]
+  return error
+
+
+def is_pending(error: BaseException) -> bool:
+  return any(error is e for e in _pending)
+
+
+def raise_pending() -> None:
+  """Raises the signal exception recorded since the last `clear_pending`, if any."""
+  if _pending:
+    raise _pending.pop()
+
+
+def clear_pending() -> None:
+  _pending.clear()
+
+
 def exit_status(error: BaseException) -> int | None:
   """The command line's exit status for `error`, or None for an internal error."""
   if isinstance(error, Interrupted):

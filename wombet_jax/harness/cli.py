@@ -52,15 +52,32 @@ def exit_on(error: BaseException, debug: bool = False, prefix: str = "error: ") 
 
 
 def _on_sigterm(signum, frame):
-  raise errors.Interrupted("interrupted by SIGTERM", 128 + signal.SIGTERM)
+  raise errors.signal_pending(errors.Interrupted("interrupted by SIGTERM",
+                                                 128 + signal.SIGTERM))
+
+
+def _on_sigint(signum, frame):
+  raise errors.signal_pending(KeyboardInterrupt())
+
+
+def _unraisable(hook: Callable) -> Callable:
+  """sys.unraisablehook that stays quiet about a signal's exception lost in a callback: it is
+  pending (errors.raise_pending), and the run stops with its one line at the next task."""
+  def quiet(unraisable):
+    if unraisable.exc_value is not None and errors.is_pending(unraisable.exc_value):
+      return
+    hook(unraisable)
+  return quiet
 
 
 def stop_on_signals() -> None:
   """SIGTERM raises errors.Interrupted in the main thread and SIGINT KeyboardInterrupt (also
   where the parent started us with SIGINT ignored, as shells do for background jobs), so that
-  a run stops between two writes and says how to continue."""
+  a run stops between two writes and says how to continue. Both are also recorded as pending,
+  for when Python swallows them inside a garbage-collection callback."""
   signal.signal(signal.SIGTERM, _on_sigterm)
-  signal.signal(signal.SIGINT, signal.default_int_handler)
+  signal.signal(signal.SIGINT, _on_sigint)
+  sys.unraisablehook = _unraisable(sys.unraisablehook)
 
 
 def parse_flags(argv: list[str]) -> list[str]:

@@ -215,6 +215,7 @@ class Runner:
       self.progress.task_done(c.algo, idx, time.time() - t0, compiling.seconds, done.steps,
                               done.metrics)
       states, self.done = done.states, idx + 1
+      errors.raise_pending()  # a signal whose exception a callback swallowed stops here
       if done.rows:  # trackers follow every evaluation, live
         rows += done.rows
         self.trackers.write(rows)
@@ -243,6 +244,7 @@ class Runner:
     try:
       yield
     except (KeyboardInterrupt, errors.Interrupted) as e:
+      errors.clear_pending()
       status = getattr(e, "status", 130)
       raise errors.Interrupted(
           f"interrupted by {'SIGTERM' if status == 143 else 'SIGINT'} after "
