@@ -327,3 +327,26 @@ def test_every_transfer_arm_takes_the_oracle_dataset_it_is_given(tmp_path):
     used[arm] = None if rows is None else (stats["rows_used"], c.offline.max_transitions)
   assert used == {"sac": None, "wombet": None, "wombet_replay": None, "no_doff": None,
                   "oracle_small": (n, study.ORACLE_SMALL), "oracle_large": (n, 0)}
+
+
+def test_the_transfer_report_keeps_the_study_arm_order_when_its_json_keys_come_back_sorted():
+  from wombet_jax.harness import transfer
+  pair = {"mean": 1.0, "se": 0.5, "ci_lo": 0.0, "ci_hi": 2.0, "n": 3, "fraction_a_above": 1.0}
+  comp = {"primary": pair, "final": pair, "steps_to_50": None, "steps_to_80": None}
+  doff = {"source": "generated", "size_min": 1, "size_median": 2.0, "size_max": 3,
+          "source_return_mean": 0.0, "target_return_mean": 0.0}
+  ends = {"primary": {"0": 1.0, "1": 2.0}, "final": {"0": 1.0, "1": 2.0}}
+  report = {"commit": "0" * 40, "env": "halfcheetah", "episode_length": 1000,
+            "reference": {"random": -1.0, "reference": 1.0}, "window": [1],
+            "arms": ["sac", "wombet", "oracle", "no_doff"], "seconds": {},
+            "endpoints": {a: ends for a in ("sac", "wombet", "oracle", "no_doff")},
+            # as json.load gives them back from a file written with sorted keys:
+            "comparisons": {"no_doff - sac": comp, "no_doff - wombet": comp,
+                            "oracle - sac": comp, "oracle - wombet": comp, "wombet - sac": comp},
+            "doff": {"no_doff": doff, "oracle": doff, "wombet": doff}}
+  lines = transfer.report_markdown(report).splitlines()
+  rows = [ln.split(" | ")[0][2:] for ln in lines if ln.startswith("| ") and " - " in ln]
+  assert rows == ["wombet - sac", "oracle - sac", "no_doff - sac", "oracle - wombet",
+                  "no_doff - wombet"]
+  doff_rows = [ln.split(" | ")[0][2:] for ln in lines if "| generated |" in ln]
+  assert doff_rows == ["wombet", "oracle", "no_doff"]

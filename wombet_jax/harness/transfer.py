@@ -327,7 +327,15 @@ def report_markdown(report: Mapping) -> str:
   lines += ["", "Paired differences (mean ± s.e. [95% bootstrap CI] over seeds):", "",
             "| comparison | primary | final | steps to 50% | steps to 80% |",
             "| --- | --- | --- | --- | --- |"]
-  for name, c in report["comparisons"].items():
+  # report.json may come back with its keys sorted: rows follow the study's arm order.
+  order = {a: i for i, a in enumerate(report["arms"])}
+  rank = lambda arm: order.get(arm, len(order))
+
+  def by_base_then_arm(item):
+    arm, _, base = item[0].partition(" - ")
+    return (("sac", "wombet").index(base) if base in ("sac", "wombet") else 2, rank(arm))
+
+  for name, c in sorted(report["comparisons"].items(), key=by_base_then_arm):
     lines.append(f"| {name} | {_fmt(c['primary'])} | {_fmt(c['final'])} | "
                  f"{_fmt(c['steps_to_50'])} | {_fmt(c['steps_to_80'])} |")
   lines += ["", "Steps to 50% / 80%: seeds that never reach the level by the last evaluation "
@@ -336,7 +344,7 @@ def report_markdown(report: Mapping) -> str:
             "| arm | source | size (min / median / max) | source return | target-reward return "
             "| coverage of SAC's target states (median distance, fraction within 1 std) |",
             "| --- | --- | --- | ---: | ---: | --- |"]
-  for arm, d in report["doff"].items():
+  for arm, d in sorted(report["doff"].items(), key=lambda item: rank(item[0])):
     cov = d.get("coverage_of_sac_states")
     cov_s = f"{cov['median_distance']:.2f}, {cov['fraction_within']:.2f}" if cov else "n/a"
     size = (f"{d['drawn_per_seed']} drawn of {d['size_max']}" if d["source"] == "oracle file"
