@@ -10,7 +10,8 @@ Figures: 2 vs online RL (SAC, TD3, PPO), 3 vs offline RL (BC, IQL, CQL, MOPO, CO
 the env replaced; `--scale=paper` uses experiments/configs/<env>.py (an accelerator's budget).
 Runs go to --workdir keyed by their full config, so finished runs are reused across figures
 and an interrupted figure resumes where it stopped. Writes <out>/figure<N>.png (one panel per
-env, mean +- std over seeds), <out>/table.md and <out>/runs.json.
+env, mean +- std over seeds), <out>/table.md, <out>/runs.json (means
+and stds) and <out>/per_seed.json (every evaluation of every seed).
 """
 import functools
 import importlib
@@ -106,6 +107,9 @@ def main(argv):
                              **figures.final_stats(panels[env][label])}
                      for v in fig.variants for label in [v.label]}
                for env in envs}})
+  results.atomic_write_json(os.path.join(out, "per_seed.json"), {
+      "figure": fig.number, "command": command, "unit": units,
+      "evaluations": figures.per_seed_evaluations(panels)})
   print(table)
   print(f"[figure {fig.number}] wrote {png} and {out}/table.md in {time.time() - t0:.0f} s")
 

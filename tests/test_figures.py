@@ -95,6 +95,11 @@ def test_scores_final_stats_and_table_match_hand_computed_values(tmp_path):
   assert "| 2 | 1000 |  | 75.0 [50.0, 100.0] | 75.0 |" in table
   assert "| -25.0 ± 0.0 (0/2) | 50.0 [25.0, 75.0] | 50.0 |" in table
   assert "| final IQM [95% CI] | best |" in table
+  per_seed = figures.per_seed_evaluations(panels)["inverted_double_pendulum"]
+  assert per_seed["wombet"] == {"seed": [0, 0, 1, 1], "target_env_steps": [0, 1000, 0, 1000],
+                                "return": [100.0, 200.0, 100.0, 300.0],
+                                "score": [0.0, 50.0, 0.0, 100.0]}
+  assert per_seed["bc"]["score"] == [25.0, 75.0]
   png = figures.draw(fig, panels, units, str(tmp_path / "f.png"))
   with open(png, "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -170,6 +170,22 @@ def final_by_seed(rows: Sequence[Mapping], key: str = "score") -> dict[int, floa
   return _last_evaluation(evals, key)[1] if evals else {}
 
 
+def per_seed_evaluations(panels: Mapping[str, Mapping[str, Sequence[Mapping]]]) -> dict:
+  """{env: {label: {"seed": [...], "target_env_steps": [...], "return": [...], "score": [...]}}}:
+  every evaluation of every seed, column-wise, so that paired statistics, the curves and the
+  tables can be re-derived from committed files (runs.json keeps only means and stds)."""
+  keys = ("seed", "target_env_steps", "return", "score")
+  out = {}
+  for env, runs in panels.items():
+    out[env] = {}
+    for label, rows in runs.items():
+      evals = sorted(_evals(rows, "score"),
+                     key=lambda r: (int(r["seed"]), int(r["target_env_steps"])))
+      out[env][label] = {k: [(int(r[k]) if k in ("seed", "target_env_steps") else float(r[k]))
+                             for r in evals] for k in keys}
+  return out
+
+
 def markdown_table(figure: Figure, panels: Mapping[str, Mapping[str, Sequence[Mapping]]],
                    units: Mapping[str, str]) -> str:
   """Per env: each variant's final and mean-over-evaluations score, its final minus the first
