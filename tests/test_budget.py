@@ -20,6 +20,14 @@ def test_plan_step_flops_by_hand():
   assert budget.plan_step_flops(c, 4, 2, penalised=False)["flops"] == 190 * (120 + 6 * 4)
   c.planner.stepping_u = True  # 3 passes: the stepping member is one of the elites
   assert budget.plan_step_flops(c, 4, 2)["flops"] == 190 * (120 * 3 + 6 * 3)
+  # Penalty on 1 of 2 particles: per candidate-step (2 - 1) * 1 + 1 * 3 = 4 passes for 2
+  # rollout steps, 2 per rollout step; the final evaluation keeps 3.
+  c.planner.penalty_particles = 1
+  got = budget.plan_step_flops(c, 4, 2)
+  assert (got["passes_per_rollout_step"], got["flops"]) == (2.0, 190 * (120 * 2 + 6 * 3))
+  c.planner.stepping_u = False  # 2 stepping passes + 1 * 3 u passes for 2 rollout steps
+  assert budget.plan_step_flops(c, 4, 2)["flops"] == 190 * (60 * 5 + 6 * 4)
+  c.planner.penalty_particles = 0
   # iCEM: populations 10, then max(2*4, 10/2) = 8; 2 elites kept per iteration.
   c.planner.method = "icem"
   assert budget.plan_step_flops(c, 4, 2)["evaluations"] == 10 + 8 + 2 * 2

@@ -81,6 +81,10 @@ def test_automatic_block_size_by_hand():
                           generation=dict(num_trajectories=64))
   # Per rollout 1.3 * 4 * (2*2*10 + 3.4*10 + 4*3) = 447.2 bytes; 20 rollouts per trajectory.
   assert generation.trajectory_bytes(c, obs_dim=3) == 8944
+  # The all-elite pass on 1 of 2 particles: 1.3 * 4 * (2*2*10/2 + 34 + 12) = 343.2 bytes.
+  c.planner.penalty_particles = 1
+  assert generation.trajectory_bytes(c, obs_dim=3) == 6864
+  c.planner.penalty_particles = 0
   c.generation.memory_budget_gib = 8944 * 10 / 2**30  # ten trajectories' temporaries
   assert generation.resolve_block_size(c, 3, num_seeds=1) == 10
   assert generation.resolve_block_size(c, 3, num_seeds=3) == 3

@@ -346,7 +346,9 @@ def test_fewer_particles_than_members_use_every_member():
                                          ("particles", 2.5), ("common_noise", None),
                                          ("stepping_u", 1), ("icem_noise_beta", -1.0),
                                          ("icem_population_decay", 0.5),
-                                         ("icem_keep_fraction", 1.5)])
+                                         ("icem_keep_fraction", 1.5),
+                                         ("penalty_particles", -1),
+                                         ("penalty_particles", 21)])
 def test_bad_config_raises_naming_field(field, value):
   with pytest.raises(ValueError, match=f"planner.{field}"):
     validate_planner_config(planner_config(**{field: value}))
@@ -443,6 +445,35 @@ def test_stepping_pass_u_gives_the_same_plan(uncertainty, propagation, common_no
     np.testing.assert_allclose(info1[k], info0[k], rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(act1, act0, atol=1e-6)
   np.testing.assert_allclose(st1.mean, st0.mean, atol=1e-6)
+
+
+# Penalty on Q particles: s' = s + a + member, r = s'[0], u(s, a) = s[0]; two particles on two
+# members, horizon 2, discount 1, plan (0, 0) from s0 = 0. A particle on member m visits
+# s1 = m, s2 = 2m: return 3m, penalty u(s0) + u(s1) = m. Over both particles (members 0 and 1)
+# the objective is 1.5 - lambda * 0.5; on the first particle alone it is 1.5 - lambda * m0,
+# with m0 = the ts_inf offset, 0 or 1 with probability 1/2 each: unbiased.
+OFFSET_DYN = Dynamics(step=lambda p, eps, o, a, m: o + a + m,
+                      uncertainty=lambda p, o, a: o[0], num_members=2)
+
+
+@pytest.mark.parametrize("stepping_u", [False, True])
+def test_penalty_on_q_particles_by_hand(stepping_u):
+  dyn = OFFSET_DYN._replace(step_and_uncertainty=lambda p, eps, o, a, m: (
+      OFFSET_DYN.step(p, eps, o, a, m), OFFSET_DYN.uncertainty(p, o, a)))
+  cfg = planner_config(horizon=2, population=1, iterations=1, num_elites=1, particles=2,
+                       discount=1.0, penalty_particles=1, stepping_u=stepping_u)
+  planner = make_planner(cfg, 1, dyn, lambda o, a, o2: o2[0])
+  state, lam = PlanState(mean=jnp.zeros((2, 1))), 2.0
+  keys = jax.random.split(jax.random.key(3), 256)
+  plan = jax.jit(jax.vmap(planner.plan, in_axes=(None, 0, None, None, None)))
+  _, _, info = plan(state, keys, jnp.zeros((1,)), None, jnp.float32(lam))
+  ranked = np.asarray(info["best_objective"])  # the optimizer's estimate: first particle's u
+  assert set(np.round(ranked, 5)) == {1.5, 1.5 - lam}
+  # Mean over keys: 1.5 - lam / 2 (256 fair coin flips: s.e. of the mean lam / 32).
+  np.testing.assert_allclose(ranked.mean(), 1.5 - lam / 2, atol=3 * lam / 32)
+  # The plan's final evaluation uses every particle.
+  np.testing.assert_allclose(info["objective"], 1.5 - lam / 2, rtol=1e-6)
+  np.testing.assert_allclose(info["uncertainty"], 0.25, rtol=1e-6)  # mean of 0, m over steps
 
 
 def test_world_model_next_and_uncertainty_by_parts():

@@ -64,22 +64,27 @@ def member_pass_flops(config, obs_dim: int, act_dim: int) -> int:
 def plan_step_flops(config, obs_dim: int, act_dim: int, penalised: bool = True) -> dict:
   """Model FLOPs of one planning step (one generated trajectory-step) under config.planner:
   candidates evaluated x particles x horizon rollout steps, each with 1 member pass (no u),
-  1 + K (u from a separate all-elite pass) or K (planner.stepping_u), plus the final
-  evaluation of the returned plan (u always on). Returns evaluations, rollout steps, passes
-  per rollout step and flops."""
+  1 + K (u from a separate all-elite pass) or K (planner.stepping_u); with the penalty on Q of
+  P particles (planner.penalty_particles) only Q of them make the K passes, the others 1:
+  (P - Q) + Q * K passes per P rollout steps (stepping_u) or P + Q * K (separate pass). Plus
+  the final evaluation of the returned plan (every particle's u). Returns evaluations, rollout
+  steps, the mean member passes per rollout step, and flops."""
   p, k = config.planner, config.world_model.num_elites
   if p.method == "icem":
     sizes, kept = icem_sizes(p)
     evaluations = sum(sizes) + kept * p.iterations
   else:
     evaluations = p.population * p.iterations
-  with_u = k if p.stepping_u else 1 + k
-  passes = with_u if penalised else 1
-  steps = evaluations * p.particles * p.horizon
-  final = p.particles * p.horizon
+  parts = p.particles
+  q = p.penalty_particles or parts
+  with_u = k if p.stepping_u else 1 + k  # passes of a particle whose u is computed
+  ranked = ((parts - q) + q * with_u if p.stepping_u else parts + q * k) / parts
+  passes = ranked if penalised else 1
+  steps = evaluations * parts * p.horizon
+  final = parts * p.horizon
   flops = member_pass_flops(config, obs_dim, act_dim) * (steps * passes + final * with_u)
   return {"evaluations": evaluations, "rollout_steps": steps + final,
-          "passes_per_rollout_step": passes, "flops": flops}
+          "passes_per_rollout_step": passes, "flops": int(round(flops))}
 
 
 def device_memory_bytes() -> int:

@@ -103,11 +103,14 @@ def trajectory_bytes(config, obs_dim: int) -> int:
   holds two activations of (elites, hidden) per rollout for the all-elite pass, about 3.4 of
   (hidden,) for the stepping member and a few states (within 1% at halfcheetah shapes,
   hidden 100-200, 2-5 elites); the compiled generate scan holds 1.3 times that (109 MiB per
-  trajectory at halfcheetah's paper shapes). Rollouts per trajectory: population x particles.
-  experiments/diagnostics/check_configs.py --memory prints XLA's number for each paper
-  config."""
+  trajectory at halfcheetah's paper shapes). Rollouts per trajectory: population x particles;
+  with the penalty on Q of P particles (planner.penalty_particles) only Q / P of them make
+  the all-elite pass. experiments/diagnostics/check_configs.py --memory prints XLA's number
+  for each paper config."""
   k, h = config.world_model.num_elites, config.world_model.hidden_size
-  per_rollout = 1.3 * 4 * (2 * k * h + 3.4 * h + 4 * obs_dim)
+  parts = config.planner.particles
+  share = (config.planner.penalty_particles or parts) / parts
+  per_rollout = 1.3 * 4 * (2 * k * h * share + 3.4 * h + 4 * obs_dim)
   return int(config.planner.population * config.planner.particles * per_rollout)
 
 

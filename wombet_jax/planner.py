@@ -33,6 +33,16 @@ u from the stepping pass (planner.stepping_u): an ensemble's u runs every member
 the particle's own member is one of them, so a `Dynamics.step_and_uncertainty` steps the
 particle and gives u from one pass of all members (num_members passes per rollout step, not
 num_members + 1). Same objective to float rounding (tests/test_planner.py).
+
+The penalty on Q particles (planner.penalty_particles = Q, 0 < Q < particles): while the
+optimizer ranks candidates, u is computed only for the first Q particles of every candidate
+and the penalty term is their mean; the return still averages all particles. The particles
+are exchangeable (each one's member is uniform, its noise independent), so the mean over any
+fixed Q of them has the expectation of the mean over all: an unbiased estimator of the same
+objective, with more variance in the penalty term. The subset is the same for every
+candidate, so common random numbers still hold. Member passes per rollout step drop from
+num_members (stepping_u) to (particles - Q + Q * num_members) / particles. The plan's final
+evaluation (the info dict, hence U(tau) in generation) always uses every particle.
 """
 from __future__ import annotations
 
@@ -104,6 +114,8 @@ def validate_planner_config(cfg) -> None:
   s.number("mppi_temperature", 1e-6, 1e6)
   s.boolean("common_noise")
   s.boolean("stepping_u")
+  s.integer("penalty_particles", lo=0)  # 0: every particle
+  s.at_most("penalty_particles", "particles")
   # 0 is white noise, 2 red (Brownian-like); iCEM used 2-2.5 on locomotion.
   s.number("icem_noise_beta", 0.0, 5.0)
   s.number("icem_population_decay", 1.0, 100.0)
@@ -139,6 +151,8 @@ def make_planner(config_planner, act_dim: int, dynamics: Dynamics, reward_fn: Ca
   discounts = jnp.asarray(float(cfg.discount)) ** jnp.arange(horizon, dtype=jnp.float32)
   ts1 = cfg.propagation == "ts1"
   common_noise = cfg.common_noise
+  # Particles whose u enters the objective while optimising (the final evaluation: all).
+  q_rank = cfg.penalty_particles or particles
 
   group = lambda f: jax.vmap(jax.vmap(f, in_axes=(None, 0, 0, 0, None)),
                              in_axes=(None, 0, 0, 0, 0))
@@ -150,8 +164,9 @@ def make_planner(config_planner, act_dim: int, dynamics: Dynamics, reward_fn: Ca
   unc_v = jax.vmap(dynamics.uncertainty, in_axes=(None, 0, 0))
   term_v = None if termination_fn is None else jax.vmap(termination_fn)
 
-  def rollouts(params, key, obs, actions, lambda_plan, always_uncertainty):
-    """Discounted return, discounted u and mean u per sequence; actions (N, H, A)."""
+  def rollouts(params, key, obs, actions, lambda_plan, always_uncertainty, q):
+    """Discounted return, discounted u and mean u per sequence; actions (N, H, A). u (and
+    so the penalty and the mean u) comes from the first q particles, the return from all."""
     n_seq = actions.shape[0]
     obs_dim = obs.shape[-1]
     # Rollouts are laid out (particles, N): particle p of every sequence uses the same member
@@ -175,14 +190,24 @@ def make_planner(config_planner, act_dim: int, dynamics: Dynamics, reward_fn: Ca
 
     flat = lambda x: x.reshape((particles * n_seq,) + x.shape[2:])
 
+    n_q = q * n_seq  # rollouts of the first q particles (the layout is particle-major)
+
     def penalty(s, a):
-      unc_f = lambda: unc_v(params, s, a).astype(jnp.float32)
+      unc_f = lambda: unc_v(params, s[:n_q], a[:n_q]).astype(jnp.float32)
       if always_uncertainty:
         return unc_f()
       # Skip the ensemble-wide uncertainty (num_members forward passes) when unpenalised;
       # lambda_plan is unbatched under the data-generation vmap, so this stays a real branch.
-      return jax.lax.cond(lambda_plan != 0, unc_f,
-                          lambda: jnp.zeros((particles * n_seq,), jnp.float32))
+      return jax.lax.cond(lambda_plan != 0, unc_f, lambda: jnp.zeros((n_q,), jnp.float32))
+
+    def fused_pass(eps, s_grouped, a, members):
+      """(next states of all particles, u of the first q) with one all-member pass on the
+      first q particles and the stepping member alone on the rest."""
+      nxt_q, u = fused(params, eps[:q], s_grouped[:q], a[:q], members[:q])
+      if q == particles:
+        return nxt_q, u
+      rest = step_grouped(params, eps[q:], s_grouped[q:], a[q:], members[q:])
+      return jnp.concatenate([nxt_q, rest], axis=0), u
 
     def body(carry, xs):
       s, alive, ret, unc, unc_sum, n_alive = carry
@@ -197,31 +222,32 @@ def make_planner(config_planner, act_dim: int, dynamics: Dynamics, reward_fn: Ca
         nxt = step_grouped(params, eps, s_grouped, a, members)
         u = penalty(s, flat(a))
       else:  # one all-member pass steps the particle and gives u
-        both = lambda: fused(params, eps, s_grouped, a, members)
+        both = lambda: fused_pass(eps, s_grouped, a, members)
         plain = lambda: (step_grouped(params, eps, s_grouped, a, members),
-                         jnp.zeros((particles, n_seq), jnp.float32))
+                         jnp.zeros((q, n_seq), jnp.float32))
         nxt, u = both() if always_uncertainty else jax.lax.cond(lambda_plan != 0, both, plain)
-        u = flat(u).astype(jnp.float32)
+        u = u.reshape(-1).astype(jnp.float32)  # (q * N,), particle-major
       nxt = nxt.reshape(particles * n_seq, obs_dim).astype(jnp.float32)
       a = flat(a)
       r = reward_v(s, a, nxt).astype(jnp.float32)
       ret = ret + disc * jnp.where(alive, r, 0.0)
-      unc = unc + disc * jnp.where(alive, u, 0.0)
-      unc_sum = unc_sum + jnp.where(alive, u, 0.0)
-      n_alive = n_alive + alive
+      alive_q = alive[:n_q]
+      unc = unc + disc * jnp.where(alive_q, u, 0.0)
+      unc_sum = unc_sum + jnp.where(alive_q, u, 0.0)
+      n_alive = n_alive + alive_q
       if term_v is not None:
         alive = alive & ~term_v(s, a, nxt).astype(bool)
       return (nxt, alive, ret, unc, unc_sum, n_alive), None
 
     n_roll = particles * n_seq
-    zeros = jnp.zeros((n_roll,), jnp.float32)
-    init = (jnp.broadcast_to(obs, (n_roll, obs_dim)), jnp.ones((n_roll,), bool), zeros, zeros,
-            zeros, zeros)
+    zeros, zeros_q = jnp.zeros((n_roll,), jnp.float32), jnp.zeros((n_q,), jnp.float32)
+    init = (jnp.broadcast_to(obs, (n_roll, obs_dim)), jnp.ones((n_roll,), bool), zeros,
+            zeros_q, zeros_q, zeros_q)
     xs = (act_p, jax.random.split(k_steps, horizon), discounts)
     (_, _, ret, unc, unc_sum, n_alive), _ = jax.lax.scan(body, init, xs)
 
-    def per_seq(x):  # mean over particles
-      return jnp.mean(x.reshape(particles, n_seq), axis=0)
+    def per_seq(x):  # mean over the particles x holds (all, or the first q)
+      return jnp.mean(x.reshape(-1, n_seq), axis=0)
 
     return {"return": per_seq(ret), "penalty": per_seq(unc),
             "uncertainty": per_seq(unc_sum / jnp.maximum(n_alive, 1.0))}
@@ -230,12 +256,12 @@ def make_planner(config_planner, act_dim: int, dynamics: Dynamics, reward_fn: Ca
     """Penalised objective, model return and mean u of given sequences (N, H, A) from obs."""
     chex.assert_rank(obs, 1)
     chex.assert_shape(actions, (None, horizon, act_dim))
-    out = rollouts(params, key, obs.astype(jnp.float32), actions, lambda_plan, True)
+    out = rollouts(params, key, obs.astype(jnp.float32), actions, lambda_plan, True, particles)
     return {"objective": out["return"] - lambda_plan * out["penalty"], "return": out["return"],
             "uncertainty": out["uncertainty"]}
 
   def objective_of(params, key, obs, cands, lambda_plan):
-    out = rollouts(params, key, obs, cands, lambda_plan, False)
+    out = rollouts(params, key, obs, cands, lambda_plan, False, q_rank)
     j = out["return"] - lambda_plan * out["penalty"]
     return jnp.where(jnp.isfinite(j), j, _BAD_VALUE)
 

@@ -62,6 +62,9 @@ def get_config() -> ml_collections.ConfigDict:
   pl.icem_noise_beta = 2.0       # iCEM: colored-noise exponent (0 white, 2 red)
   pl.icem_population_decay = 1.25  # iCEM: population at iteration i is population / decay^i
   pl.icem_keep_fraction = 0.3    # iCEM: share of elites kept into the next iteration / step
+  # Penalty estimated on the first Q particles of every candidate while optimising (0: on all
+  # of them); an unbiased estimator of the same objective (planner.py's docstring).
+  pl.penalty_particles = 0
 
   # Step 1 at k=0: PETS in the real source env.
   pe = c.pets = ml_collections.ConfigDict()
