@@ -158,7 +158,9 @@ PLAN_VARIANTS = {"current": {"stepping_u": False}, "stepping_u": {"stepping_u": 
                  "icem_half": {"method": "icem", "stepping_u": True, "population": 200,
                                "num_elites": 32},
                  "cem_q": {"stepping_u": True, "penalty_share": 0.2},
-                 "icem_q": {"method": "icem", "stepping_u": True, "penalty_share": 0.2}}
+                 "icem_q": {"method": "icem", "stepping_u": True, "penalty_share": 0.2},
+                 "icem_half_q": {"method": "icem", "stepping_u": True, "population": 200,
+                                 "num_elites": 32, "penalty_share": 0.2}}
 
 
 def apply_variant(planner_cfg, over: dict) -> None:
