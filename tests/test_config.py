@@ -40,6 +40,7 @@ def test_every_shipped_config_is_valid(path):
     ("agent.critic_subset", 20, "num_critics"),
     ("agent.utd", 0, "integer in [1, 2147483647]"),
     ("planner.lambda_plan", -1.0, "[0.0, 3.4028235e+38]"),
+    ("generation.plan_dtype", "float16", "must be one of ['bfloat16', 'float32']"),
     ("world_model.num_elites", 9, "ensemble_size"),
     ("loop.steps_per_iteration", 150, "multiple of loop.eval_every"),
     ("writers", "jsonl,csv", "'csv' is not a writer; allowed: ['jsonl', 'tensorboard', 'wandb']"),

@@ -8,6 +8,7 @@ import pytest
 import helpers
 from wombet_jax import errors, generation, loop
 from wombet_jax.envs import make_pair
+from wombet_jax.world_model import networks
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +74,40 @@ def test_blocked_generation_equals_unblocked(pets_run):
   np.testing.assert_allclose(outs[0].uncertainty, outs[1].uncertainty, rtol=1e-5, atol=1e-7)
   np.testing.assert_array_equal(outs[0].obs[:, 0], obs0)
   assert len(set(np.asarray(outs[0].action[:, 0, 0]).tolist())) == 5  # distinct trajectories
+
+
+def test_bfloat16_planning_steps_and_scores_with_the_float32_model(pets_run):
+  """plan_dtype="bfloat16": the first action of every trajectory is the planner's plan in
+  the model with bfloat16 weight matrices (keys rebuilt as `generate` draws them), while the
+  trajectory's u is the float32 model's."""
+  pipe, s, _, _ = pets_run
+  pair, wm = pipe.pair, pipe.wm
+  planner = generation.make_model_planner(pipe.config, pair, wm, pair.source.reward_fn)
+  model = jax.tree_util.tree_map(lambda x: x[0], s.model)
+  obs0 = jax.random.normal(jax.random.PRNGKey(4), (3, 4))
+  key, lam = jax.random.PRNGKey(2), jnp.float32(1.0)
+  ro = jax.jit(lambda k: generation.generate(pair, wm, planner, 3, 2, k, model, lam, obs0=obs0,
+                                             plan_dtype="bfloat16"))(key)
+  k_plan = jax.random.split(jax.random.split(jax.random.split(key)[1], 2)[0], 3)[0]
+  bf16 = model.replace(params=networks.cast_weights(model.params, jnp.bfloat16))
+  assert bf16.params["layers"][0]["w"].dtype == jnp.bfloat16
+  assert bf16.params["layers"][0]["b"].dtype == jnp.float32
+  plan = jax.jit(jax.vmap(planner.plan, in_axes=(None, 0, 0, None, None)))
+  want, _, _ = plan(planner.init(), jax.random.split(k_plan, 3), obs0, bf16, lam)
+  np.testing.assert_allclose(ro.action[:, 0], want, atol=1e-6)
+  # The rankings here do not change with the rounding, so the float32 plan is the same; a
+  # planner that reports the dtype it was given shows which model each path plans in.
+  spy = planner._replace(plan=lambda st, k, o, params, lam: (
+      jnp.full((2,), 0.5 if params.params["head"]["w"].dtype == jnp.bfloat16 else -0.5), st,
+      {}))
+  for dtype, a in (("bfloat16", 0.5), ("float32", -0.5)):
+    spied = generation.generate(pair, wm, spy, 3, 2, key, model, lam, obs0=obs0,
+                                plan_dtype=dtype)
+    np.testing.assert_array_equal(spied.action, a)
+  np.testing.assert_allclose(ro.uncertainty, wm.uncertainty(model, ro.obs, ro.action),
+                             rtol=1e-5, atol=1e-7)
+  with pytest.raises(ValueError, match="plan_dtype='float16'"):
+    generation.generate(pair, wm, planner, 3, 2, key, model, lam, plan_dtype="float16")
 
 
 def test_automatic_block_size_by_hand():

@@ -264,6 +264,26 @@ def test_bad_config_and_inputs_raise():
     wm.predict(state, jnp.zeros((4, 2)), jnp.zeros((4, ACT_DIM)))
 
 
+def test_bfloat16_weights_predict_close_to_float32_in_float32():
+  """cast_weights: weight matrices to bfloat16, biases and log-variance bounds float32; a
+  member's outputs stay float32 and within bfloat16's rounding of the float32 ones (8 bits of
+  mantissa: relative 2^-8 per input and weight, a few 1e-3 after three layers)."""
+  params = W.networks.init_params(jax.random.key(0), 2, 6, 4, hidden_size=64, num_layers=2)
+  x = jax.random.normal(jax.random.key(1), (32, 6))
+  low = W.networks.cast_weights(params, jnp.bfloat16)
+  dtypes = jax.tree.map(lambda p: p.dtype, low)
+  assert dtypes["layers"][1]["w"] == jnp.bfloat16 and dtypes["head"]["w"] == jnp.bfloat16
+  assert dtypes["layers"][1]["b"] == jnp.float32 and dtypes["max_logvar"] == jnp.float32
+  member = lambda p: jax.tree.map(lambda leaf: leaf[0], p)
+  mean, logvar = W.networks.apply_member(member(params), x)
+  mean_b, logvar_b = W.networks.apply_member(member(low), x)
+  assert mean_b.dtype == jnp.float32 and logvar_b.dtype == jnp.float32
+  scale = float(jnp.max(jnp.abs(mean)))
+  err = float(jnp.max(jnp.abs(mean_b - mean)))
+  assert 0 < err < 2e-2 * scale, (err, scale)  # rounded, not equal, and close
+  np.testing.assert_allclose(logvar_b, logvar, atol=5e-2)
+
+
 def test_scalar_member_fast_path_equals_selecting_from_all_elites(fitted, heldout):
   # The planner groups particles by member and passes a scalar member under vmap; that path
   # gathers one elite's weights instead of evaluating all of them and must agree exactly.

@@ -143,7 +143,8 @@ def generation_temp_bytes(config, block: int, num_seeds: int = 1) -> int:
   wm = wm_lib.make_world_model(pair.obs_dim, pair.act_dim, config.world_model)
   planner = generation.make_model_planner(config, pair, wm, pair.source.reward_fn)
   gen = lambda k, ms: generation.generate(pair, wm, planner, block, config.generation.horizon,
-                                          k, ms, jnp.float32(config.planner.lambda_plan))
+                                          k, ms, jnp.float32(config.planner.lambda_plan),
+                                          plan_dtype=config.generation.plan_dtype)
   ms = jax.eval_shape(jax.vmap(wm.init), jax.ShapeDtypeStruct((num_seeds, 2), jnp.uint32))
   keys = jax.ShapeDtypeStruct((num_seeds, 2), jnp.uint32)
   compiled = jax.jit(jax.vmap(gen)).lower(keys, ms).compile()

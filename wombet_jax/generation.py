@@ -23,6 +23,7 @@ from wombet_jax.checks import Section
 from wombet_jax.envs import TaskPair, Transition
 from wombet_jax.planner import Dynamics, Planner, make_planner
 from wombet_jax.world_model import WorldModel
+from wombet_jax.world_model.networks import cast_weights
 
 
 @flax.struct.dataclass
@@ -46,6 +47,7 @@ def validate_pets_config(cfg) -> None:
 
 
 START_MODES = ("reset", "replay")
+PLAN_DTYPES = ("float32", "bfloat16")
 OFFLINE_UPDATES = ("replace", "accumulate")
 
 
@@ -58,6 +60,7 @@ def validate_generation_config(cfg) -> None:
   s.choice("offline_update", OFFLINE_UPDATES)
   s.integer("block_size", lo=0)
   s.number("memory_budget_gib", 0.0, 1e6)
+  s.choice("plan_dtype", PLAN_DTYPES)
 
 
 def validate_offline_config(cfg) -> None:
@@ -178,7 +181,8 @@ def collect_source_episode(pair: TaskPair, planner: Planner, episode_length: int
 
 def generate(pair: TaskPair, wm: WorldModel, planner: Planner, num_trajectories: int,
              horizon: int, key: jax.Array, model_state: Any, lambda_plan: jax.Array,
-             obs0: Optional[jax.Array] = None, block_size: Optional[int] = None) -> Rollouts:
+             obs0: Optional[jax.Array] = None, block_size: Optional[int] = None,
+             plan_dtype: str = "float32") -> Rollouts:
   """M trajectories of MPC inside the model from source start states (docs/method.md, step 2).
 
   obs0 (M, obs_dim), optional: start from these states instead of fresh draws from rho_S (the
@@ -192,6 +196,10 @@ def generate(pair: TaskPair, wm: WorldModel, planner: Planner, num_trajectories:
   trajectories never interact, so blocks give the same trajectories: states, actions and
   rewards bit for bit in tests/test_generation.py (CPU), the recorded u (one batched model
   pass per block, whose matmul kernel can change with the batch size) to float rounding.
+
+  plan_dtype (static, generation.plan_dtype): the planner searches with the model's weight
+  matrices in this dtype (`networks.cast_weights`); the executed action's step, reward and
+  recorded u use the float32 model either way.
   """
   k_reset, k_run = jax.random.split(key)
   if obs0 is None:
@@ -205,28 +213,33 @@ def generate(pair: TaskPair, wm: WorldModel, planner: Planner, num_trajectories:
             jax.random.randint(k_member, (num_trajectories,), 0, wm.num_elites),
             jax.random.split(k_step, num_trajectories))
 
+  if plan_dtype not in PLAN_DTYPES:
+    raise ValueError(f"plan_dtype={plan_dtype!r}: must be one of {PLAN_DTYPES}")
+  plan_model = (model_state if plan_dtype == "float32" else model_state.replace(
+      params=cast_weights(model_state.params, jnp.dtype(plan_dtype))))
   draws = jax.vmap(step_draws)(jax.random.split(k_run, horizon))  # each (H, M, ...)
   draws = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), draws)  # (M, H, ...)
   m = num_trajectories
   b = m if block_size is None or block_size <= 0 else min(int(block_size), m)
   if b == m:
-    outs = _generate_block(pair, wm, planner, model_state, lambda_plan, obs0, draws)
+    outs = _generate_block(pair, wm, planner, model_state, plan_model, lambda_plan, obs0, draws)
   else:
     n_blocks = -(-m // b)
     # Padding repeats the last trajectory (same keys, same numbers); its copies are cut off.
     pad = lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], n_blocks * b - m, axis=0)])
     blocks = jax.tree_util.tree_map(lambda x: pad(x).reshape((n_blocks, b) + x.shape[1:]),
                                     (obs0, draws))
-    outs = jax.lax.map(lambda xs: _generate_block(pair, wm, planner, model_state, lambda_plan,
-                                                  *xs), blocks)
+    outs = jax.lax.map(lambda xs: _generate_block(pair, wm, planner, model_state, plan_model,
+                                                  lambda_plan, *xs), blocks)
     outs = jax.tree_util.tree_map(lambda x: x.reshape((n_blocks * b,) + x.shape[2:])[:m], outs)
   ro = Rollouts(*outs)
   chex.assert_shape(ro.uncertainty, (num_trajectories, horizon))
   return ro
 
 
-def _generate_block(pair, wm, planner, model_state, lambda_plan, obs0, draws):
-  """The MPC rollouts of a block of trajectories (obs0 (b, o); draws (b, H, ...)), (b, H, ...)."""
+def _generate_block(pair, wm, planner, model_state, plan_model, lambda_plan, obs0, draws):
+  """The MPC rollouts of a block of trajectories (obs0 (b, o); draws (b, H, ...)), (b, H, ...);
+  the planner searches in `plan_model`, the trajectory steps in `model_state`."""
   n = obs0.shape[0]
   plan0 = jax.vmap(lambda _: planner.init())(jnp.arange(n))
   plan_v = jax.vmap(planner.plan, in_axes=(0, 0, 0, None, None))
@@ -234,7 +247,7 @@ def _generate_block(pair, wm, planner, model_state, lambda_plan, obs0, draws):
   def body(carry, xs):
     obs, plan_state, alive = carry
     k_plan, members, k_step = xs
-    action, plan_state, _ = plan_v(plan_state, k_plan, obs, model_state, lambda_plan)
+    action, plan_state, _ = plan_v(plan_state, k_plan, obs, plan_model, lambda_plan)
     next_obs = jax.vmap(wm.sample_next, in_axes=(None, 0, 0, 0, 0))(
         model_state, k_step, obs, action, members)
     u = wm.uncertainty(model_state, obs, action)

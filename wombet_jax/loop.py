@@ -138,7 +138,7 @@ def regenerate(p: Parts, s: RunState):
     obs0 = generation.replay_start_states(s.real, k_start, gen.num_trajectories)
   ro = generation.generate(p.pair, p.wm, p.planner, gen.num_trajectories, gen.horizon, k,
                            s.model, jnp.float32(c.planner.lambda_plan), obs0=obs0,
-                           block_size=p.gen_block)
+                           block_size=p.gen_block, plan_dtype=gen.plan_dtype)
   f = generation.filter_and_relabel(p.pair, c.filter, ro)
   offline = replay.add_batch(_offline_base(p, s), f.transitions, mask=f.keep)
   info = {"accept_rate": jnp.mean(f.accept.astype(jnp.float32)), "n_offline": offline.size,

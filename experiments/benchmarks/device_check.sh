@@ -2,7 +2,8 @@
 # One GPU check of the paper-scale path, under 5 minutes on one H100/H200: seconds per
 # planning step at M=256 trajectories and halfcheetah's paper sizes for the current planner,
 # u from the stepping pass, iCEM and iCEM at half the population, and CEM / iCEM / half-population
-# iCEM with the penalty on 4 of the 20 particles (FLOP and time ratios, x the matmul floor), and
+# iCEM with the penalty on 4 of the 20 particles, and the stepping-pass planner with bfloat16
+# weight matrices (generation.plan_dtype) (FLOP and time ratios, x the matmul floor), and
 # XLA's memory_analysis() of one generation block at 1 and 5 seeds.
 #
 #   bash experiments/benchmarks/device_check.sh [OUT_DIR] [--small]

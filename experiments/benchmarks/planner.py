@@ -153,6 +153,7 @@ def batch_rows_for(batch, common, population, particles, dyn, params):
 # Planner variants of the paper configs (--variants): planner overrides, the first is the
 # current planner every other is timed against. "penalty_share": the penalty on this share of
 # the particles while optimising (planner.penalty_particles; 4 of the paper's 20).
+# "weights_dtype": the model's weight matrices in that dtype (generation.plan_dtype).
 PLAN_VARIANTS = {"current": {"stepping_u": False}, "stepping_u": {"stepping_u": True},
                  "icem": {"method": "icem", "stepping_u": True},
                  "icem_half": {"method": "icem", "stepping_u": True, "population": 200,
@@ -160,12 +161,14 @@ PLAN_VARIANTS = {"current": {"stepping_u": False}, "stepping_u": {"stepping_u": 
                  "cem_q": {"stepping_u": True, "penalty_share": 0.2},
                  "icem_q": {"method": "icem", "stepping_u": True, "penalty_share": 0.2},
                  "icem_half_q": {"method": "icem", "stepping_u": True, "population": 200,
-                                 "num_elites": 32, "penalty_share": 0.2}}
+                                 "num_elites": 32, "penalty_share": 0.2},
+                 # generation.plan_dtype="bfloat16": the same FLOPs on the matrix units
+                 "stepping_u_bf16": {"stepping_u": True, "weights_dtype": "bfloat16"}}
 
 
 def apply_variant(planner_cfg, over: dict) -> None:
   """Planner overrides; penalty_share resolves against the section's particles (at least 1)."""
-  over = dict(over)
+  over = {k: v for k, v in over.items() if k != "weights_dtype"}  # the model's, not the planner's
   share = over.pop("penalty_share", None)
   planner_cfg.update(over)
   if share is not None:
@@ -181,6 +184,7 @@ def variant_rows(config_file: str, batch: int, repeats: int, small: bool) -> lis
   import importlib.util
   from wombet_jax import budget, generation
   from wombet_jax import world_model as wm_lib
+  from wombet_jax.world_model import networks
   spec = importlib.util.spec_from_file_location("paper_config", config_file)
   mod = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(mod)
@@ -202,7 +206,10 @@ def variant_rows(config_file: str, batch: int, repeats: int, small: bool) -> lis
       apply_variant(c.planner, {k: v for k, v in over.items() if k == "penalty_share"})
     planner = make_planner(c.planner, ACT_DIM, generation.model_dynamics(wm), reward)
     plan = jax.jit(jax.vmap(planner.plan, in_axes=(0, 0, 0, None, None)))
-    steps[name] = (plan, (planner.init(batch_size=batch), keys, obs, params, lam),
+    dtype = over.get("weights_dtype", "float32")
+    model = params if dtype == "float32" else params.replace(
+        params=networks.cast_weights(params.params, jnp.dtype(dtype)))
+    steps[name] = (plan, (planner.init(batch_size=batch), keys, obs, model, lam),
                    budget.plan_step_flops(c, OBS_DIM, ACT_DIM)["flops"])
   times = {name: [] for name in steps}
   for name, (fn, args, _) in steps.items():

@@ -80,6 +80,11 @@ def get_config() -> ml_collections.ConfigDict:
   # depend on it (tests/test_generation.py).
   ge.block_size = 0
   ge.memory_budget_gib = 0.0     # for all seeds' generation temporaries; 0: half the device's
+  # dtype of the model's weight matrices while the planner searches in generation ("float32" |
+  # "bfloat16", products accumulated in float32); the trajectories themselves are stepped and
+  # their u recorded with the float32 model either way. bfloat16 is for accelerators' matrix
+  # units; on a CPU it is slower.
+  ge.plan_dtype = "float32"
   ge.export = False              # write <workdir>/datasets/iter<k>_seed<s>.npz (D4RL keys)
   # Where generated trajectories start. "reset": fresh draws from the source start
   # distribution rho_S (the paper's). "replay" (a departure): states drawn uniformly from the

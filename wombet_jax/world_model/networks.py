@@ -82,6 +82,22 @@ def init_params(key: jax.Array, ensemble_size: int, in_dim: int, out_dim: int,
   }
 
 
+def _dense(h: jax.Array, w: jax.Array, b: jax.Array) -> jax.Array:
+  """h @ w + b. With float32 weights exactly that program; with lower-precision weights (see
+  `cast_weights`) the inputs are cast to their dtype and the products accumulate in float32,
+  so everything after the matmul stays float32."""
+  if w.dtype == h.dtype:
+    return h @ w + b
+  return jnp.matmul(h.astype(w.dtype), w, preferred_element_type=jnp.float32) + b
+
+
+def cast_weights(params: Params, dtype) -> Params:
+  """The weight matrices in `dtype` (e.g. bfloat16 for planning on an accelerator's matrix
+  units); biases and log-variance bounds stay float32."""
+  mask = weight_decay_mask(params)
+  return jax.tree.map(lambda p, is_w: p.astype(dtype) if is_w else p, params, mask)
+
+
 def apply_member(params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
   """One member (params without the E axis) on normalised inputs x (N, in).
 
@@ -90,8 +106,8 @@ def apply_member(params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
   """
   h = x
   for layer in params["layers"]:
-    h = jax.nn.silu(h @ layer["w"] + layer["b"])
-  out = h @ params["head"]["w"] + params["head"]["b"]
+    h = jax.nn.silu(_dense(h, layer["w"], layer["b"]))
+  out = _dense(h, params["head"]["w"], params["head"]["b"])
   mean, raw_logvar = jnp.split(out, 2, axis=-1)
   max_lv, min_lv = params["max_logvar"], params["min_logvar"]
   logvar = max_lv - jax.nn.softplus(max_lv - raw_logvar)
