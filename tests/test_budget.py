@@ -57,3 +57,17 @@ def test_a_pipeline_that_does_not_fit_fails_with_the_largest_seed_count(pipe):
   assert budget.check_pipeline_fits(pipe, 2 * per_seed) == est
   with pytest.raises(UserError, match=r"^config.num_seeds=2 is invalid: .* at most 1 seeds fit$"):
     budget.check_pipeline_fits(pipe, 2 * per_seed - 1)
+
+
+def test_planner_variant_share_resolves_against_the_particles():
+  """The benchmarks' variants: planner fields set, penalty_share resolved against the
+  section's particles (at least 1), weights_dtype left to the model."""
+  from wombet_jax.harness import benchmarking
+  c = helpers.make_config(planner=dict(particles=20))
+  benchmarking.apply_planner_variant(
+      c.planner, {"method": "icem", "penalty_share": 0.2, "weights_dtype": "bfloat16"})
+  assert (c.planner.method, c.planner.penalty_particles) == ("icem", 4)
+  assert "weights_dtype" not in c.planner and "penalty_share" not in c.planner
+  c.planner.particles = 2  # a shrunk planner keeps at least one particle with u
+  benchmarking.apply_planner_variant(c.planner, {"penalty_share": 0.2})
+  assert c.planner.penalty_particles == 1

@@ -41,21 +41,13 @@ _SMALL = flags.DEFINE_bool("small", False, "Tiny sizes: checks that the script r
 _JSON = flags.DEFINE_string("json", None, "Write the results here.")
 
 # planner overrides per variant; "icem" plans with u from the stepping pass too. "penalty_share":
-# the penalty on this share of the particles while optimising (planner.penalty_particles, at
-# least 1; 4 of the paper's 20).
+# benchmarking.VARIANT_KEYS (the penalty on 4 of the paper's 20 particles).
 VARIANTS = {"cem": {"stepping_u": False}, "cem_stepping_u": {"stepping_u": True},
             "icem": {"method": "icem", "stepping_u": True},
             "cem_q": {"stepping_u": True, "penalty_share": 0.2},
             "icem_q": {"method": "icem", "stepping_u": True, "penalty_share": 0.2}}
 
 
-def apply_variant(planner_cfg, name: str) -> None:
-  """planner_cfg with VARIANTS[name] applied (penalty_share resolved against its particles)."""
-  over = dict(VARIANTS[name])
-  share = over.pop("penalty_share", None)
-  planner_cfg.update(over)
-  if share is not None:
-    planner_cfg.penalty_particles = max(1, round(share * planner_cfg.particles))
 METRICS = ("penalised_model_return", "true_return", "traj_unc", "traj_return", "accept",
            "precise_objective")
 
@@ -114,7 +106,7 @@ def main(argv):
 
   from wombet_jax import generation, loop
   from wombet_jax.harness import config as config_lib
-  from wombet_jax.harness import lower_bound
+  from wombet_jax.harness import benchmarking, lower_bound
   from wombet_jax.planner import make_planner
   from wombet_jax.world_model import checkpoint
   t_start = time.time()
@@ -160,7 +152,7 @@ def main(argv):
   for name in _VARIANTS.value:
     for pop in pops:
       cfg = c.planner.copy_and_resolve_references()
-      apply_variant(cfg, name)
+      benchmarking.apply_planner_variant(cfg, VARIANTS[name])
       cfg.population = pop
       if pop < c.planner.population:  # a smaller budget keeps the elite fraction
         cfg.num_elites = max(2, round(c.planner.num_elites * pop / c.planner.population))

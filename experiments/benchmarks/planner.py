@@ -151,9 +151,8 @@ def batch_rows_for(batch, common, population, particles, dyn, params):
 
 
 # Planner variants of the paper configs (--variants): planner overrides, the first is the
-# current planner every other is timed against. "penalty_share": the penalty on this share of
-# the particles while optimising (planner.penalty_particles; 4 of the paper's 20).
-# "weights_dtype": the model's weight matrices in that dtype (generation.plan_dtype).
+# current planner every other is timed against. "penalty_share" and "weights_dtype":
+# benchmarking.VARIANT_KEYS (4 of the paper's 20 particles; bfloat16 weight matrices).
 PLAN_VARIANTS = {"current": {"stepping_u": False}, "stepping_u": {"stepping_u": True},
                  "icem": {"method": "icem", "stepping_u": True},
                  "icem_half": {"method": "icem", "stepping_u": True, "population": 200,
@@ -164,15 +163,6 @@ PLAN_VARIANTS = {"current": {"stepping_u": False}, "stepping_u": {"stepping_u": 
                                  "num_elites": 32, "penalty_share": 0.2},
                  # generation.plan_dtype="bfloat16": the same FLOPs on the matrix units
                  "stepping_u_bf16": {"stepping_u": True, "weights_dtype": "bfloat16"}}
-
-
-def apply_variant(planner_cfg, over: dict) -> None:
-  """Planner overrides; penalty_share resolves against the section's particles (at least 1)."""
-  over = {k: v for k, v in over.items() if k != "weights_dtype"}  # the model's, not the planner's
-  share = over.pop("penalty_share", None)
-  planner_cfg.update(over)
-  if share is not None:
-    planner_cfg.penalty_particles = max(1, round(share * planner_cfg.particles))
 
 
 def variant_rows(config_file: str, batch: int, repeats: int, small: bool) -> list[dict]:
@@ -197,13 +187,14 @@ def variant_rows(config_file: str, batch: int, repeats: int, small: bool) -> lis
   steps, flops = {}, {}
   for name, over in PLAN_VARIANTS.items():
     c = config.copy_and_resolve_references()
-    apply_variant(c.planner, over)
+    benchmarking.apply_planner_variant(c.planner, over)
     flops[name] = budget.plan_step_flops(c, OBS_DIM, ACT_DIM)["flops"]
     if small:
       pop = max(8, c.planner.population // 8)  # keeps the variants' population ratios
       c.planner.update(dict(horizon=8, particles=4, population=pop, num_elites=max(2, pop // 6),
                             penalty_particles=0))
-      apply_variant(c.planner, {k: v for k, v in over.items() if k == "penalty_share"})
+      benchmarking.apply_planner_variant(c.planner, {k: v for k, v in over.items()
+                                                     if k == "penalty_share"})
     planner = make_planner(c.planner, ACT_DIM, generation.model_dynamics(wm), reward)
     plan = jax.jit(jax.vmap(planner.plan, in_axes=(0, 0, 0, None, None)))
     dtype = over.get("weights_dtype", "float32")

@@ -106,6 +106,21 @@ def base_parser(description: str) -> argparse.ArgumentParser:
   return parser
 
 
+# Keys of a planner variant that are not planner config fields: "penalty_share" sets
+# planner.penalty_particles to that share of the section's particles (at least 1), so a variant
+# keeps its meaning when a benchmark shrinks the particles; "weights_dtype" is the model's
+# (generation.plan_dtype), applied by the benchmark to the model state.
+VARIANT_KEYS = ("penalty_share", "weights_dtype")
+
+
+def apply_planner_variant(planner_cfg, overrides: dict) -> None:
+  """Sets a planner variant's overrides on a `planner` config section, in place."""
+  planner_cfg.update({k: v for k, v in overrides.items() if k not in VARIANT_KEYS})
+  share = overrides.get("penalty_share")
+  if share is not None:
+    planner_cfg.penalty_particles = max(1, round(share * planner_cfg.particles))
+
+
 def random_transitions(key: jax.Array, n: int, obs_dim: int, act_dim: int) -> Transition:
   """n random transitions (Gaussian obs and rewards, actions uniform in [-1, 1], no
   terminals): data for timing updates, not for learning."""
