@@ -181,10 +181,12 @@ def test_checkpoints_after_generation_and_pretraining():
   regen, first_piece, last_piece = kinds.index("regenerate"), kinds.index("pretrain"), 7
   decide = lambda idx, since: schedule.should_checkpoint(tasks, idx, None, 100, since)
   assert not decide(regen, 1e9)  # pretraining follows: its end is saved instead
-  assert not decide(first_piece, schedule.PRETRAIN_SAVE_SECONDS - 1)
-  assert decide(first_piece, schedule.PRETRAIN_SAVE_SECONDS)
+  assert not decide(first_piece, schedule.SAVE_SECONDS - 1)
+  assert decide(first_piece, schedule.SAVE_SECONDS)
   assert decide(last_piece, 0.0)
-  assert not any(decide(i, 1e9) for i in range(4))  # source episodes and fits
+  # In the source phase only a fit, and only once SAVE_SECONDS have passed since the last save.
+  assert [decide(i, 1e9) for i in range(4)] == [False, True, False, True]
+  assert not any(decide(i, schedule.SAVE_SECONDS - 1) for i in range(4))
   wombet = _tasks("wombet")
   assert [i for i in range(len(wombet)) if isinstance(wombet[i], schedule.Regenerate)
           and schedule.should_checkpoint(wombet, i, None, 100, 0.0)] == [4, 9]

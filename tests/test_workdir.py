@@ -92,6 +92,40 @@ def test_sigterm_and_sigint_stop_in_one_line_and_the_run_resumes_identically(ful
   assert _metrics(wd) == _metrics(full_run[0])
 
 
+def test_a_run_stopped_in_the_source_phase_resumes_from_its_source_checkpoint(
+    full_run, config, pipe, tmp_path, monkeypatch):
+  """With the save interval at 0 the state after every source-phase fit is saved; a SIGTERM
+  during the second fit (task 3) keeps the checkpoint after the first (task 2), and the resume
+  reruns the second episode and its fit into the uninterrupted run's bytes."""
+  from wombet_jax.harness import handlers, schedule
+  monkeypatch.setattr(schedule, "SAVE_SECONDS", 0.0)
+  fit, calls = handlers.HANDLERS[schedule.FitModel], []
+
+  def fit_then_signal(run, states, task):
+    calls.append(task.iteration)
+    done = fit(run, states, task)
+    if len(calls) == 2:
+      errors.signal_pending(errors.Interrupted("interrupted by SIGTERM", 143))
+    return done
+
+  monkeypatch.setitem(handlers.HANDLERS, schedule.FitModel, fit_then_signal)
+  wd = str(tmp_path / "source")
+  with pytest.raises(errors.Interrupted) as e:
+    runner.run(config, wd, verbose=False, pipeline=pipe)
+  assert str(e.value).startswith("interrupted by SIGTERM after 4/"), str(e.value)
+  assert calls == [0, 0]
+  assert str(e.value).endswith(f"checkpoint (task 2) is kept and --resume --workdir={wd} "
+                               "continues from it"), str(e.value)
+  assert os.listdir(os.path.join(wd, "checkpoints")) == ["2"]
+  resumed = []
+  monkeypatch.setitem(handlers.HANDLERS, schedule.FitModel,
+                      lambda run, states, task: resumed.append(task.iteration)
+                      or fit(run, states, task))
+  runner.run(config, wd, resume=True, verbose=False, pipeline=pipe)
+  assert resumed == [0, 1]  # the second source fit and iteration 1's: not the first again
+  assert _metrics(wd) == _metrics(full_run[0])
+
+
 def test_a_signal_lost_in_a_callback_stops_the_run_at_the_next_task(config, pipe, tmp_path):
   """A handler's exception raised inside a garbage-collection callback is swallowed by Python;
   the handler has recorded it, so the run stops at its next task boundary in one line, and the

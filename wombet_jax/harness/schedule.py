@@ -172,8 +172,11 @@ def phase(task: Task) -> str:
   return "online phase"
 
 
-# Within pretraining a checkpoint every this many seconds (a piece can take a minute on a CPU).
-PRETRAIN_SAVE_SECONDS = 120.0
+# Within the source phase and pretraining, a checkpoint at most every this many seconds: a
+# source episode or a pretraining piece can take minutes on a CPU (a halfcheetah source phase
+# about an hour), and a stop must not lose all of it; a phase shorter than this is saved once,
+# at its end.
+SAVE_SECONDS = 120.0
 
 
 def should_checkpoint(tasks: list[Task], idx: int, target_step: int | None,
@@ -181,11 +184,15 @@ def should_checkpoint(tasks: list[Task], idx: int, target_step: int | None,
   """Whether to checkpoint after task `idx`: after a chunk when `target_step` (the target
   steps it reached; only read for chunks) is a multiple of `checkpoint_every` or the run ends;
   after the source phase / data generation (and pretraining), which is expensive to redo;
-  within pretraining every PRETRAIN_SAVE_SECONDS."""
+  within the source phase after a model fit, and within pretraining after a piece, once
+  SAVE_SECONDS have passed since the last save."""
   task = tasks[idx]
   if isinstance(task, Chunk):
     return idx == len(tasks) - 1 or target_step % checkpoint_every == 0
   nxt = tasks[idx + 1] if idx + 1 < len(tasks) else None
   if isinstance(task, Pretrain):
-    return not isinstance(nxt, Pretrain) or seconds_since_save >= PRETRAIN_SAVE_SECONDS
+    return not isinstance(nxt, Pretrain) or seconds_since_save >= SAVE_SECONDS
+  if isinstance(task, FitModel) and phase(task) == "source phase":
+    # An episode's data and its fit are one unit: the state after the fit is saved.
+    return seconds_since_save >= SAVE_SECONDS
   return isinstance(task, Regenerate) and not isinstance(nxt, Pretrain)
