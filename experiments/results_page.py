@@ -265,7 +265,8 @@ def render_comparison(meta: Mapping[str, Any], folder: str, warn: Callable[[str]
                       for r in rows] for label, rows in runs.items()}
     out.append(f"The same runs in normalised return (R_random {ref['random']:.2f}, "
                f"R_reference {ref['reference']:.2f} from reference_scores.json, applied here: "
-               "the runs predate the entry):\n")
+               "the runs predate the entry; "
+               f"{reference.ceiling_text(norm['env'], norm['episode_length'], ref)}):\n")
     out.append(results.comparison_table(scored))
   st_path = os.path.join(folder, meta.get("steps_to_threshold", "steps_to_threshold.json"))
   if os.path.exists(st_path):
@@ -510,6 +511,17 @@ def render_benchmarks(meta: Mapping[str, Any], folder: str) -> str:
 # ------------------------------------------------------------------------------------- page
 
 
+def _ceiling(entry: Mapping) -> str:
+  """The analytic ceiling of an entry's target return and its normalised value, or "none"
+  where the reward grows without bound."""
+  from wombet_jax.envs import registry
+  from wombet_jax.harness import reference
+  top = registry.return_ceiling(entry["env"], entry["episode_length"])
+  if top is None:
+    return "none"
+  return f"{top:.1f} ({reference.normalize(top, entry):.1f})"
+
+
 def render_reference_scores(path: str) -> list[str]:
   if not os.path.exists(path):
     return []
@@ -520,12 +532,14 @@ def render_reference_scores(path: str) -> list[str]:
          f" {d.get('formula', '')}. R_reference is the best point of the mean-over-seeds SAC "
          "curve (± std over seeds there; final: the last point). An entry is used only for "
          "runs with its episode length; other runs report raw returns.", "",
-         "| pair / episode length | R_random | R_reference | budget | command | date |",
-         "| --- | ---: | ---: | --- | --- | --- |"]
+         "| pair / episode length | R_random | R_reference | analytic ceiling (normalised) "
+         "| budget | command | date |",
+         "| --- | ---: | ---: | ---: | --- | --- | --- |"]
   for key, e in sorted(d.get("scores", {}).items()):
+    top = _ceiling(e)
     out.append(
         f"| {key} | {e['random']:.2f} | {e['reference']:.2f} (± {e['reference_std']:.2f} at "
-        f"step {e['reference_at_step']}; final {e['reference_final']:.2f}) | "
+        f"step {e['reference_at_step']}; final {e['reference_final']:.2f}) | {top} | "
         f"{e['reference_algo']} at scale {e['scale']}, {e['reference_steps']} steps, "
         f"{e['reference_seeds']} seeds; random: {e['random_episodes']} episodes; "
         f"{e['seconds']:.0f} s | `{e['command']}` | {e['date']} |")

@@ -49,6 +49,68 @@ def test_default_and_custom_episode_length():
   assert (pair.name, pair.obs_dim, pair.act_dim, pair.episode_length) == ("reacher", 11, 2, 50)
 
 
+# ------------------------------------------------------------------ analytic ceilings
+
+def _at(dim: int, **values) -> jnp.ndarray:
+  x = np.zeros(dim, np.float32)
+  for i, v in values.items():
+    x[int(i[1:])] = v
+  return jnp.asarray(x)
+
+
+def _ceiling_cases():
+  from wombet_jax.envs import inverted_double_pendulum as idp, mjx_tasks, reacher
+  pm = envs.make_pair("pointmass")
+  gx, gy = pointmass.TARGET_GOAL
+  # (pair, side, reward_fn, obs dim, act dim, a next_obs at which the reward is its maximum)
+  return [
+      ("pointmass", "target", pm.target.reward_fn, 4, 2, _at(4, i0=gx, i1=gy)),
+      ("halfcheetah", "target", mjx_tasks.halfcheetah_target_reward, 18, 6, _at(18, i17=2.0)),
+      ("hopper", "target", mjx_tasks.hopper_target_reward, 13, 3, _at(13, i11=1.0)),
+      ("walker2d", "target", mjx_tasks.walker2d_target_reward, 18, 6, _at(18, i17=1.0)),
+      ("reacher", "target", reacher.reacher_reward, 11, 2, _at(11)),
+      ("inverted_double_pendulum", "target", idp.idp_target_reward, 12, 1,
+       _at(12, i0=0.5, i8=0.5, i9=2.0)),
+      ("inverted_double_pendulum", "source", idp.idp_source_reward, 12, 1,
+       _at(12, i0=0.3, i9=2.0)),
+  ]
+
+
+def test_each_bounded_reward_stays_under_its_maximum_and_reaches_it():
+  """The per-step maxima behind `return_ceiling`: no random transition exceeds one, the
+  hand-built best transition (zero action) attains it, and ceiling = maximum x length."""
+  for name, side, reward_fn, obs_dim, act_dim, best in _ceiling_cases():
+    key = f"{name}:source" if side == "source" else name
+    top = envs.return_ceiling(key, 1)
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(len(name)), 3)
+    obs = 3.0 * jax.random.normal(k1, (4096, obs_dim))
+    nxt = 3.0 * jax.random.normal(k2, (4096, obs_dim))
+    act = jax.random.uniform(k3, (4096, act_dim), minval=-1.0, maxval=1.0)
+    assert float(jnp.max(reward_fn(obs, act, nxt))) < top, key
+    assert float(reward_fn(best, jnp.zeros(act_dim), best)) == top, key
+    if not name.startswith("inverted"):  # the pendulum's reward has no control cost
+      assert float(reward_fn(best, jnp.full(act_dim, 0.5), best)) < top, key
+  assert envs.return_ceiling("halfcheetah", 1000) == 0.0
+  assert envs.return_ceiling("hopper") == 1000.0  # the default 1000 steps x 1
+  assert envs.return_ceiling("inverted_double_pendulum", 200) == 2000.0
+  assert envs.return_ceiling("reacher:source", 50) == 0.0
+  # Running forward has no finite maximum.
+  assert envs.return_ceiling("hopper:source", 1000) is None
+  assert envs.return_ceiling("ant", 1000) is None
+
+
+def test_the_ceiling_beside_a_reference_is_normalised_by_hand():
+  from wombet_jax.harness import reference
+  ref = {"random": -2275.9, "reference": -689.0}
+  # 100 * (0 - -2275.9) / (-689.0 - -2275.9) = 227590 / 1586.9 = 143.42
+  assert reference.ceiling_text("halfcheetah", 1000, ref) == (
+      "the target return's analytic ceiling is 0.0 (normalised 143.4)")
+  assert reference.ceiling_text("hopper", 1000, None) == (
+      "the target return's analytic ceiling is 1000.0")
+  assert reference.ceiling_text("ant", 1000, ref) == (
+      "the target reward has no analytic ceiling")
+
+
 # ------------------------------------------------------------------ pointmass
 
 @pytest.fixture(scope="module")

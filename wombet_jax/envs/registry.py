@@ -26,38 +26,47 @@ class PairSpec:
     brax's own env of the same name; None for a pure-JAX pair.
   paper: one of the paper's six pairs, with a paper-scale config
     (`wombet_jax/configs/<name>.py`).
+  reward_max: (source, target) analytic maxima of the per-step reward, read off the reward
+    functions (every term but a bonus is a non-positive penalty); None where the reward grows
+    without bound (running forward). Behind `return_ceiling`.
   """
   builder: Callable[[int], base.TaskPair]
   episode_length: int
   brax_observation: tuple[Callable, str] | None = None
   paper: bool = False
+  reward_max: tuple[float | None, float | None] = (None, None)
 
 
 _PAIRS: dict[str, PairSpec] = {
-    "pointmass": PairSpec(pointmass.make_pair, pointmass.EPISODE_LENGTH),
+    "pointmass": PairSpec(pointmass.make_pair, pointmass.EPISODE_LENGTH,
+                          reward_max=(0.0, 0.0)),
     # An MJX pair's observation is brax's obs of the env of the same name followed by features
     # the pair appends (mjx_tasks.brax_task), so that its rewards and terminations are
     # functions of next_obs.
     "halfcheetah": PairSpec(mjx_tasks.make_halfcheetah, 1000, (
         mjx_tasks._x_velocity, "brax halfcheetah obs (17: q[1:], qd) + [x_velocity] = 18"),
-        paper=True),
+        paper=True, reward_max=(None, 0.0)),
     "hopper": PairSpec(mjx_tasks.make_hopper, 1000, (
         mjx_tasks._hopper_extra,
-        "brax hopper obs (11) + [x_velocity, max |qd| over joints] = 13"), paper=True),
+        "brax hopper obs (11) + [x_velocity, max |qd| over joints] = 13"), paper=True,
+        reward_max=(None, mjx_tasks.HEALTHY_REWARD)),
     "walker2d": PairSpec(mjx_tasks.make_walker2d, 1000, (
-        mjx_tasks._x_velocity, "brax walker2d obs (17) + [x_velocity] = 18"), paper=True),
+        mjx_tasks._x_velocity, "brax walker2d obs (17) + [x_velocity] = 18"), paper=True,
+        reward_max=(None, mjx_tasks.HEALTHY_REWARD)),
     "ant": PairSpec(mjx_tasks.make_ant, 1000, (
         mjx_tasks._ant_extra,
         "brax ant obs (27: q[2:], qd) + [x_velocity, y_velocity, torso z (x.pos)] = 30"),
         paper=True),
     # 50 steps of 0.02 s, as in Gym's Reacher: long enough to reach any goal and hold it.
     "reacher": PairSpec(reacher.make_reacher, 50, (
-        reacher._no_extra, "brax reacher obs (11), nothing appended = 11"), paper=True),
+        reacher._no_extra, "brax reacher obs (11), nothing appended = 11"), paper=True,
+        reward_max=(0.0, 0.0)),
     "inverted_double_pendulum": PairSpec(
         inverted_double_pendulum.make_inverted_double_pendulum, 1000, (
             inverted_double_pendulum._extra,
             "brax inverted_double_pendulum obs (8) + [tip x, tip z, qd[1], qd[2]] = 12"),
-        paper=True),
+        paper=True, reward_max=(inverted_double_pendulum.ALIVE_BONUS,
+                                inverted_double_pendulum.ALIVE_BONUS)),
 }
 POINTMASS_LAYOUT = "pointmass (px, py, vx, vy) = 4; a pure-JAX pair, no brax env"
 
@@ -104,6 +113,16 @@ def default_episode_length(name: str) -> int:
     raise ValueError(f"unknown task pair {name!r}; known pairs: {', '.join(names())} "
                      f"(each also as <pair>{SOURCE_SUFFIX})")
   return _PAIRS[base_name(name)].episode_length
+
+
+def return_ceiling(name: str, episode_length: int | None = None) -> float | None:
+  """The analytic ceiling of an episode's return on the task that runs as the target of
+  `name` (its source task for "<pair>:source"): the per-step reward's maximum times the
+  episode length (None or 0: the pair's default). Every maximum is >= 0, so an episode that
+  terminates early returns no more. None where the reward has no finite maximum."""
+  length = episode_length or default_episode_length(name)
+  best = _PAIRS[base_name(name)].reward_max[0 if name.endswith(SOURCE_SUFFIX) else 1]
+  return None if best is None else float(best) * int(length)
 
 
 def make_pair(name: str, episode_length: int | None = None) -> base.TaskPair:

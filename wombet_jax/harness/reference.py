@@ -49,6 +49,17 @@ def normalize(ret: float, ref: dict | None) -> float | None:
   return 100.0 * (ret - ref["random"]) / span
 
 
+def ceiling_text(env: str, episode_length: int, ref: dict | None) -> str:
+  """The analytic ceiling of the target return beside a reference (`registry.return_ceiling`),
+  in words and, given `ref`, normalised: how far R_reference is from the best possible."""
+  from wombet_jax.envs import registry
+  top = registry.return_ceiling(env, episode_length)
+  if top is None:
+    return "the target reward has no analytic ceiling"
+  scaled = "" if ref is None else f" (normalised {normalize(top, ref):.1f})"
+  return f"the target return's analytic ceiling is {top:.1f}{scaled}"
+
+
 def sac_run_config(c, env: str, steps: int, seeds: int, evals: int):
   """`c` turned into one SAC run of `steps` env steps on `env` (a pair, or "<pair>:source" for
   the source task as the target) with `seeds` seeds and `evals` evaluations along the way: the

@@ -313,7 +313,8 @@ def report_markdown(report: Mapping) -> str:
   ref = report["reference"]
   lines = [f"Commit `{report['commit'][:12]}`, {report['env']} ({report['episode_length']}-step "
            f"episodes), normalised with R_random = {ref['random']:.1f} and R_reference = "
-           f"{ref['reference']:.1f} ({ref.get('command', '')}).", "",
+           f"{ref['reference']:.1f} ({ref.get('command', '')}); "
+           f"{reference.ceiling_text(report['env'], report['episode_length'], ref)}.", "",
            f"Primary endpoint: mean normalised return over target steps "
            f"{', '.join(str(s) for s in report['window'])}, per seed.", "",
            "| arm | seeds | primary (mean ± s.e.) | final | wall time (s) |",
