@@ -541,9 +541,21 @@ def render_reference_scores(path: str) -> list[str]:
         f"| {key} | {e['random']:.2f} | {e['reference']:.2f} (± {e['reference_std']:.2f} at "
         f"step {e['reference_at_step']}; final {e['reference_final']:.2f}) | {top} | "
         f"{e['reference_algo']} at scale {e['scale']}, {e['reference_steps']} steps, "
-        f"{e['reference_seeds']} seeds; random: {e['random_episodes']} episodes; "
+        f"{_seeds(e)}; random: {e['random_episodes']} episodes; "
         f"{e['seconds']:.0f} s | `{e['command']}` | {e['date']} |")
   return out + [""]
+
+
+def _seeds(entry: dict) -> str:
+  """Which seeds made a reference: its own (disjoint from compared runs when the first seed
+  is chosen so), or a named run's, whose seeds it shares."""
+  n, first = entry["reference_seeds"], entry.get("reference_first_seed")
+  if entry.get("reference_run"):
+    return f"{n} seeds of the run {entry['reference_run']}"
+  if first is None:
+    return f"{n} seeds"
+  return f"seeds {first}-{first + n - 1}"
+
 
 
 def folders(results_dir: str) -> list[str]:

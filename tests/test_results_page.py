@@ -134,3 +134,16 @@ def test_log_means_reads_progress_jsonl_and_legacy_text_logs(tmp_path):
   page = results_page.render(str(tmp_path), warn=lambda m: None)[str(tmp_path / "README.md")]
   assert "| new | 40.0 |" in page and "| new sac | 20.0 |" in page and "| old | 12.5 |" in page
   assert results_page.legacy_log_means(legacy) == {100: 12.5}
+
+
+def test_reference_seeds_name_disjoint_seeds_or_the_run_they_came_from():
+  # An independent reference shows its seed range, so a reader can check it shares none with
+  # the runs it normalises; one taken from a run says whose seeds it reuses.
+  own = {"reference_seeds": 5, "reference_first_seed": 100, "reference_run": None}
+  taken = {"reference_seeds": 5, "reference_first_seed": None,
+           "reference_run": "experiments/results/hopper_cpu/compare/sac"}
+  legacy = {"reference_seeds": 3}
+  assert results_page._seeds(own) == "seeds 100-104"
+  assert results_page._seeds(taken) == (
+      "5 seeds of the run experiments/results/hopper_cpu/compare/sac")
+  assert results_page._seeds(legacy) == "3 seeds"
