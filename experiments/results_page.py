@@ -557,7 +557,6 @@ def _seeds(entry: dict) -> str:
   return f"seeds {first}-{first + n - 1}"
 
 
-
 def folders(results_dir: str) -> list[str]:
   names = sorted(n for n in os.listdir(results_dir)
                  if os.path.isdir(os.path.join(results_dir, n)) and not n.startswith("."))
