@@ -20,6 +20,14 @@ floor. A variant is "equal" on a metric when its mean paired difference to refer
   python experiments/benchmarks/frozen_model.py --config=experiments/configs/halfcheetah.py \\
       --model_dir=/tmp/hc_model --starts=16 --steps=20 --json=out.json
   python experiments/benchmarks/frozen_model.py --config=experiments/configs/smoke.py --small
+
+CPU size: a model trained by a CPU config's source phase (its own, cheaper planner), then the
+variants at the paper planner (--plan_config: only its planner section is used), with every
+finished run kept in --runs so an interrupted protocol resumes where it stopped:
+
+  python experiments/benchmarks/frozen_model.py --config=experiments/configs/cpu/halfcheetah.py \
+      --plan_config=experiments/configs/halfcheetah.py --model_dir=/tmp/hc_cpu_model \
+      --runs=/tmp/hc_runs.jsonl --starts=8 --steps=10 --json=out.json
 """
 import json
 import os
@@ -29,6 +37,11 @@ from absl import app, flags
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file (+ overrides).")
+_PLAN_CONFIG = config_flags.DEFINE_config_file(
+    "plan_config", None, "The variants plan with this config's planner section (default: "
+    "--config's); the model is trained by --config's source phase either way.")
+_RUNS = flags.DEFINE_string("runs", None, "JSON-lines file of finished runs: read to resume, "
+                            "appended after each run.")
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Frozen model (trained and saved if absent).")
 _STARTS = flags.DEFINE_integer("starts", 16, "Source start states.")
 _STEPS = flags.DEFINE_integer("steps", 20, "Generated steps per trajectory.")
@@ -73,7 +86,7 @@ def make_variant(pipe, model, planner_cfg, obs0, env0, steps, precise):
   cfg = c.copy_and_resolve_references()
   cfg.planner = planner_cfg
   planner = generation.make_model_planner(cfg, pair, wm, pair.source.reward_fn)
-  lam, disc = jnp.float32(c.planner.lambda_plan), float(c.planner.discount)
+  lam, disc = jnp.float32(planner_cfg.lambda_plan), float(planner_cfg.discount)
   n = obs0.shape[0]
 
   @jax.jit
@@ -98,6 +111,32 @@ def make_variant(pipe, model, planner_cfg, obs0, env0, steps, precise):
   return lambda key: jax.device_get(go(key))
 
 
+def read_runs(path, starts, steps):
+  """Finished runs of an interrupted protocol: {(name, population, key index): metrics}."""
+  import numpy as np
+  done = {}
+  if not os.path.exists(path):
+    return done
+  with open(path) as f:
+    for line in f:
+      r = json.loads(line)
+      if (r["starts"], r["steps"]) != (starts, steps):
+        raise SystemExit(f"--runs {path} holds runs of {r['starts']} starts x {r['steps']} "
+                         f"steps, not {starts} x {steps}: use another file")
+      done[(r["name"], r["population"], r["key"])] = {
+          m: (np.asarray(v) if isinstance(v, list) else v) for m, v in r["out"].items()}
+  return done
+
+
+def append_run(path, tag, out, starts, steps):
+  import numpy as np
+  rec = {"name": tag[0], "population": tag[1], "key": tag[2], "starts": starts, "steps": steps,
+         "out": {m: (np.asarray(v).tolist() if np.ndim(v) else float(v))
+                 for m, v in out.items()}}
+  with open(path, "a") as f:
+    f.write(json.dumps(rec) + "\n")
+
+
 def main(argv):
   del argv
   import jax
@@ -120,6 +159,14 @@ def main(argv):
     starts, steps = min(starts, 3), min(steps, 3)
   c.num_seeds = 1
   config_lib.validate(c)
+  plan_c = _PLAN_CONFIG.value
+  if plan_c is not None:  # checked before hours of source training
+    plan_c.num_seeds = 1
+    config_lib.validate(plan_c)
+    if plan_c.env != c.env:
+      raise SystemExit(f"--plan_config is for env {plan_c.env!r}, --config for {c.env!r}: "
+                       "they must be the same env")
+  done = read_runs(_RUNS.value, starts, steps) if _RUNS.value else {}
   pipe = loop.make_pipeline(c)
   log = lambda msg: print(f"[frozen_model {c.env}] {msg}", flush=True)
   states = pipe.init(jax.vmap(jax.random.PRNGKey)(jnp.asarray([c.seed], jnp.uint32)))
@@ -133,6 +180,9 @@ def main(argv):
     if model_dir:
       checkpoint.save(model_dir, model)
       log(f"saved the frozen model to {model_dir}")
+  if plan_c is not None:  # the source phase is over: every run below plans with this planner
+    c.planner = plan_c.planner.copy_and_resolve_references()
+    config_lib.validate(c)
   pair = pipe.pair
   key = jax.random.PRNGKey(c.seed + 1000)
   env0 = lower_bound.start_states(pair, key, starts)
@@ -145,10 +195,21 @@ def main(argv):
   runs = {}
   ref_keys = jax.random.split(jax.random.PRNGKey(c.seed + 2000), _KEYS.value)
   reference = make_variant(pipe, model, c.planner, env0.obs, env0, steps, precise)
-  for i, k in enumerate(ref_keys):  # the reference: the config's planner, several keys
+  def run(tag, fn, k):
+    if tag in done:
+      runs[tag] = done[tag]
+      log(f"{tag[0]} population {tag[1]} key {tag[2]}: read from {_RUNS.value}")
+      return
     t0 = time.time()
-    runs[("reference", c.planner.population, i)] = reference(k)
-    log(f"reference key {i}: {time.time() - t0:.0f} s")
+    out = fn(k)
+    out["seconds"] = time.time() - t0
+    runs[tag] = out
+    log(f"{tag[0]} population {tag[1]} key {tag[2]}: {out['seconds']:.0f} s")
+    if _RUNS.value:
+      append_run(_RUNS.value, tag, out, starts, steps)
+
+  for i, k in enumerate(ref_keys):  # the reference: the config's planner, several keys
+    run(("reference", c.planner.population, i), reference, k)
   for name in _VARIANTS.value:
     for pop in pops:
       cfg = c.planner.copy_and_resolve_references()
@@ -156,11 +217,11 @@ def main(argv):
       cfg.population = pop
       if pop < c.planner.population:  # a smaller budget keeps the elite fraction
         cfg.num_elites = max(2, round(c.planner.num_elites * pop / c.planner.population))
-      t0 = time.time()
-      out = make_variant(pipe, model, cfg, env0.obs, env0, steps, precise)(ref_keys[0])
-      out["seconds"] = time.time() - t0
-      runs[(name, pop, 0)] = out
-      log(f"{name} population {pop}: {out['seconds']:.0f} s")
+      if cfg == c.planner:  # the reference's own planner and key: the same run, not redone
+        log(f"{name} population {pop} is the reference's planner: key 0 stands for it")
+        continue
+      run((name, pop, 0), make_variant(pipe, model, cfg, env0.obs, env0, steps, precise),
+          ref_keys[0])
   # Filter thresholds fixed from the reference key 0 batch (the config's quantiles).
   ref0 = runs[("reference", c.planner.population, 0)]
   fc = c.filter
