@@ -143,7 +143,7 @@ def main(argv):
   import jax.numpy as jnp
   import numpy as np
 
-  from wombet_jax import generation, loop
+  from wombet_jax import budget, generation, loop
   from wombet_jax.harness import config as config_lib
   from wombet_jax.harness import benchmarking, lower_bound
   from wombet_jax.planner import make_planner
@@ -162,6 +162,8 @@ def main(argv):
   plan_c = _PLAN_CONFIG.value
   if plan_c is not None:  # checked before hours of source training
     plan_c.num_seeds = 1
+    if _SMALL.value:
+      shrink(plan_c)
     config_lib.validate(plan_c)
     if plan_c.env != c.env:
       raise SystemExit(f"--plan_config is for env {plan_c.env!r}, --config for {c.env!r}: "
@@ -236,38 +238,58 @@ def main(argv):
   # key of the same planner (a reference key is "equal" to key 0 by construction).
   spread = {m: max([float(abs(np.mean(r[m] - refs[0][m]))) for r in refs[1:]] + [0.0])
             for m in METRICS}
-  rows = []
+  obs_dim, act_dim = pair.obs_dim, pair.act_dim
+  rows, table = [], []
+
+  def flops(planner_cfg):  # model TFLOP per generated trajectory-step of this planner
+    full = c.copy_and_resolve_references()
+    full.planner = planner_cfg
+    return budget.plan_step_flops(full, obs_dim, act_dim)["flops"] / 1e12
+
+  ref_tflop = flops(c.planner)
   for (name, pop, i), out in runs.items():
-    if name == "reference" and i == 0:
-      continue
-    row = {"variant": name if name != "reference" else f"reference key {i}",
-           "population": pop, "seconds": out.get("seconds")}
+    variant = name if name != "reference" else f"reference key {i}"
+    cfg = c.planner.copy_and_resolve_references()
+    if name != "reference":
+      benchmarking.apply_planner_variant(cfg, VARIANTS[name])
+      cfg.population = pop
+      if pop < c.planner.population:
+        cfg.num_elites = max(2, round(c.planner.num_elites * pop / c.planner.population))
+    tflop = flops(cfg)
+    row = {"variant": variant, "population": pop, "seconds": out.get("seconds"),
+           "tflop_per_step": tflop, "flops_vs_reference": ref_tflop / tflop}
+    cells = {"variant": variant, "population": pop,
+             "FLOPs / reference": f"1/{ref_tflop / tflop:.2f}"}
     for m in METRICS:
       diff = float(np.mean(out[m] - ref0[m]))
       row[m] = float(np.mean(out[m]))
       row[m + "_diff"] = diff
       row[m + "_equal"] = bool(abs(diff) <= spread[m])
+      cells[m] = (f"{row[m]:.3f}" if (name, i) == ("reference", 0) else
+                  f"{row[m]:.3f} ({diff:+.3f}{'' if row[m + '_equal'] else ' !'})")
+    row["equal"] = all(row[m + "_equal"] for m in METRICS)
+    cells["equal on all"] = "yes" if row["equal"] else "no"
     rows.append(row)
-  head = "| variant | population | " + " | ".join(f"{m} (diff)" for m in METRICS) + " |"
-  lines = [head, "| --- | ---: |" + " ---: |" * len(METRICS)]
-  lines.append("| reference key 0 | " + f"{c.planner.population} | " + " | ".join(
-      f"{float(np.mean(ref0[m])):.3f}" for m in METRICS) + " |")
-  for r in rows:
-    lines.append(f"| {r['variant']} | {r['population']} | " + " | ".join(
-        f"{r[m]:.3f} ({r[m + '_diff']:+.3f}{'' if r[m + '_equal'] else ' !'})"
-        for m in METRICS) + " |")
-  lines.append("| key-to-key spread | | " + " | ".join(f"{spread[m]:.3f}" for m in METRICS)
-               + " |")
-  print("\n".join(lines))
-  print("\n'!': paired difference to reference key 0 larger than the key-to-key spread "
-        f"(not equal). {starts} start states x {steps} steps; thresholds eps_u={eps_u:.4g}, "
-        f"eps_r={eps_r:.4g}; wall {time.time() - t_start:.0f} s")
+    table.append(cells)
+  table.append({"variant": "key-to-key spread",
+                **{m: f"{spread[m]:.3f}" for m in METRICS}})
+  text = benchmarking.markdown_table(table)
+  note = (f"'!': paired difference to reference key 0 larger than the key-to-key spread (not "
+          f"equal). {starts} start states x {steps} steps; dual-filter thresholds eps_u="
+          f"{eps_u:.4g}, eps_r={eps_r:.4g} (the config's quantiles of reference key 0)")
+  print(text + "\n\n" + note + f"; wall {time.time() - t_start:.0f} s")
   if _JSON.value:
-    with open(_JSON.value, "w") as f:
-      json.dump({"env": c.env, "starts": starts, "steps": steps, "spread": spread,
-                 "rows": rows, "eps_u": eps_u, "eps_r": eps_r,
-                 "wall_s": time.time() - t_start}, f, indent=1)
-
+    p = c.planner
+    title = (f"Protocol B on {c.env}: {starts} start states x {steps} generated steps, planner "
+             f"H={p.horizon}, population {p.population}, {p.iterations} iterations, "
+             f"{p.particles} particles, {p.num_elites} elites; model {c.world_model.num_elites}"
+             f" elites of {c.world_model.num_layers} x {c.world_model.hidden_size}; "
+             f"precise objective: {_PRECISE.value} particles x 4 keys")
+    benchmarking.write_json(_JSON.value, {
+        "title": title, "device": benchmarking.device_description(), "env": c.env,
+        "starts": starts, "steps": steps, "spread": spread, "rows": rows, "table": table,
+        "note": note, "eps_u": eps_u, "eps_r": eps_r, "wall_s": time.time() - t_start,
+        "run_seconds": float(sum(o.get("seconds") or 0.0 for o in runs.values()))})
 
 if __name__ == "__main__":
   app.run(main)
