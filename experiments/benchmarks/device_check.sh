@@ -6,7 +6,14 @@
 # weight matrices (generation.plan_dtype) (FLOP and time ratios, x the matmul floor), and
 # XLA's memory_analysis() of one generation block at 1 and 5 seeds.
 #
-#   bash experiments/benchmarks/device_check.sh [OUT_DIR] [--small]
+#   bash experiments/benchmarks/device_check.sh [OUT_DIR] [--small] [--protocol-b]
+#
+# --protocol-b: then protocol B at the paper's size on halfcheetah (frozen_model.py: the paper
+# config's source phase, 16 start states x 20 steps, 3 CEM keys, 4 variants x 3 budgets), into
+# protocol_b.json and protocol_b_runs.jsonl. Not part of the 5 minutes: by model FLOPs at 33
+# TFLOP/s about 8 minutes of source phase and 2.3 of variants, plus compiles. Finished runs are
+# kept in protocol_b_runs.jsonl and the model in protocol_b_model/, so a rerun with the same
+# OUT_DIR resumes.
 #
 # OUT_DIR defaults to $OUT (the device tool's folder) or /tmp/device_check. --small: CPU sizes
 # (M=2, a shrunk planner), to check the script runs. Writes variants.json, memory.json,
@@ -15,9 +22,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="${OUT:-/tmp/device_check}"
 small=""
+protocol_b=""
 for a in "$@"; do
   case "$a" in
     --small) small=1 ;;
+    --protocol-b) protocol_b=1 ;;
     *) out="$a" ;;
   esac
 done
@@ -41,4 +50,14 @@ python experiments/benchmarks/planner.py "${var_flags[@]}" --json "$out/variants
 python experiments/benchmarks/generation_memory.py "${mem_flags[@]}" --json "$out/memory.json" \
   2>&1 | tee -a "$out/log.txt" | grep -v -i warn || true
 echo "device_check: $(( $(date +%s) - start )) s; results in $out" | tee -a "$out/log.txt"
+if [ -n "$protocol_b" ]; then
+  pb_flags=(--config="$config" --starts=16 --steps=20)
+  [ -n "$small" ] && pb_flags+=(--small)
+  python experiments/benchmarks/frozen_model.py "${pb_flags[@]}" \
+    --model_dir="$out/protocol_b_model" --runs="$out/protocol_b_runs.jsonl" \
+    --variants=cem_stepping_u,icem,cem_q,icem_q --json="$out/protocol_b.json" \
+    2>&1 | tee -a "$out/log.txt" | grep -v -i warn || true
+  echo "device_check protocol B: $(( $(date +%s) - start )) s in all" | tee -a "$out/log.txt"
+  test -s "$out/protocol_b.json"
+fi
 test -s "$out/variants.json" && test -s "$out/memory.json"

@@ -111,7 +111,19 @@ def make_variant(pipe, model, planner_cfg, obs0, env0, steps, precise):
   return lambda key: jax.device_get(go(key))
 
 
-def read_runs(path, starts, steps):
+def variant_planner(reference, name, population):
+  """The reference planner config with variant `name`'s overrides at `population`; a smaller
+  budget keeps the elite fraction."""
+  from wombet_jax.harness import benchmarking
+  cfg = reference.copy_and_resolve_references()
+  benchmarking.apply_planner_variant(cfg, VARIANTS[name])
+  cfg.population = population
+  if population < reference.population:
+    cfg.num_elites = max(2, round(reference.num_elites * population / reference.population))
+  return cfg
+
+
+def read_runs(path, env, starts, steps):
   """Finished runs of an interrupted protocol: {(name, population, key index): metrics}."""
   import numpy as np
   done = {}
@@ -120,17 +132,19 @@ def read_runs(path, starts, steps):
   with open(path) as f:
     for line in f:
       r = json.loads(line)
-      if (r["starts"], r["steps"]) != (starts, steps):
-        raise SystemExit(f"--runs {path} holds runs of {r['starts']} starts x {r['steps']} "
-                         f"steps, not {starts} x {steps}: use another file")
+      if (r.get("env"), r["starts"], r["steps"]) != (env, starts, steps):
+        raise SystemExit(f"--runs {path} holds runs of {r.get('env')} at {r['starts']} starts "
+                         f"x {r['steps']} steps, not {env} at {starts} x {steps}: use another "
+                         "file")
       done[(r["name"], r["population"], r["key"])] = {
           m: (np.asarray(v) if isinstance(v, list) else v) for m, v in r["out"].items()}
   return done
 
 
-def append_run(path, tag, out, starts, steps):
+def append_run(path, tag, out, env, starts, steps):
   import numpy as np
-  rec = {"name": tag[0], "population": tag[1], "key": tag[2], "starts": starts, "steps": steps,
+  rec = {"name": tag[0], "population": tag[1], "key": tag[2], "env": env, "starts": starts,
+         "steps": steps,
          "out": {m: (np.asarray(v).tolist() if np.ndim(v) else float(v))
                  for m, v in out.items()}}
   with open(path, "a") as f:
@@ -168,7 +182,7 @@ def main(argv):
     if plan_c.env != c.env:
       raise SystemExit(f"--plan_config is for env {plan_c.env!r}, --config for {c.env!r}: "
                        "they must be the same env")
-  done = read_runs(_RUNS.value, starts, steps) if _RUNS.value else {}
+  done = read_runs(_RUNS.value, c.env, starts, steps) if _RUNS.value else {}
   pipe = loop.make_pipeline(c)
   log = lambda msg: print(f"[frozen_model {c.env}] {msg}", flush=True)
   states = pipe.init(jax.vmap(jax.random.PRNGKey)(jnp.asarray([c.seed], jnp.uint32)))
@@ -208,17 +222,13 @@ def main(argv):
     runs[tag] = out
     log(f"{tag[0]} population {tag[1]} key {tag[2]}: {out['seconds']:.0f} s")
     if _RUNS.value:
-      append_run(_RUNS.value, tag, out, starts, steps)
+      append_run(_RUNS.value, tag, out, c.env, starts, steps)
 
   for i, k in enumerate(ref_keys):  # the reference: the config's planner, several keys
     run(("reference", c.planner.population, i), reference, k)
   for name in _VARIANTS.value:
     for pop in pops:
-      cfg = c.planner.copy_and_resolve_references()
-      benchmarking.apply_planner_variant(cfg, VARIANTS[name])
-      cfg.population = pop
-      if pop < c.planner.population:  # a smaller budget keeps the elite fraction
-        cfg.num_elites = max(2, round(c.planner.num_elites * pop / c.planner.population))
+      cfg = variant_planner(c.planner, name, pop)
       if cfg == c.planner:  # the reference's own planner and key: the same run, not redone
         log(f"{name} population {pop} is the reference's planner: key 0 stands for it")
         continue
@@ -249,13 +259,7 @@ def main(argv):
   ref_tflop = flops(c.planner)
   for (name, pop, i), out in runs.items():
     variant = name if name != "reference" else f"reference key {i}"
-    cfg = c.planner.copy_and_resolve_references()
-    if name != "reference":
-      benchmarking.apply_planner_variant(cfg, VARIANTS[name])
-      cfg.population = pop
-      if pop < c.planner.population:
-        cfg.num_elites = max(2, round(c.planner.num_elites * pop / c.planner.population))
-    tflop = flops(cfg)
+    tflop = flops(c.planner if name == "reference" else variant_planner(c.planner, name, pop))
     row = {"variant": variant, "population": pop, "seconds": out.get("seconds"),
            "tflop_per_step": tflop, "flops_vs_reference": ref_tflop / tflop}
     cells = {"variant": variant, "population": pop,
