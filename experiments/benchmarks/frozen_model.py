@@ -29,7 +29,6 @@ finished run kept in --runs so an interrupted protocol resumes where it stopped:
       --plan_config=experiments/configs/halfcheetah.py --model_dir=/tmp/hc_cpu_model \
       --runs=/tmp/hc_runs.jsonl --starts=8 --steps=10 --json=out.json
 """
-import json
 import os
 import time
 
@@ -124,31 +123,20 @@ def variant_planner(reference, name, population):
 
 
 def read_runs(path, env, starts, steps):
-  """Finished runs of an interrupted protocol: {(name, population, key index): metrics}."""
+  """Finished runs of an interrupted protocol: the file's records and {(name, population, key
+  index): metrics}."""
   import numpy as np
-  done = {}
-  if not os.path.exists(path):
-    return done
-  with open(path) as f:
-    for line in f:
-      r = json.loads(line)
-      if (r.get("env"), r["starts"], r["steps"]) != (env, starts, steps):
-        raise SystemExit(f"--runs {path} holds runs of {r.get('env')} at {r['starts']} starts "
-                         f"x {r['steps']} steps, not {env} at {starts} x {steps}: use another "
-                         "file")
-      done[(r["name"], r["population"], r["key"])] = {
-          m: (np.asarray(v) if isinstance(v, list) else v) for m, v in r["out"].items()}
-  return done
 
-
-def append_run(path, tag, out, env, starts, steps):
-  import numpy as np
-  rec = {"name": tag[0], "population": tag[1], "key": tag[2], "env": env, "starts": starts,
-         "steps": steps,
-         "out": {m: (np.asarray(v).tolist() if np.ndim(v) else float(v))
-                 for m, v in out.items()}}
-  with open(path, "a") as f:
-    f.write(json.dumps(rec) + "\n")
+  from wombet_jax.harness import results
+  records = results.read_jsonl(path) if os.path.exists(path) else []
+  for r in records:
+    if (r.get("env"), r["starts"], r["steps"]) != (env, starts, steps):
+      raise SystemExit(f"--runs {path} holds runs of {r.get('env')} at {r['starts']} starts "
+                       f"x {r['steps']} steps, not {env} at {starts} x {steps}: use another "
+                       "file")
+  return records, {(r["name"], r["population"], r["key"]):
+                   {m: (np.asarray(v) if isinstance(v, list) else v) for m, v in r["out"].items()}
+                   for r in records}
 
 
 def main(argv):
@@ -159,7 +147,7 @@ def main(argv):
 
   from wombet_jax import budget, generation, loop
   from wombet_jax.harness import config as config_lib
-  from wombet_jax.harness import benchmarking, lower_bound
+  from wombet_jax.harness import benchmarking, lower_bound, results
   from wombet_jax.planner import make_planner
   from wombet_jax.world_model import checkpoint
   t_start = time.time()
@@ -182,7 +170,7 @@ def main(argv):
     if plan_c.env != c.env:
       raise SystemExit(f"--plan_config is for env {plan_c.env!r}, --config for {c.env!r}: "
                        "they must be the same env")
-  done = read_runs(_RUNS.value, c.env, starts, steps) if _RUNS.value else {}
+  records, done = read_runs(_RUNS.value, c.env, starts, steps) if _RUNS.value else ([], {})
   pipe = loop.make_pipeline(c)
   log = lambda msg: print(f"[frozen_model {c.env}] {msg}", flush=True)
   states = pipe.init(jax.vmap(jax.random.PRNGKey)(jnp.asarray([c.seed], jnp.uint32)))
@@ -208,10 +196,11 @@ def main(argv):
   precise_cfg.particles, precise_cfg.penalty_particles = _PRECISE.value, 0  # every u
   precise = make_planner(precise_cfg, pair.act_dim, generation.model_dynamics(pipe.wm),
                          pair.source.reward_fn, termination_fn=pair.source.termination_fn)
-  runs = {}
+  runs, planners = {}, {}  # per run: its metrics and its planner config
   ref_keys = jax.random.split(jax.random.PRNGKey(c.seed + 2000), _KEYS.value)
   reference = make_variant(pipe, model, c.planner, env0.obs, env0, steps, precise)
-  def run(tag, fn, k):
+  def run(tag, planner_cfg, fn, k):
+    planners[tag] = planner_cfg
     if tag in done:
       runs[tag] = done[tag]
       log(f"{tag[0]} population {tag[1]} key {tag[2]}: read from {_RUNS.value}")
@@ -221,18 +210,20 @@ def main(argv):
     out["seconds"] = time.time() - t0
     runs[tag] = out
     log(f"{tag[0]} population {tag[1]} key {tag[2]}: {out['seconds']:.0f} s")
-    if _RUNS.value:
-      append_run(_RUNS.value, tag, out, c.env, starts, steps)
+    if _RUNS.value:  # the whole file rewritten atomically: a kill never leaves half a line
+      records.append({"name": tag[0], "population": tag[1], "key": tag[2], "env": c.env,
+                      "starts": starts, "steps": steps, "out": out})
+      results.write_jsonl(_RUNS.value, records)
 
   for i, k in enumerate(ref_keys):  # the reference: the config's planner, several keys
-    run(("reference", c.planner.population, i), reference, k)
+    run(("reference", c.planner.population, i), c.planner, reference, k)
   for name in _VARIANTS.value:
     for pop in pops:
       cfg = variant_planner(c.planner, name, pop)
       if cfg == c.planner:  # the reference's own planner and key: the same run, not redone
         log(f"{name} population {pop} is the reference's planner: key 0 stands for it")
         continue
-      run((name, pop, 0), make_variant(pipe, model, cfg, env0.obs, env0, steps, precise),
+      run((name, pop, 0), cfg, make_variant(pipe, model, cfg, env0.obs, env0, steps, precise),
           ref_keys[0])
   # Filter thresholds fixed from the reference key 0 batch (the config's quantiles).
   ref0 = runs[("reference", c.planner.population, 0)]
@@ -259,7 +250,7 @@ def main(argv):
   ref_tflop = flops(c.planner)
   for (name, pop, i), out in runs.items():
     variant = name if name != "reference" else f"reference key {i}"
-    tflop = flops(c.planner if name == "reference" else variant_planner(c.planner, name, pop))
+    tflop = flops(planners[(name, pop, i)])
     row = {"variant": variant, "population": pop, "seconds": out.get("seconds"),
            "tflop_per_step": tflop, "flops_vs_reference": ref_tflop / tflop}
     cells = {"variant": variant, "population": pop,
